@@ -1,0 +1,64 @@
+"""The statuses a proposal moves through, and which moves are allowed."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Status(StrEnum):
+    """Where a proposal stands in the register."""
+
+    NEEDS_OBJECTIVE = "needs_objective"
+    OPEN = "open"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    IN_PROGRESS = "in_progress"
+    IMPLEMENTED = "implemented"
+    VERIFIED = "verified"
+    MERGED = "merged"
+    WITHDRAWN = "withdrawn"
+
+
+# Statuses in which a proposal is still work to coordinate (shown as similar, counted as open).
+ACTIVE = frozenset(
+    {Status.NEEDS_OBJECTIVE, Status.OPEN, Status.APPROVED, Status.IN_PROGRESS, Status.IMPLEMENTED}
+)
+
+TRANSITIONS: dict[Status, frozenset[Status]] = {
+    Status.NEEDS_OBJECTIVE: frozenset({Status.OPEN, Status.WITHDRAWN, Status.MERGED}),
+    Status.OPEN: frozenset(
+        {Status.APPROVED, Status.REJECTED, Status.WITHDRAWN, Status.MERGED}
+    ),
+    Status.APPROVED: frozenset({Status.IN_PROGRESS, Status.WITHDRAWN, Status.MERGED}),
+    Status.REJECTED: frozenset({Status.OPEN}),
+    Status.IN_PROGRESS: frozenset({Status.IMPLEMENTED, Status.WITHDRAWN}),
+    Status.IMPLEMENTED: frozenset({Status.VERIFIED, Status.IN_PROGRESS}),
+    Status.VERIFIED: frozenset(),
+    Status.MERGED: frozenset(),
+    Status.WITHDRAWN: frozenset({Status.OPEN}),
+}
+
+LABELS: dict[Status, str] = {
+    Status.NEEDS_OBJECTIVE: "Needs an objective",
+    Status.OPEN: "Open",
+    Status.APPROVED: "Approved",
+    Status.REJECTED: "Rejected",
+    Status.IN_PROGRESS: "In progress",
+    Status.IMPLEMENTED: "Implemented",
+    Status.VERIFIED: "Verified",
+    Status.MERGED: "Merged",
+    Status.WITHDRAWN: "Withdrawn",
+}
+
+
+def can_move(current: str, target: str) -> bool:
+    """True when a proposal in `current` may move to `target`."""
+    return Status(target) in TRANSITIONS[Status(current)]
+
+
+def label(status: str) -> str:
+    """The status as people read it."""
+    try:
+        return LABELS[Status(status)]
+    except ValueError:
+        return status

@@ -1,0 +1,224 @@
+"""The register's use cases: objectives, capture, votes. Plain Python over storage, no Slack."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlmodel import Session
+
+from bot import scoring
+from bot.drafts import ProposalDraft
+from bot.errors import InvalidInput, NotFound, PermissionDenied
+from bot.lifecycle import Status, can_move
+from storage import repositories as repo
+from storage.models import TITLE_MAX, Objective, Proposal
+from storage.types import utcnow
+
+
+@dataclass(frozen=True)
+class ProposalSummary:
+    """A proposal with what is shown next to it: its objective and its votes."""
+
+    proposal: Proposal
+    objective: Objective | None
+    votes: int
+
+    @property
+    def priority(self) -> float:
+        """The proposal's priority score (see bot.scoring)."""
+        weight = self.objective.weight if self.objective else 1.0
+        return scoring.priority(
+            value=self.proposal.value,
+            effort_days=self.proposal.effort_days,
+            votes=self.votes,
+            weight=weight,
+        )
+
+
+def add_objective(
+    *, session: Session, title: str, weight: float = 1.0, description: str = "",
+    actor: str | None = None,
+) -> Objective:
+    """Create an objective; a duplicate title or a bad weight is refused with a reason."""
+    title = " ".join(title.split())
+    if not title:
+        raise InvalidInput({"title": "Give the objective a title."})
+    if len(title) > TITLE_MAX:
+        raise InvalidInput({"title": f"Keep the objective's title to {TITLE_MAX} characters."})
+    if not 0 < weight <= 100:
+        raise InvalidInput({"weight": "The weight must be greater than 0 and at most 100."})
+    if repo.objective_by_title(session=session, title=title) is not None:
+        raise InvalidInput({"title": f"An objective called “{title}” already exists."})
+    objective = Objective(title=title, weight=weight, description=description, created_by=actor)
+    session.add(objective)
+    session.flush()
+    return objective
+
+
+def active_objective_ids(*, session: Session) -> set[int]:
+    """IDs of the objectives a proposal may serve."""
+    return {o.id for o in repo.list_objectives(session=session) if o.id is not None}
+
+
+def capture(
+    *,
+    session: Session,
+    draft: ProposalDraft,
+    submitter: str,
+    source_key: str | None = None,
+    require_objective: bool = False,
+) -> tuple[Proposal, bool]:
+    """Store a new proposal; returns it and whether it is new.
+
+    With an objective it is `open`; without (one-line capture) it waits in `needs_objective`.
+    The same `source_key` (one Slack request) never stores two proposals.
+    """
+    if source_key:
+        existing = repo.proposal_by_source(session=session, source_key=source_key)
+        if existing is not None:
+            return existing, False
+    draft.validate(active_objective_ids=active_objective_ids(session=session),
+                   require_objective=require_objective)
+    status = Status.OPEN if draft.objective_id is not None else Status.NEEDS_OBJECTIVE
+    proposal = Proposal(submitter=submitter, status=status, source_key=source_key)
+    _apply(proposal, draft)
+    session.add(proposal)
+    session.flush()
+    assert proposal.id is not None
+    repo.audit(session=session, proposal_id=proposal.id, actor=submitter, action="created",
+               to_status=status)
+    return proposal, True
+
+
+def update_details(
+    *, session: Session, proposal_id: int, draft: ProposalDraft, actor: str
+) -> Proposal:
+    """Replace a proposal's register fields (the submitter adding details in the modal)."""
+    proposal = _editable(session=session, proposal_id=proposal_id, actor=actor)
+    draft.validate(active_objective_ids=active_objective_ids(session=session),
+                   require_objective=True)
+    before = proposal.status
+    _apply(proposal, draft)
+    if proposal.status == Status.NEEDS_OBJECTIVE:
+        proposal.status = Status.OPEN
+    proposal.updated_at = utcnow()
+    session.add(proposal)
+    repo.audit(session=session, proposal_id=proposal_id, actor=actor, action="edited",
+               from_status=before, to_status=proposal.status)
+    return proposal
+
+
+def choose_objective(
+    *, session: Session, proposal_id: int, objective_id: int, actor: str
+) -> Proposal:
+    """Give a `needs_objective` proposal its objective, which opens it."""
+    proposal = _editable(session=session, proposal_id=proposal_id, actor=actor)
+    if objective_id not in active_objective_ids(session=session):
+        raise InvalidInput({"objective": "That objective was retired; choose another."})
+    before = proposal.status
+    proposal.objective_id = objective_id
+    if proposal.status == Status.NEEDS_OBJECTIVE:
+        proposal.status = Status.OPEN
+    proposal.updated_at = utcnow()
+    session.add(proposal)
+    repo.audit(session=session, proposal_id=proposal_id, actor=actor, action="objective_set",
+               from_status=before, to_status=proposal.status,
+               detail={"objective_id": objective_id})
+    return proposal
+
+
+def attach_card(
+    *, session: Session, proposal_id: int, channel_id: str, message_ts: str,
+    permalink: str | None,
+) -> None:
+    """Remember where the proposal's card was posted."""
+    proposal = _get(session=session, proposal_id=proposal_id)
+    proposal.channel_id, proposal.message_ts, proposal.permalink = channel_id, message_ts, permalink
+    session.add(proposal)
+
+
+def vote(*, session: Session, proposal_id: int, user_id: str) -> bool:
+    """Count one vote per person; True when this call added it."""
+    proposal = _get(session=session, proposal_id=proposal_id)
+    if proposal.status not in {Status.OPEN, Status.APPROVED, Status.NEEDS_OBJECTIVE,
+                               Status.IN_PROGRESS}:
+        return False
+    added = repo.add_vote(session=session, proposal_id=proposal_id, user_id=user_id)
+    if added:
+        repo.audit(session=session, proposal_id=proposal_id, actor=user_id, action="voted")
+    return added
+
+
+def unvote(*, session: Session, proposal_id: int, user_id: str) -> bool:
+    """Withdraw a vote; True when there was one."""
+    removed = repo.remove_vote(session=session, proposal_id=proposal_id, user_id=user_id)
+    if removed:
+        repo.audit(session=session, proposal_id=proposal_id, actor=user_id, action="unvoted")
+    return removed
+
+
+def summarise(*, session: Session, proposals: list[Proposal]) -> list[ProposalSummary]:
+    """Proposals with their objectives and vote counts, in the order given."""
+    ids = [p.id for p in proposals if p.id is not None]
+    counts = repo.vote_counts(session=session, proposal_ids=ids)
+    objectives = {o.id: o for o in repo.list_objectives(session=session, include_retired=True)}
+    return [
+        ProposalSummary(
+            proposal=p,
+            objective=objectives.get(p.objective_id) if p.objective_id else None,
+            votes=counts.get(p.id or 0, 0),
+        )
+        for p in proposals
+    ]
+
+
+def summary(*, session: Session, proposal_id: int) -> ProposalSummary:
+    """One proposal with its objective and votes."""
+    return summarise(session=session, proposals=[_get(session=session, proposal_id=proposal_id)])[0]
+
+
+def transition(*, session: Session, proposal_id: int, to: Status, actor: str,
+               reason: str | None = None) -> Proposal:
+    """Move a proposal to another status if the lifecycle allows it, and record it."""
+    proposal = _get(session=session, proposal_id=proposal_id)
+    if not can_move(proposal.status, to):
+        raise InvalidInput({"status": f"A proposal that is {proposal.status} cannot become {to}."})
+    before = proposal.status
+    proposal.status = to
+    proposal.updated_at = utcnow()
+    session.add(proposal)
+    repo.audit(session=session, proposal_id=proposal_id, actor=actor, action="status",
+               from_status=before, to_status=to, detail={"reason": reason} if reason else None)
+    return proposal
+
+
+def _get(*, session: Session, proposal_id: int) -> Proposal:
+    proposal = repo.get_proposal(session=session, proposal_id=proposal_id)
+    if proposal is None:
+        raise NotFound(f"Proposal #{proposal_id} does not exist.")
+    return proposal
+
+
+def _editable(*, session: Session, proposal_id: int, actor: str) -> Proposal:
+    proposal = _get(session=session, proposal_id=proposal_id)
+    if proposal.submitter != actor:
+        raise PermissionDenied("Only the person who proposed it can change this proposal.")
+    if proposal.status not in {Status.NEEDS_OBJECTIVE, Status.OPEN}:
+        raise InvalidInput({"status": "This proposal was already decided and can't be edited."})
+    return proposal
+
+
+def _apply(proposal: Proposal, draft: ProposalDraft) -> None:
+    proposal.title = draft.title
+    proposal.description = draft.description
+    proposal.outcome = draft.outcome
+    if draft.objective_id is not None:
+        proposal.objective_id = draft.objective_id
+    proposal.service = draft.service
+    proposal.benefit = draft.benefit
+    proposal.value = draft.value
+    proposal.effort = draft.effort
+    proposal.effort_days = draft.effort_days
+    proposal.kpi = draft.kpi
+    proposal.kpi_baseline = draft.baseline
+    proposal.kpi_target = draft.target

@@ -1,0 +1,70 @@
+"""Buttons and selects in messages: the objective question of a one-line proposal."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt import Ack, App, Respond
+from slack_sdk import WebClient
+
+from bot import blocks, cards, proposals
+from bot.deps import Deps
+from bot.errors import CsiError
+from bot.ids import ActionId
+from bot.modal_state import initial_from_proposal
+from storage import repositories as repo
+
+log = logging.getLogger(__name__)
+
+
+def _proposal_id(action: dict[str, Any]) -> int | None:
+    """The proposal an action is about: its button value, or the `objective:<id>` block."""
+    raw = action.get("value") or action.get("block_id", "").partition(":")[2]
+    return int(raw) if str(raw).isdigit() else None
+
+
+def register(app: App, deps: Deps) -> None:
+    """Wire the objective question's select and its 'Add details' button."""
+
+    @app.action(ActionId.CHOOSE_OBJECTIVE)
+    def choose_objective(ack: Ack, body: dict[str, Any], action: dict[str, Any],
+                         client: WebClient, respond: Respond) -> None:
+        ack()
+        user_id = body["user"]["id"]
+        proposal_id = _proposal_id(action)
+        chosen = (action.get("selected_option") or {}).get("value", "")
+        if proposal_id is None or not chosen.isdigit():
+            respond(text=blocks.error_text("That choice could not be read; try again."),
+                    replace_original=False, response_type="ephemeral")
+            return
+        try:
+            with deps.session() as session:
+                proposals.choose_objective(session=session, proposal_id=proposal_id,
+                                           objective_id=int(chosen), actor=user_id)
+        except CsiError as exc:
+            respond(text=blocks.error_text(str(exc)), replace_original=False,
+                    response_type="ephemeral")
+            return
+        cards.post_card(deps=deps, client=client, proposal_id=proposal_id)
+        with deps.session() as session:
+            summary = proposals.summary(session=session, proposal_id=proposal_id)
+        text, message = blocks.objective_chosen(summary, channel_id=summary.proposal.channel_id)
+        respond(text=text, blocks=message, replace_original=True, response_type="ephemeral")
+
+    @app.action(ActionId.ADD_DETAILS)
+    def add_details(ack: Ack, body: dict[str, Any], action: dict[str, Any],
+                    client: WebClient, respond: Respond) -> None:
+        ack()
+        proposal_id = _proposal_id(action)
+        with deps.session() as session:
+            proposal = (repo.get_proposal(session=session, proposal_id=proposal_id)
+                        if proposal_id else None)
+            objectives = repo.list_objectives(session=session)
+        if proposal is None or proposal.submitter != body["user"]["id"]:
+            respond(text=blocks.error_text("Only the person who proposed it can add details."),
+                    replace_original=False, response_type="ephemeral")
+            return
+        client.views_open(trigger_id=body["trigger_id"], view=blocks.proposal_modal(
+            objectives=objectives, initial=initial_from_proposal(proposal),
+            proposal_id=proposal.id))

@@ -1,0 +1,76 @@
+"""The /improve slash command and its sub-commands."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt import Ack, App
+from slack_sdk import WebClient
+
+from bot import blocks, proposals
+from bot.drafts import ProposalDraft
+from bot.errors import CsiError, InvalidInput
+from bot.middleware import SteeringGroup
+from bot.mrkdwn import escape
+from bot.deps import Deps
+from storage import repositories as repo
+
+
+def register(app: App, deps: Deps) -> None:
+    """Wire /improve."""
+    steering: SteeringGroup = deps.extras["steering"]
+
+    @app.command("/improve")
+    def improve(ack: Ack, command: dict[str, Any], client: WebClient) -> None:
+        text = (command.get("text") or "").strip()
+        word, _, rest = text.partition(" ")
+        sub = word.lower()
+        user_id = command["user_id"]
+        if not text:
+            open_form(ack, client, command["trigger_id"])
+        elif sub == "help" and not rest:
+            ack(text=blocks.help_message(vote_emoji=deps.settings.vote_emoji))
+        elif sub == "objectives" and not rest:
+            with deps.session() as session:
+                objectives = repo.list_objectives(session=session)
+            ack(text=blocks.objectives_list(objectives))
+        elif sub == "objective" and rest.lower().startswith("add "):
+            add_objective(ack, user_id, rest[4:])
+        else:
+            capture_one_line(ack, user_id, text, command.get("trigger_id") or "")
+
+    def open_form(ack: Ack, client: WebClient, trigger_id: str) -> None:
+        with deps.session() as session:
+            objectives = repo.list_objectives(session=session)
+        if not objectives:
+            ack(text=blocks.error_text(blocks.no_objectives_message()))
+            return
+        ack()
+        client.views_open(trigger_id=trigger_id,
+                          view=blocks.proposal_modal(objectives=objectives))
+
+    def add_objective(ack: Ack, user_id: str, title: str) -> None:
+        if not steering.is_member(user_id):
+            ack(text=blocks.error_text("Only the steering group can add objectives."))
+            return
+        try:
+            with deps.session() as session:
+                objective = proposals.add_objective(session=session, title=title, actor=user_id)
+        except CsiError as exc:
+            ack(text=blocks.error_text(str(exc)))
+            return
+        ack(text=f":dart: Objective *{escape(objective.title)}* added.")
+
+    def capture_one_line(ack: Ack, user_id: str, title: str, trigger_id: str) -> None:
+        try:
+            with deps.session() as session:
+                proposal, _ = proposals.capture(
+                    session=session, draft=ProposalDraft(title=title), submitter=user_id,
+                    source_key=f"command:{trigger_id}" if trigger_id else None,
+                )
+                objectives = repo.list_objectives(session=session)
+        except InvalidInput as exc:
+            ack(text=blocks.error_text(str(exc)) + "\nNothing was saved. Try `/improve help`.")
+            return
+        text, question = blocks.objective_question(proposal, objectives)
+        ack(text=text, blocks=question, response_type="ephemeral")

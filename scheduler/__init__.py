@@ -1,0 +1,1 @@
+"""Scheduled work: APScheduler setup and the jobs."""

@@ -1,0 +1,118 @@
+"""The tables of the CSI register."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from storage.types import UTCDateTime, utcnow
+
+TITLE_MAX = 150
+TEXT_MAX = 3000
+SHORT_MAX = 80
+
+
+class Objective(SQLModel, table=True):
+    """A strategic objective set by the steering group; every proposal serves one."""
+
+    __tablename__ = "objectives"
+
+    id: int | None = Field(default=None, primary_key=True)
+    title: str = Field(max_length=TITLE_MAX, unique=True)
+    description: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    weight: float = Field(default=1.0)
+    active: bool = Field(default=True)
+    created_by: str | None = Field(default=None, max_length=SHORT_MAX)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+
+
+class Proposal(SQLModel, table=True):
+    """One entry of the CSI register."""
+
+    __tablename__ = "proposals"
+    __table_args__ = (
+        Index("ix_proposals_status", "status"),
+        Index("ix_proposals_card", "channel_id", "message_ts"),
+        Index("ix_proposals_updated_at", "updated_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    # The register's own reference from an import (e.g. a spreadsheet row ID).
+    ref: str | None = Field(default=None, max_length=SHORT_MAX, unique=True)
+    title: str = Field(max_length=TITLE_MAX)
+    description: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    outcome: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    objective_id: int | None = Field(default=None, foreign_key="objectives.id", index=True)
+    service: str | None = Field(default=None, max_length=SHORT_MAX, index=True)
+    benefit: str | None = Field(default=None, max_length=40)
+    value: int | None = Field(default=None)
+    effort: str | None = Field(default=None, max_length=20)
+    effort_days: float | None = Field(default=None)
+    kpi: str | None = Field(default=None, max_length=TITLE_MAX)
+    kpi_baseline: float | None = Field(default=None)
+    kpi_target: float | None = Field(default=None)
+    kpi_actual: float | None = Field(default=None)
+    submitter: str = Field(max_length=SHORT_MAX)
+    owner: str | None = Field(default=None, max_length=SHORT_MAX)
+    status: str = Field(max_length=20)
+    merged_into_id: int | None = Field(default=None, foreign_key="proposals.id")
+    channel_id: str | None = Field(default=None, max_length=SHORT_MAX)
+    message_ts: str | None = Field(default=None, max_length=40)
+    permalink: str | None = Field(default=None, max_length=500)
+    # Makes a capture idempotent: the same modal or command delivered twice stores one proposal.
+    source_key: str | None = Field(default=None, max_length=120, unique=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+
+
+class Vote(SQLModel, table=True):
+    """One person's vote for one proposal."""
+
+    __tablename__ = "votes"
+    __table_args__ = (UniqueConstraint("proposal_id", "user_id", name="uq_votes_proposal_user"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    proposal_id: int = Field(foreign_key="proposals.id", index=True)
+    user_id: str = Field(max_length=SHORT_MAX)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+
+
+class ProposalLink(SQLModel, table=True):
+    """Two proposals known to be related (submitted anyway next to a similar one)."""
+
+    __tablename__ = "proposal_links"
+    __table_args__ = (
+        UniqueConstraint("proposal_id", "related_id", name="uq_proposal_links_pair"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    proposal_id: int = Field(foreign_key="proposals.id", index=True)
+    related_id: int = Field(foreign_key="proposals.id", index=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+
+
+class AuditEntry(SQLModel, table=True):
+    """What changed on a proposal, who did it and when; never updated, only appended."""
+
+    __tablename__ = "audit_entries"
+
+    id: int | None = Field(default=None, primary_key=True)
+    proposal_id: int = Field(foreign_key="proposals.id", index=True)
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    actor: str = Field(max_length=SHORT_MAX)
+    action: str = Field(max_length=40)
+    from_status: str | None = Field(default=None, max_length=20)
+    to_status: str | None = Field(default=None, max_length=20)
+    detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class ProcessedEvent(SQLModel, table=True):
+    """Slack event IDs already handled, so a retried delivery is not handled twice."""
+
+    __tablename__ = "processed_events"
+
+    event_id: str = Field(primary_key=True, max_length=120)
+    received_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)

@@ -1,0 +1,170 @@
+"""Queries of the register, as keyword-only functions over a session."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from storage.models import AuditEntry, Objective, ProcessedEvent, Proposal, ProposalLink, Vote
+
+
+def get_objective(*, session: Session, objective_id: int) -> Objective | None:
+    """The objective with this ID, or None."""
+    return session.get(Objective, objective_id)
+
+
+def objective_by_title(*, session: Session, title: str) -> Objective | None:
+    """The objective with this title (case-insensitive), or None."""
+    statement = select(Objective).where(func.lower(Objective.title) == title.strip().lower())
+    return session.exec(statement).first()
+
+
+def list_objectives(*, session: Session, include_retired: bool = False) -> list[Objective]:
+    """Objectives by title; only the active ones unless asked."""
+    statement = select(Objective).order_by(col(Objective.title))
+    if not include_retired:
+        statement = statement.where(col(Objective.active).is_(True))
+    return list(session.exec(statement))
+
+
+def get_proposal(*, session: Session, proposal_id: int) -> Proposal | None:
+    """The proposal with this ID, or None."""
+    return session.get(Proposal, proposal_id)
+
+
+def proposal_by_source(*, session: Session, source_key: str) -> Proposal | None:
+    """The proposal captured from this Slack request, if already stored."""
+    return session.exec(select(Proposal).where(Proposal.source_key == source_key)).first()
+
+
+def proposal_by_ref(*, session: Session, ref: str) -> Proposal | None:
+    """The proposal imported under this register reference."""
+    return session.exec(select(Proposal).where(Proposal.ref == ref)).first()
+
+
+def proposal_by_card(*, session: Session, channel_id: str, message_ts: str) -> Proposal | None:
+    """The proposal whose card is this channel message."""
+    statement = select(Proposal).where(
+        Proposal.channel_id == channel_id, Proposal.message_ts == message_ts
+    )
+    return session.exec(statement).first()
+
+
+def list_proposals(
+    *,
+    session: Session,
+    statuses: Iterable[str] | None = None,
+    submitter: str | None = None,
+    ids: Iterable[int] | None = None,
+) -> list[Proposal]:
+    """Proposals, oldest first, optionally filtered."""
+    statement = select(Proposal).order_by(col(Proposal.id))
+    if statuses is not None:
+        statement = statement.where(col(Proposal.status).in_(list(statuses)))
+    if submitter is not None:
+        statement = statement.where(Proposal.submitter == submitter)
+    if ids is not None:
+        statement = statement.where(col(Proposal.id).in_(list(ids)))
+    return list(session.exec(statement))
+
+
+def proposals_changed_since(*, session: Session, since: datetime | None) -> list[Proposal]:
+    """Proposals updated at or after `since` (all when None), for keeping an index current."""
+    statement = select(Proposal).order_by(col(Proposal.updated_at), col(Proposal.id))
+    if since is not None:
+        statement = statement.where(col(Proposal.updated_at) >= since)
+    return list(session.exec(statement))
+
+
+def vote_counts(*, session: Session, proposal_ids: Sequence[int]) -> dict[int, int]:
+    """Number of votes per proposal ID (absent IDs have none)."""
+    if not proposal_ids:
+        return {}
+    statement = (
+        select(Vote.proposal_id, func.count())
+        .where(col(Vote.proposal_id).in_(list(proposal_ids)))
+        .group_by(col(Vote.proposal_id))
+    )
+    return {proposal_id: count for proposal_id, count in session.exec(statement)}
+
+
+def add_vote(*, session: Session, proposal_id: int, user_id: str) -> bool:
+    """Record a vote; False when this person had already voted (the unique key says so)."""
+    try:
+        with session.begin_nested():
+            session.add(Vote(proposal_id=proposal_id, user_id=user_id))
+    except IntegrityError:
+        return False
+    return True
+
+
+def remove_vote(*, session: Session, proposal_id: int, user_id: str) -> bool:
+    """Withdraw a vote; False when there was none."""
+    result: Any = session.execute(
+        delete(Vote).where(col(Vote.proposal_id) == proposal_id, col(Vote.user_id) == user_id)
+    )
+    return bool(result.rowcount)
+
+
+def link_related(*, session: Session, proposal_id: int, related_id: int) -> None:
+    """Remember that two proposals are related (idempotent)."""
+    try:
+        with session.begin_nested():
+            session.add(ProposalLink(proposal_id=proposal_id, related_id=related_id))
+    except IntegrityError:
+        pass
+
+
+def related_ids(*, session: Session, proposal_id: int) -> list[int]:
+    """IDs linked to this proposal in either direction."""
+    forward = select(ProposalLink.related_id).where(ProposalLink.proposal_id == proposal_id)
+    backward = select(ProposalLink.proposal_id).where(ProposalLink.related_id == proposal_id)
+    return sorted(set(session.exec(forward)) | set(session.exec(backward)))
+
+
+def audit(
+    *,
+    session: Session,
+    proposal_id: int,
+    actor: str,
+    action: str,
+    from_status: str | None = None,
+    to_status: str | None = None,
+    detail: dict[str, Any] | None = None,
+) -> AuditEntry:
+    """Append an entry to the proposal's history."""
+    entry = AuditEntry(
+        proposal_id=proposal_id,
+        actor=actor,
+        action=action,
+        from_status=from_status,
+        to_status=to_status,
+        detail=detail or {},
+    )
+    session.add(entry)
+    return entry
+
+
+def history(*, session: Session, proposal_id: int) -> list[AuditEntry]:
+    """The proposal's history, oldest first."""
+    statement = (
+        select(AuditEntry)
+        .where(AuditEntry.proposal_id == proposal_id)
+        .order_by(col(AuditEntry.at), col(AuditEntry.id))
+    )
+    return list(session.exec(statement))
+
+
+def first_delivery(*, session: Session, event_id: str) -> bool:
+    """Mark a Slack event as handled; False when it was handled before (a retry)."""
+    try:
+        with session.begin_nested():
+            session.add(ProcessedEvent(event_id=event_id))
+    except IntegrityError:
+        return False
+    return True
