@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -12,6 +15,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from storage.db import make_engine, session_scope, upgrade
+from tests.botproc import SIGNING_SECRET, BotProcess, bot_env, free_port, run_cli
+from tests.fakeslack import FakeSlack, SlackDriver
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "CSI_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
@@ -59,11 +64,13 @@ def _drop_postgres_database(admin_url: str, name: str) -> None:
         connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A URL of an empty database, once on SQLite and once on PostgreSQL."""
+BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+@contextmanager
+def _empty_database(request: pytest.FixtureRequest, folder: Path) -> Iterator[str]:
     if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'csi.db'}"
+        yield f"sqlite:///{folder / 'csi.db'}"
         return
     admin_url = request.getfixturevalue("postgres_server")
     name, url = _fresh_postgres_database(admin_url)
@@ -71,6 +78,48 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         yield url
     finally:
         _drop_postgres_database(admin_url, name)
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A URL of an empty database, once on SQLite and once on PostgreSQL."""
+    with _empty_database(request, tmp_path) as url:
+        yield url
+
+
+@dataclass
+class Stack:
+    """The real bot process, the fake Slack it talks to, and a driver that signs requests."""
+
+    slack: FakeSlack
+    driver: SlackDriver
+    bot: BotProcess
+    env: dict[str, str]
+    workdir: Path
+    engine: Engine
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """Run a `csi-bot` command against the same database."""
+        return run_cli(*args, env=self.env, cwd=self.workdir)
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def stack(request: pytest.FixtureRequest,
+          tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """`csi-bot serve` against the fake Slack, once per database backend, shared by a module."""
+    workdir = tmp_path_factory.mktemp("bot")
+    with _empty_database(request, workdir) as url, FakeSlack() as slack:
+        env = bot_env(api_url=slack.api_url, database_url=url, port=free_port(),
+                      CSI_STEERING_MEMBERS="USTEER")
+        with BotProcess(env, workdir) as bot:
+            engine = make_engine(url)
+            driver = SlackDriver(base_url=bot.url, signing_secret=SIGNING_SECRET,
+                                 response_url_base=slack.response_url_base)
+            try:
+                yield Stack(slack=slack, driver=driver, bot=bot, env=env, workdir=workdir,
+                            engine=engine)
+            finally:
+                engine.dispose()
 
 
 @pytest.fixture

@@ -1,0 +1,106 @@
+"""Runs the real `csi-bot` command as a separate process, as an operator would."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+SIGNING_SECRET = "test-signing-secret"
+BOT_TOKEN = "xoxb-test-token"
+PROPOSALS_CHANNEL = "C0PROPOSALS"
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def csi_bot_command() -> list[str]:
+    """The installed console script next to this interpreter, or the module as a fallback."""
+    script = Path(sys.executable).with_name("csi-bot")
+    if script.exists():
+        return [str(script)]
+    found = shutil.which("csi-bot")
+    return [found] if found else [sys.executable, "-m", "bot.cli"]
+
+
+def bot_env(*, api_url: str, database_url: str, port: int, **extra: str) -> dict[str, str]:
+    """The environment of a bot under test: the fake Slack, a test database, no .env."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "CSI_"))}
+    env.update({
+        "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": api_url, "DATABASE_URL": database_url, "PORT": str(port),
+        "CSI_PROPOSALS_CHANNEL": PROPOSALS_CHANNEL, "NO_PROXY": "127.0.0.1,localhost",
+    })
+    env.update(extra)
+    return env
+
+
+def run_cli(*args: str, env: dict[str, str], cwd: Path, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    """Run one `csi-bot` command to completion."""
+    return subprocess.run([*csi_bot_command(), *args], env=env, cwd=cwd, capture_output=True,
+                          text=True, timeout=60, **kwargs)
+
+
+class BotProcess:
+    """`csi-bot serve` in the background; started, awaited on /healthz, stopped."""
+
+    def __init__(self, env: dict[str, str], workdir: Path) -> None:
+        self.env = env
+        self.workdir = workdir
+        self.port = int(env["PORT"])
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = workdir / "bot.log"
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 30.0) -> BotProcess:
+        """Start the bot and wait until /healthz answers 200."""
+        log = self.log_path.open("wb")
+        self._process = subprocess.Popen([*csi_bot_command(), "serve"], env=self.env,
+                                         cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise RuntimeError(f"csi-bot serve exited early:\n{self.log()}")
+            try:
+                with opener.open(f"{self.url}/healthz", timeout=1) as response:
+                    if response.status == 200:
+                        return self
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"csi-bot serve did not become healthy:\n{self.log()}")
+
+    def log(self) -> str:
+        """What the bot printed so far."""
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def stop(self) -> None:
+        """Stop the bot (SIGTERM, then SIGKILL)."""
+        if self._process is None:
+            return
+        self._process.terminate()
+        try:
+            self._process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+        self._process = None
+
+    def __enter__(self) -> BotProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
