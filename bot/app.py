@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import logging
+import signal
 from typing import Any
+from urllib.error import URLError
 
 from slack_bolt import App
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import (
     ConnectionErrorRetryHandler,
     RateLimitErrorRetryHandler,
@@ -17,8 +20,9 @@ from bot import blocks
 from bot.deps import Deps
 from bot.errors import CsiError
 from bot.middleware import SteeringGroup, deduplicate_events
-from bot.settings import Settings
+from bot.settings import Settings, SettingsError
 from handlers import actions, commands, events, home, views
+from scheduler.runner import build_scheduler
 from storage.db import make_engine, upgrade
 
 log = logging.getLogger(__name__)
@@ -37,17 +41,35 @@ def build_client(settings: Settings) -> WebClient:
     )
 
 
-def build_app(settings: Settings, engine: Engine) -> App:
+def check_slack(settings: Settings, client: WebClient) -> None:
+    """Fail start-up with an actionable message when Slack is unreachable or refuses the token."""
+    try:
+        client.auth_test()
+    except SlackApiError as exc:
+        error = exc.response.get("error")
+        raise SettingsError(
+            f"Slack refused SLACK_BOT_TOKEN ({error}). Copy the Bot User OAuth Token again from "
+            "your app's 'OAuth & Permissions' page; reinstall the app if it was revoked."
+        ) from exc
+    except (URLError, OSError) as exc:
+        raise SettingsError(
+            f"Cannot reach the Slack Web API at {settings.slack_api_url} ({exc}). "
+            "Check SLACK_API_URL and that this machine can reach it."
+        ) from exc
+
+
+def build_app(deps: Deps, client: WebClient) -> App:
     """Assemble the Bolt app: client, middleware, every handler module."""
-    client = build_client(settings)
+    settings = deps.settings
     app = App(
         client=client,
         signing_secret=settings.slack_signing_secret or "",
         # Socket Mode traffic is authenticated by the app token, not signed.
         request_verification_enabled=not settings.socket_mode,
+        # check_slack() has already asked auth.test with a clearer failure.
+        token_verification_enabled=False,
         ignoring_self_events_enabled=True,
     )
-    deps = Deps(settings=settings, engine=engine)
     deps.extras["steering"] = SteeringGroup(settings, client)
     app.middleware(deduplicate_events(deps))
     for module in (commands, views, actions, events, home):
@@ -70,11 +92,30 @@ def build_app(settings: Settings, engine: Engine) -> App:
 
 
 def serve(settings: Settings) -> None:
-    """Migrate, then run the bot: Socket Mode with an app token, HTTP (waitress) otherwise."""
+    """Migrate, then run the bot and its scheduler: Socket Mode with an app token, HTTP otherwise."""
     settings.require_for_serve()
     engine = make_engine(settings.database_url)
     upgrade(engine)
-    app = build_app(settings, engine)
+    client = build_client(settings)
+    check_slack(settings, client)
+    deps = Deps(settings=settings, engine=engine)
+    app = build_app(deps, client)
+    scheduler = build_scheduler(deps=deps, client=client)
+    scheduler.start()
+    # Stop cleanly on SIGTERM (docker stop, systemd) as on Ctrl-C.
+    signal.signal(signal.SIGTERM, _exit_on_signal)
+    try:
+        _run_transport(settings, app, engine)
+    finally:
+        scheduler.shutdown(wait=False)
+        engine.dispose()
+
+
+def _exit_on_signal(signum: int, _frame: Any) -> None:
+    raise SystemExit(0)
+
+
+def _run_transport(settings: Settings, app: App, engine: Engine) -> None:
     if settings.socket_mode:
         from slack_bolt.adapter.socket_mode import SocketModeHandler
 

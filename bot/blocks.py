@@ -192,10 +192,13 @@ def proposal_card(summary: ProposalSummary, *, vote_emoji: str) -> tuple[str, li
 
 
 def objective_question(
-    proposal: Proposal, objectives: Sequence[Objective], *, similar_blocks: Sequence[Block] = ()
+    proposal: Proposal, objectives: Sequence[Objective], *, similar_blocks: Sequence[Block] = (),
+    reminder: bool = False,
 ) -> tuple[str, list[Block]]:
     """Asks the submitter of a one-line proposal which objective it serves."""
-    intro = (f"Saved your proposal *{ref(proposal)} {escape(proposal.title)}*. "
+    opening = "Reminder: your proposal" if reminder else "Saved your proposal"
+    intro = (f"{opening} *{ref(proposal)} {escape(proposal.title)}* "
+             f"{'still needs an objective' if reminder else 'is in the register'}. "
              "Which of the steering group's objectives does it serve?")
     blocks: list[Block] = [section(intro), *similar_blocks]
     if objectives:

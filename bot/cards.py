@@ -14,12 +14,18 @@ log = logging.getLogger(__name__)
 
 
 def post_card(*, deps: Deps, client: WebClient, proposal_id: int) -> bool:
-    """Post the card to the proposals channel once and remember where; False if Slack refused."""
+    """Post the card to the proposals channel once and remember where; False if Slack refused.
+
+    A card posted before is redrawn instead, so an edited proposal shows its new fields.
+    """
     channel = deps.settings.proposals_channel
     with deps.session() as session:
         summary = proposals.summary(session=session, proposal_id=proposal_id)
-    if summary.proposal.message_ts or not channel:
-        return bool(summary.proposal.message_ts)
+    if summary.proposal.message_ts:
+        refresh_card(deps=deps, client=client, proposal_id=proposal_id)
+        return True
+    if not channel:
+        return False
     text, card = blocks.proposal_card(summary, vote_emoji=deps.settings.vote_emoji)
     try:
         posted = client.chat_postMessage(channel=channel, text=text, blocks=card,

@@ -42,16 +42,18 @@ def register(app: App, deps: Deps) -> None:
                     proposal = proposals.update_details(
                         session=session, proposal_id=int(meta["proposal_id"]), draft=draft,
                         actor=user_id)
+                    created = True
                 else:
-                    proposal, _ = proposals.capture(
+                    proposal, created = proposals.capture(
                         session=session, draft=draft, submitter=user_id,
                         source_key=f"view:{view['id']}", require_objective=True)
         except CsiError as exc:
             ack(response_action="errors", errors=modal_errors(exc))
             return
         ack()
-        assert proposal.id is not None
-        notify_stored(deps, client, proposal.id, user_id)
+        if created and proposal.id is not None:
+            # A repeated delivery of the same submission was stored once and is announced once.
+            notify_stored(deps, client, proposal.id, user_id)
 
 
 def notify_stored(deps: Deps, client: WebClient, proposal_id: int, user_id: str) -> None:

@@ -116,3 +116,15 @@ class ProcessedEvent(SQLModel, table=True):
 
     event_id: str = Field(primary_key=True, max_length=120)
     received_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+
+
+class JobRun(SQLModel, table=True):
+    """One run of a scheduled job for one period; the key makes replicas run it once."""
+
+    __tablename__ = "job_runs"
+    __table_args__ = (UniqueConstraint("job", "period", name="uq_job_runs_job_period"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    job: str = Field(max_length=40)
+    period: str = Field(max_length=40)
+    started_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)

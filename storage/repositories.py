@@ -10,7 +10,15 @@ from sqlalchemy import delete, func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from storage.models import AuditEntry, Objective, ProcessedEvent, Proposal, ProposalLink, Vote
+from storage.models import (
+    AuditEntry,
+    JobRun,
+    Objective,
+    ProcessedEvent,
+    Proposal,
+    ProposalLink,
+    Vote,
+)
 
 
 def get_objective(*, session: Session, objective_id: int) -> Objective | None:
@@ -168,3 +176,23 @@ def first_delivery(*, session: Session, event_id: str) -> bool:
     except IntegrityError:
         return False
     return True
+
+
+def claim_job_run(*, session: Session, job: str, period: str) -> bool:
+    """Claim the run of `job` for `period`; False when another replica already has it."""
+    try:
+        with session.begin_nested():
+            session.add(JobRun(job=job, period=period))
+    except IntegrityError:
+        return False
+    return True
+
+
+def proposals_waiting_for_objective(*, session: Session, created_before: datetime) -> list[Proposal]:
+    """One-line proposals still without an objective, older than the given moment."""
+    statement = (
+        select(Proposal)
+        .where(Proposal.status == "needs_objective", col(Proposal.created_at) < created_before)
+        .order_by(col(Proposal.id))
+    )
+    return list(session.exec(statement))

@@ -257,3 +257,37 @@ def test_retried_reaction_counts_once(stack: Stack, objective_id: int) -> None:
 def test_slash_command_body_is_form_encoded_like_slack(stack: Stack) -> None:
     body = urllib.parse.parse_qs(stack.driver.slash_command_body("x").decode())
     assert body["command"] == ["/improve"]
+
+
+def test_rate_limited_slack_is_retried_and_the_card_still_arrives(stack: Stack,
+                                                                 objective_id: int) -> None:
+    stack.slack.fail_next("chat.postMessage", error="ratelimited", status=429, retry_after=1)
+    view = _open_modal(stack, "U0RATE")
+    stack.driver.view_submission(view, user_id="U0RATE", state_values=_form(
+        "Consolidate monitoring dashboards", str(objective_id)))
+    matches = _card_for("Consolidate monitoring")
+    stack.slack.wait_for("chat.postMessage", lambda c: matches(c) and c.status == 200)
+    attempts = [c.status for c in stack.slack.calls("chat.postMessage") if matches(c)]
+    assert attempts == [429, 200]
+
+
+def test_add_details_completes_a_one_line_proposal(stack: Stack, objective_id: int) -> None:
+    answer = stack.driver.slash_command("Document the backup restore", user_id="U0DETAIL").json()
+    actions = next(b for b in answer["blocks"] if b["type"] == "actions")
+    button = actions["elements"][1]
+    assert button["action_id"] == ActionId.ADD_DETAILS
+    trigger = stack.driver.trigger_id()
+    stack.driver.block_actions([{"type": "button", "action_id": ActionId.ADD_DETAILS,
+                                 "block_id": actions["block_id"], "value": button["value"]}],
+                               user_id="U0DETAIL", trigger_id=trigger)
+    opened = stack.slack.wait_for("views.open",
+                                  lambda c: c.params.get("trigger_id") == trigger)
+    view = opened.response["view"]
+    assert "Document the backup restore" in json.dumps(view["blocks"])
+    reply = stack.driver.view_submission(view, user_id="U0DETAIL", state_values=_form(
+        "Document the backup restore", str(objective_id), service="Backup", effort="3d"))
+    assert reply.status == 200 and not reply.body.strip()
+    stack.slack.wait_for("chat.postMessage", _card_for("Document the backup restore"))
+    rows = [r for r in _export(stack) if r["title"] == "Document the backup restore"]
+    assert len(rows) == 1
+    assert (rows[0]["status"], rows[0]["service"], rows[0]["effort"]) == ("open", "Backup", "3d")

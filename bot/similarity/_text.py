@@ -1,0 +1,67 @@
+"""Text analysis for the lexical engine: stemmed words and character n-grams.
+
+A document becomes a bag of terms of two kinds, scored as two separate BM25 signals:
+
+* ``WORD``: lower-cased word stems (Snowball English), so "crashes"/"crashing" match;
+* ``CHAR``: character 3-5 grams inside word boundaries, so misspellings, glued tokens,
+  compound names and partial words still match.
+
+Title terms are counted ``TITLE_BOOST`` times because a title states the gist of a proposal.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from functools import lru_cache
+from itertools import chain
+
+import snowballstemmer
+
+WORD = 0
+CHAR = 1
+KINDS = (WORD, CHAR)
+
+TITLE_BOOST = 2
+CHAR_MIN, CHAR_MAX = 3, 5
+# Grams of very long tokens (hashes, glued paths) are capped: they add cost, not meaning.
+CHAR_TOKEN_CAP = 64
+# Char-gram keys get a prefix so the gram "log" and the word stem "log" stay distinct terms.
+CHAR_PREFIX = "\x01"
+
+# Letters and digits of any script; underscores split identifiers like snake_case names.
+_TOKEN_RE = re.compile(r"[^\W_]+")
+_stemmer = snowballstemmer.stemmer("english")
+
+
+@lru_cache(maxsize=200_000)
+def _stem(token: str) -> str:
+    """Stem one lower-cased token (cached: vocabularies are heavily repeated)."""
+    return str(_stemmer.stemWord(token))
+
+
+@lru_cache(maxsize=200_000)
+def _grams(token: str) -> tuple[str, ...]:
+    """Character n-grams of one token padded with spaces, so prefixes/suffixes are marked."""
+    padded = f" {token[:CHAR_TOKEN_CAP]} "
+    return tuple(
+        CHAR_PREFIX + padded[i : i + n]
+        for n in range(CHAR_MIN, CHAR_MAX + 1)
+        for i in range(len(padded) - n + 1)
+    )
+
+
+def tokens(text: str) -> list[str]:
+    """Lower-cased word tokens of ``text``."""
+    return _TOKEN_RE.findall(text.lower())
+
+
+def analyse(title: str, description: str) -> tuple[Counter[str], Counter[str]]:
+    """Term counts ``(words, chars)`` of a document, title terms boosted."""
+    title_toks = tokens(title)
+    desc_toks = tokens(description)
+    # Repeating the title tokens is the simplest exact way to weight their counts.
+    toks = title_toks * TITLE_BOOST + desc_toks
+    words = Counter(map(_stem, toks))
+    chars = Counter(chain.from_iterable(map(_grams, toks)))
+    return words, chars

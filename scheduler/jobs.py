@@ -1,0 +1,51 @@
+"""The scheduled jobs, as importable functions. Each claims its period first, so that several
+replicas of the bot run it once."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot import blocks
+from bot.deps import Deps
+from storage import repositories as repo
+from storage.types import utcnow
+
+log = logging.getLogger(__name__)
+
+REMIND_AFTER = timedelta(hours=24)
+
+
+def day_key(now: datetime, timezone: str) -> str:
+    """The calendar day of `now` in the configured time zone: the period of a daily job."""
+    return now.astimezone(ZoneInfo(timezone)).date().isoformat()
+
+
+def remind_missing_objectives(*, deps: Deps, client: WebClient,
+                              now: datetime | None = None) -> int:
+    """Once a day, ask each submitter again for the objective of a one-line proposal.
+
+    Returns how many reminders were sent (0 when another replica had the day already).
+    """
+    now = now or utcnow()
+    with deps.session() as session:
+        if not repo.claim_job_run(session=session, job="objective_reminders",
+                                  period=day_key(now, deps.settings.timezone)):
+            return 0
+        waiting = repo.proposals_waiting_for_objective(session=session,
+                                                       created_before=now - REMIND_AFTER)
+        objectives = repo.list_objectives(session=session)
+    sent = 0
+    for proposal in waiting:
+        text, message = blocks.objective_question(proposal, objectives, reminder=True)
+        try:
+            client.chat_postMessage(channel=proposal.submitter, text=text, blocks=message)
+            sent += 1
+        except SlackApiError as exc:
+            log.warning("could not remind %s about #%s: %s", proposal.submitter, proposal.id,
+                        exc.response.get("error"))
+    return sent
