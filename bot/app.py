@@ -85,14 +85,15 @@ def build_app(deps: Deps, client: WebClient) -> App:
             log.exception("unhandled error", exc_info=error)
             message = "Something went wrong on my side; nothing was lost. Please try again."
         if body.get("response_url"):
-            respond(text=blocks.error_text(message), response_type="ephemeral",
-                    replace_original=False)
+            respond(
+                text=blocks.error_text(message), response_type="ephemeral", replace_original=False
+            )
 
     return app
 
 
 def serve(settings: Settings) -> None:
-    """Migrate, then run the bot and its scheduler: Socket Mode with an app token, HTTP otherwise."""
+    """Migrate, then run the bot and its scheduler (Socket Mode with an app token, else HTTP)."""
     settings.require_for_serve()
     engine = make_engine(settings.database_url)
     upgrade(engine)
@@ -127,5 +128,11 @@ def _run_transport(settings: Settings, app: App, engine: Engine) -> None:
     from bot.web import make_wsgi
 
     log.info("csi-bot listening on port %s", settings.port)
-    waitress.serve(make_wsgi(app, engine), host="0.0.0.0", port=settings.port, threads=8,
-                   max_request_body_size=1_048_576, ident="csi-bot")
+    waitress.serve(
+        make_wsgi(app, engine),
+        host="0.0.0.0",
+        port=settings.port,
+        threads=8,
+        max_request_body_size=1_048_576,
+        ident="csi-bot",
+    )

@@ -53,11 +53,21 @@ def objective_options(objectives: Sequence[Objective]) -> list[dict[str, Any]]:
     return [option(o.title, str(o.id)) for o in objectives[:100]]
 
 
-def _input(block_id: BlockId, title: str, element: dict[str, Any], *, optional: bool = True,
-           hint: str | None = None, dispatch: bool = False) -> Block:
+def _input(
+    block_id: BlockId,
+    title: str,
+    element: dict[str, Any],
+    *,
+    optional: bool = True,
+    hint: str | None = None,
+    dispatch: bool = False,
+) -> Block:
     block: Block = {
-        "type": "input", "block_id": block_id, "label": plain(title),
-        "element": element, "optional": optional,
+        "type": "input",
+        "block_id": block_id,
+        "label": plain(title),
+        "element": element,
+        "optional": optional,
     }
     if hint:
         block["hint"] = plain(hint)
@@ -66,10 +76,19 @@ def _input(block_id: BlockId, title: str, element: dict[str, Any], *, optional: 
     return block
 
 
-def _text_input(initial: str | None, *, multiline: bool = False, max_length: int | None = None,
-                placeholder: str | None = None, action_id: str = ActionId.INPUT) -> dict[str, Any]:
-    element: dict[str, Any] = {"type": "plain_text_input", "action_id": action_id,
-                               "multiline": multiline}
+def _text_input(
+    initial: str | None,
+    *,
+    multiline: bool = False,
+    max_length: int | None = None,
+    placeholder: str | None = None,
+    action_id: str = ActionId.INPUT,
+) -> dict[str, Any]:
+    element: dict[str, Any] = {
+        "type": "plain_text_input",
+        "action_id": action_id,
+        "multiline": multiline,
+    }
     if initial:
         element["initial_value"] = initial
     if max_length:
@@ -80,8 +99,12 @@ def _text_input(initial: str | None, *, multiline: bool = False, max_length: int
 
 
 def _select(options: list[dict[str, Any]], initial: str | None, placeholder: str) -> dict[str, Any]:
-    element: dict[str, Any] = {"type": "static_select", "action_id": ActionId.INPUT,
-                               "options": options, "placeholder": plain(placeholder)}
+    element: dict[str, Any] = {
+        "type": "static_select",
+        "action_id": ActionId.INPUT,
+        "options": options,
+        "placeholder": plain(placeholder),
+    }
     chosen = [o for o in options if o["value"] == initial]
     if chosen:
         element["initial_option"] = chosen[0]
@@ -107,35 +130,92 @@ def proposal_modal(
         return None if value is None else str(value)
 
     blocks: list[Block] = [
-        _input(BlockId.TITLE, "Title", _text_input(
-            text(BlockId.TITLE), max_length=TITLE_MAX, action_id=ActionId.TITLE,
-            placeholder="Automate certificate renewal on the web tier"),
-            optional=False, dispatch=True,
-            hint="Press Enter to see similar proposals before you go on."),
+        _input(
+            BlockId.TITLE,
+            "Title",
+            _text_input(
+                text(BlockId.TITLE),
+                max_length=TITLE_MAX,
+                action_id=ActionId.TITLE,
+                placeholder="Automate certificate renewal on the web tier",
+            ),
+            optional=False,
+            dispatch=True,
+            hint="Press Enter to see similar proposals before you go on.",
+        ),
         *notice_blocks,
-        _input(BlockId.DESCRIPTION, "Where are we now? (problem / current state)", _text_input(
-            text(BlockId.DESCRIPTION), multiline=True, max_length=TEXT_MAX)),
-        _input(BlockId.OUTCOME, "Where do we want to be? (desired outcome)", _text_input(
-            text(BlockId.OUTCOME), multiline=True, max_length=TEXT_MAX)),
-        _input(BlockId.OBJECTIVE, "Objective it serves", _select(
-            objective_options(objectives), text(BlockId.OBJECTIVE), "Choose an objective"),
-            optional=False, hint="Set by the steering group. Every improvement serves one."),
-        _input(BlockId.SERVICE, "Affected service", _text_input(
-            text(BlockId.SERVICE), max_length=80, placeholder="e.g. Email, VPN, Service desk")),
-        _input(BlockId.BENEFIT, "Expected benefit", _select(
-            [option(lbl, b.value) for b, lbl in BENEFIT_LABELS.items()],
-            text(BlockId.BENEFIT), "Choose a benefit")),
-        _input(BlockId.VALUE, "Value", _select(
-            [option(lbl, str(v)) for v, lbl in VALUE_LABELS.items()], text(BlockId.VALUE),
-            "1 (low) to 5 (high)")),
-        _input(BlockId.EFFORT, "Effort", _text_input(
-            text(BlockId.EFFORT), max_length=20, placeholder="S, M, L, XL or person-days like 3d")),
-        _input(BlockId.KPI, "KPI (optional)", _text_input(
-            text(BlockId.KPI), max_length=TITLE_MAX, placeholder="e.g. Mean time to restore (h)")),
-        _input(BlockId.KPI_BASELINE, "KPI baseline", _text_input(
-            text(BlockId.KPI_BASELINE), max_length=30, placeholder="Today's value, e.g. 6.5")),
-        _input(BlockId.KPI_TARGET, "KPI target", _text_input(
-            text(BlockId.KPI_TARGET), max_length=30, placeholder="The value to reach, e.g. 2")),
+        _input(
+            BlockId.DESCRIPTION,
+            "Where are we now? (problem / current state)",
+            _text_input(text(BlockId.DESCRIPTION), multiline=True, max_length=TEXT_MAX),
+        ),
+        _input(
+            BlockId.OUTCOME,
+            "Where do we want to be? (desired outcome)",
+            _text_input(text(BlockId.OUTCOME), multiline=True, max_length=TEXT_MAX),
+        ),
+        _input(
+            BlockId.OBJECTIVE,
+            "Objective it serves",
+            _select(objective_options(objectives), text(BlockId.OBJECTIVE), "Choose an objective"),
+            optional=False,
+            hint="Set by the steering group. Every improvement serves one.",
+        ),
+        _input(
+            BlockId.SERVICE,
+            "Affected service",
+            _text_input(
+                text(BlockId.SERVICE), max_length=80, placeholder="e.g. Email, VPN, Service desk"
+            ),
+        ),
+        _input(
+            BlockId.BENEFIT,
+            "Expected benefit",
+            _select(
+                [option(lbl, b.value) for b, lbl in BENEFIT_LABELS.items()],
+                text(BlockId.BENEFIT),
+                "Choose a benefit",
+            ),
+        ),
+        _input(
+            BlockId.VALUE,
+            "Value",
+            _select(
+                [option(lbl, str(v)) for v, lbl in VALUE_LABELS.items()],
+                text(BlockId.VALUE),
+                "1 (low) to 5 (high)",
+            ),
+        ),
+        _input(
+            BlockId.EFFORT,
+            "Effort",
+            _text_input(
+                text(BlockId.EFFORT),
+                max_length=20,
+                placeholder="S, M, L, XL or person-days like 3d",
+            ),
+        ),
+        _input(
+            BlockId.KPI,
+            "KPI (optional)",
+            _text_input(
+                text(BlockId.KPI), max_length=TITLE_MAX, placeholder="e.g. Mean time to restore (h)"
+            ),
+        ),
+        _input(
+            BlockId.KPI_BASELINE,
+            "KPI baseline",
+            _text_input(
+                text(BlockId.KPI_BASELINE), max_length=30, placeholder="Today's value, e.g. 6.5"
+            ),
+        ),
+        _input(
+            BlockId.KPI_TARGET,
+            "KPI target",
+            _text_input(
+                text(BlockId.KPI_TARGET), max_length=30, placeholder="The value to reach, e.g. 2"
+            ),
+        ),
     ]
     return {
         "type": "modal",
@@ -153,7 +233,7 @@ def no_objectives_message() -> str:
     return (
         "The steering group has not set any objectives yet, and every proposal must serve one. "
         "Ask them to add one (`/improve objective add <title>` or "
-        "`csi-bot objective add \"<title>\"`), then try again."
+        '`csi-bot objective add "<title>"`), then try again.'
     )
 
 
@@ -185,47 +265,72 @@ def proposal_card(summary: ProposalSummary, *, vote_emoji: str) -> tuple[str, li
         target = "?" if p.kpi_target is None else f"{p.kpi_target:g}"
         blocks.append(context(f"KPI: {escape(p.kpi)}: {baseline} → {target}"))
     votes = f"{summary.votes} vote" + ("" if summary.votes == 1 else "s")
-    blocks.append(context(
-        f"Proposed by {mrkdwn.user(p.submitter)} · :{vote_emoji}: {votes} · "
-        f"react with :{vote_emoji}: to vote · discuss in the thread"))
+    blocks.append(
+        context(
+            f"Proposed by {mrkdwn.user(p.submitter)} · :{vote_emoji}: {votes} · "
+            f"react with :{vote_emoji}: to vote · discuss in the thread"
+        )
+    )
     return f"Improvement proposal {ref(p)}: {title}", blocks
 
 
 def objective_question(
-    proposal: Proposal, objectives: Sequence[Objective], *, similar_blocks: Sequence[Block] = (),
+    proposal: Proposal,
+    objectives: Sequence[Objective],
+    *,
+    similar_blocks: Sequence[Block] = (),
     reminder: bool = False,
 ) -> tuple[str, list[Block]]:
     """Asks the submitter of a one-line proposal which objective it serves."""
     opening = "Reminder: your proposal" if reminder else "Saved your proposal"
-    intro = (f"{opening} *{ref(proposal)} {escape(proposal.title)}* "
-             f"{'still needs an objective' if reminder else 'is in the register'}. "
-             "Which of the steering group's objectives does it serve?")
+    intro = (
+        f"{opening} *{ref(proposal)} {escape(proposal.title)}* "
+        f"{'still needs an objective' if reminder else 'is in the register'}. "
+        "Which of the steering group's objectives does it serve?"
+    )
     blocks: list[Block] = [section(intro), *similar_blocks]
     if objectives:
-        blocks.append({
-            "type": "actions",
-            "block_id": f"objective:{proposal.id}",
-            "elements": [
-                {"type": "static_select", "action_id": ActionId.CHOOSE_OBJECTIVE,
-                 "placeholder": plain("Choose an objective"),
-                 "options": objective_options(objectives)},
-                {"type": "button", "action_id": ActionId.ADD_DETAILS, "value": str(proposal.id),
-                 "text": plain("Add details")},
-            ],
-        })
-        blocks.append(context("Until it has an objective it stays in *needs objective* and is "
-                              "not posted to the register channel."))
+        blocks.append(
+            {
+                "type": "actions",
+                "block_id": f"objective:{proposal.id}",
+                "elements": [
+                    {
+                        "type": "static_select",
+                        "action_id": ActionId.CHOOSE_OBJECTIVE,
+                        "placeholder": plain("Choose an objective"),
+                        "options": objective_options(objectives),
+                    },
+                    {
+                        "type": "button",
+                        "action_id": ActionId.ADD_DETAILS,
+                        "value": str(proposal.id),
+                        "text": plain("Add details"),
+                    },
+                ],
+            }
+        )
+        blocks.append(
+            context(
+                "Until it has an objective it stays in *needs objective* and is "
+                "not posted to the register channel."
+            )
+        )
     else:
         blocks.append(section(no_objectives_message()))
     return f"Which objective does {ref(proposal)} serve?", blocks
 
 
-def objective_chosen(summary: ProposalSummary, *, channel_id: str | None) -> tuple[str, list[Block]]:
+def objective_chosen(
+    summary: ProposalSummary, *, channel_id: str | None
+) -> tuple[str, list[Block]]:
     """Replaces the question once answered."""
     p = summary.proposal
     objective = escape(summary.objective.title) if summary.objective else "—"
     where = f" and posted to <#{channel_id}>" if channel_id else ""
-    text = f":white_check_mark: *{ref(p)} {escape(p.title)}* serves *{objective}*; it is open{where}."
+    text = (
+        f":white_check_mark: *{ref(p)} {escape(p.title)}* serves *{objective}*; it is open{where}."
+    )
     return text, [section(text)]
 
 
@@ -234,10 +339,15 @@ def proposal_stored(summary: ProposalSummary, *, card_posted: bool, channel_id: 
     p = summary.proposal
     link = mrkdwn.link(p.permalink, f"{ref(p)} {p.title}")
     if card_posted:
-        return f":white_check_mark: Your proposal {link} is in the register and posted to <#{channel_id}>."
-    return (f":warning: Your proposal *{ref(p)} {escape(p.title)}* is saved, but I could not post "
-            f"its card to <#{channel_id}>. Invite me there with `/invite @csi-bot`; "
-            "the steering group can still see it in the register.")
+        return (
+            f":white_check_mark: Your proposal {link} is in the register "
+            f"and posted to <#{channel_id}>."
+        )
+    return (
+        f":warning: Your proposal *{ref(p)} {escape(p.title)}* is saved, but I could not post "
+        f"its card to <#{channel_id}>. Invite me there with `/invite @csi-bot`; "
+        "the steering group can still see it in the register."
+    )
 
 
 def objectives_list(objectives: Sequence[Objective]) -> str:
@@ -250,16 +360,19 @@ def objectives_list(objectives: Sequence[Objective]) -> str:
 
 def help_message(*, vote_emoji: str) -> str:
     """What /improve can do."""
-    return "\n".join([
-        "*csi-bot: Continual Service Improvement*",
-        "`/improve`: open the proposal form (title, current state, desired outcome, objective, "
-        "service, benefit, value, effort, KPI).",
-        "`/improve <title>`: capture a proposal in one line; I ask you which objective it serves.",
-        "`/improve objectives`: the steering group's objectives.",
-        "`/improve objective add <title>`: add an objective (steering group only).",
-        "`/improve help`: this help.",
-        f"Vote for a proposal by reacting with :{vote_emoji}: on its card.",
-    ])
+    return "\n".join(
+        [
+            "*csi-bot: Continual Service Improvement*",
+            "`/improve`: open the proposal form (title, current state, desired outcome, objective, "
+            "service, benefit, value, effort, KPI).",
+            "`/improve <title>`: capture a proposal in one line; "
+            "I ask you which objective it serves.",
+            "`/improve objectives`: the steering group's objectives.",
+            "`/improve objective add <title>`: add an objective (steering group only).",
+            "`/improve help`: this help.",
+            f"Vote for a proposal by reacting with :{vote_emoji}: on its card.",
+        ]
+    )
 
 
 def error_text(message: str) -> str:

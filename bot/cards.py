@@ -1,4 +1,4 @@
-"""Posting and refreshing a proposal's channel card: the one place that talks to Slack about cards."""
+"""Posting and refreshing a proposal's channel card: the one place cards reach Slack."""
 
 from __future__ import annotations
 
@@ -28,22 +28,32 @@ def post_card(*, deps: Deps, client: WebClient, proposal_id: int) -> bool:
         return False
     text, card = blocks.proposal_card(summary, vote_emoji=deps.settings.vote_emoji)
     try:
-        posted = client.chat_postMessage(channel=channel, text=text, blocks=card,
-                                         unfurl_links=False, unfurl_media=False)
+        posted = client.chat_postMessage(
+            channel=channel, text=text, blocks=card, unfurl_links=False, unfurl_media=False
+        )
     except SlackApiError as exc:
-        log.error("could not post the card of #%s to %s: %s", proposal_id, channel,
-                  exc.response.get("error"))
+        log.error(
+            "could not post the card of #%s to %s: %s",
+            proposal_id,
+            channel,
+            exc.response.get("error"),
+        )
         return False
     permalink = None
     try:
-        permalink = client.chat_getPermalink(channel=posted["channel"],
-                                             message_ts=posted["ts"]).get("permalink")
+        permalink = client.chat_getPermalink(
+            channel=posted["channel"], message_ts=posted["ts"]
+        ).get("permalink")
     except SlackApiError as exc:
         log.warning("no permalink for #%s: %s", proposal_id, exc.response.get("error"))
     with deps.session() as session:
-        proposals.attach_card(session=session, proposal_id=proposal_id,
-                             channel_id=posted["channel"], message_ts=posted["ts"],
-                             permalink=permalink)
+        proposals.attach_card(
+            session=session,
+            proposal_id=proposal_id,
+            channel_id=posted["channel"],
+            message_ts=posted["ts"],
+            permalink=permalink,
+        )
     return True
 
 
@@ -56,8 +66,8 @@ def refresh_card(*, deps: Deps, client: WebClient, proposal_id: int) -> None:
         return
     text, card = blocks.proposal_card(summary, vote_emoji=deps.settings.vote_emoji)
     try:
-        client.chat_update(channel=proposal.channel_id, ts=proposal.message_ts, text=text,
-                           blocks=card)
+        client.chat_update(
+            channel=proposal.channel_id, ts=proposal.message_ts, text=text, blocks=card
+        )
     except SlackApiError as exc:
-        log.warning("could not update the card of #%s: %s", proposal_id,
-                    exc.response.get("error"))
+        log.warning("could not update the card of #%s: %s", proposal_id, exc.response.get("error"))

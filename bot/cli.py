@@ -29,12 +29,17 @@ def _parser() -> argparse.ArgumentParser:
     db_commands.add_parser("upgrade", help="apply migrations")
 
     objective = commands.add_parser("objective", help="the steering group's objectives")
-    objective_commands = objective.add_subparsers(dest="objective_command", required=True,
-                                                  metavar="ACTION")
+    objective_commands = objective.add_subparsers(
+        dest="objective_command", required=True, metavar="ACTION"
+    )
     add = objective_commands.add_parser("add", help="add an objective")
     add.add_argument("title")
-    add.add_argument("--weight", type=float, default=1.0,
-                     help="how much proposals serving it count in the priority (default 1)")
+    add.add_argument(
+        "--weight",
+        type=float,
+        default=1.0,
+        help="how much proposals serving it count in the priority (default 1)",
+    )
     add.add_argument("--description", default="")
     objective_commands.add_parser("list", help="list the active objectives")
 
@@ -49,8 +54,9 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns the exit status (0 ok, 1 refused input, 2 configuration)."""
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     if args.command != "serve":
         # The operator asked for one thing; migration chatter would bury the answer.
         logging.getLogger("alembic").setLevel(logging.WARNING)
@@ -80,13 +86,16 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     with session_scope(engine) as session:
         if args.command == "objective" and args.objective_command == "add":
-            objective = proposals.add_objective(session=session, title=args.title,
-                                                weight=args.weight, description=args.description)
-            print(f"Added objective {objective.id}: {objective.title} (weight {objective.weight:g})")
+            objective = proposals.add_objective(
+                session=session, title=args.title, weight=args.weight, description=args.description
+            )
+            print(
+                f"Added objective {objective.id}: {objective.title} (weight {objective.weight:g})"
+            )
         elif args.command == "objective":
             objectives = repo.list_objectives(session=session)
             if not objectives:
-                print("No objectives yet. Add one: csi-bot objective add \"TITLE\" [--weight W]")
+                print('No objectives yet. Add one: csi-bot objective add "TITLE" [--weight W]')
             for item in objectives:
                 print(f"{item.id}\t{item.title}\tweight {item.weight:g}")
         elif args.command == "export":

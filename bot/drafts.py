@@ -11,7 +11,7 @@ from storage.models import SHORT_MAX, TEXT_MAX, TITLE_MAX
 
 
 class Benefit(StrEnum):
-    """The kind of benefit a proposal expects (ITIL CSI: quality, efficiency, cost, satisfaction)."""
+    """The kind of benefit a proposal expects (quality, efficiency, cost, satisfaction)."""
 
     QUALITY = "quality"
     EFFICIENCY = "efficiency"

@@ -26,9 +26,7 @@ ACTIVE = frozenset(
 
 TRANSITIONS: dict[Status, frozenset[Status]] = {
     Status.NEEDS_OBJECTIVE: frozenset({Status.OPEN, Status.WITHDRAWN, Status.MERGED}),
-    Status.OPEN: frozenset(
-        {Status.APPROVED, Status.REJECTED, Status.WITHDRAWN, Status.MERGED}
-    ),
+    Status.OPEN: frozenset({Status.APPROVED, Status.REJECTED, Status.WITHDRAWN, Status.MERGED}),
     Status.APPROVED: frozenset({Status.IN_PROGRESS, Status.WITHDRAWN, Status.MERGED}),
     Status.REJECTED: frozenset({Status.OPEN}),
     Status.IN_PROGRESS: frozenset({Status.IMPLEMENTED, Status.WITHDRAWN}),

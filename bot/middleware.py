@@ -25,7 +25,7 @@ def deduplicate_events(deps: Deps) -> Callable[..., Any]:
     Slack retries an event it thinks failed; counting a reaction twice would be a wrong vote.
     """
 
-    def middleware(body: dict[str, Any], next: Callable[[], Any]) -> Any:  # noqa: A002
+    def middleware(body: dict[str, Any], next: Callable[[], Any]) -> Any:
         event_id = body.get("event_id") if body.get("type") == "event_callback" else None
         if event_id:
             with deps.session() as session:

@@ -36,7 +36,11 @@ class ProposalSummary:
 
 
 def add_objective(
-    *, session: Session, title: str, weight: float = 1.0, description: str = "",
+    *,
+    session: Session,
+    title: str,
+    weight: float = 1.0,
+    description: str = "",
     actor: str | None = None,
 ) -> Objective:
     """Create an objective; a duplicate title or a bad weight is refused with a reason."""
@@ -77,16 +81,25 @@ def capture(
         existing = repo.proposal_by_source(session=session, source_key=source_key)
         if existing is not None:
             return existing, False
-    draft.validate(active_objective_ids=active_objective_ids(session=session),
-                   require_objective=require_objective)
+    draft.validate(
+        active_objective_ids=active_objective_ids(session=session),
+        require_objective=require_objective,
+    )
     status = Status.OPEN if draft.objective_id is not None else Status.NEEDS_OBJECTIVE
-    proposal = Proposal(submitter=submitter, status=status, source_key=source_key)
+    proposal = Proposal(
+        title=draft.title, submitter=submitter, status=status, source_key=source_key
+    )
     _apply(proposal, draft)
     session.add(proposal)
     session.flush()
     assert proposal.id is not None
-    repo.audit(session=session, proposal_id=proposal.id, actor=submitter, action="created",
-               to_status=status)
+    repo.audit(
+        session=session,
+        proposal_id=proposal.id,
+        actor=submitter,
+        action="created",
+        to_status=status,
+    )
     return proposal, True
 
 
@@ -95,16 +108,23 @@ def update_details(
 ) -> Proposal:
     """Replace a proposal's register fields (the submitter adding details in the modal)."""
     proposal = _editable(session=session, proposal_id=proposal_id, actor=actor)
-    draft.validate(active_objective_ids=active_objective_ids(session=session),
-                   require_objective=True)
+    draft.validate(
+        active_objective_ids=active_objective_ids(session=session), require_objective=True
+    )
     before = proposal.status
     _apply(proposal, draft)
     if proposal.status == Status.NEEDS_OBJECTIVE:
         proposal.status = Status.OPEN
     proposal.updated_at = utcnow()
     session.add(proposal)
-    repo.audit(session=session, proposal_id=proposal_id, actor=actor, action="edited",
-               from_status=before, to_status=proposal.status)
+    repo.audit(
+        session=session,
+        proposal_id=proposal_id,
+        actor=actor,
+        action="edited",
+        from_status=before,
+        to_status=proposal.status,
+    )
     return proposal
 
 
@@ -121,14 +141,24 @@ def choose_objective(
         proposal.status = Status.OPEN
     proposal.updated_at = utcnow()
     session.add(proposal)
-    repo.audit(session=session, proposal_id=proposal_id, actor=actor, action="objective_set",
-               from_status=before, to_status=proposal.status,
-               detail={"objective_id": objective_id})
+    repo.audit(
+        session=session,
+        proposal_id=proposal_id,
+        actor=actor,
+        action="objective_set",
+        from_status=before,
+        to_status=proposal.status,
+        detail={"objective_id": objective_id},
+    )
     return proposal
 
 
 def attach_card(
-    *, session: Session, proposal_id: int, channel_id: str, message_ts: str,
+    *,
+    session: Session,
+    proposal_id: int,
+    channel_id: str,
+    message_ts: str,
     permalink: str | None,
 ) -> None:
     """Remember where the proposal's card was posted."""
@@ -140,8 +170,12 @@ def attach_card(
 def vote(*, session: Session, proposal_id: int, user_id: str) -> bool:
     """Count one vote per person; True when this call added it."""
     proposal = _get(session=session, proposal_id=proposal_id)
-    if proposal.status not in {Status.OPEN, Status.APPROVED, Status.NEEDS_OBJECTIVE,
-                               Status.IN_PROGRESS}:
+    if proposal.status not in {
+        Status.OPEN,
+        Status.APPROVED,
+        Status.NEEDS_OBJECTIVE,
+        Status.IN_PROGRESS,
+    }:
         return False
     added = repo.add_vote(session=session, proposal_id=proposal_id, user_id=user_id)
     if added:
@@ -177,8 +211,9 @@ def summary(*, session: Session, proposal_id: int) -> ProposalSummary:
     return summarise(session=session, proposals=[_get(session=session, proposal_id=proposal_id)])[0]
 
 
-def transition(*, session: Session, proposal_id: int, to: Status, actor: str,
-               reason: str | None = None) -> Proposal:
+def transition(
+    *, session: Session, proposal_id: int, to: Status, actor: str, reason: str | None = None
+) -> Proposal:
     """Move a proposal to another status if the lifecycle allows it, and record it."""
     proposal = _get(session=session, proposal_id=proposal_id)
     if not can_move(proposal.status, to):
@@ -187,8 +222,15 @@ def transition(*, session: Session, proposal_id: int, to: Status, actor: str,
     proposal.status = to
     proposal.updated_at = utcnow()
     session.add(proposal)
-    repo.audit(session=session, proposal_id=proposal_id, actor=actor, action="status",
-               from_status=before, to_status=to, detail={"reason": reason} if reason else None)
+    repo.audit(
+        session=session,
+        proposal_id=proposal_id,
+        actor=actor,
+        action="status",
+        from_status=before,
+        to_status=to,
+        detail={"reason": reason} if reason else None,
+    )
     return proposal
 
 

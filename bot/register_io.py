@@ -21,9 +21,29 @@ from storage.models import Proposal
 from storage.types import utcnow
 
 EXPORT_FIELDS = [
-    "id", "ref", "title", "description", "outcome", "status", "objective", "service", "benefit",
-    "value", "effort", "effort_days", "kpi", "kpi_baseline", "kpi_target", "kpi_actual",
-    "submitter", "owner", "votes", "priority", "permalink", "created_at", "updated_at",
+    "id",
+    "ref",
+    "title",
+    "description",
+    "outcome",
+    "status",
+    "objective",
+    "service",
+    "benefit",
+    "value",
+    "effort",
+    "effort_days",
+    "kpi",
+    "kpi_baseline",
+    "kpi_target",
+    "kpi_actual",
+    "submitter",
+    "owner",
+    "votes",
+    "priority",
+    "permalink",
+    "created_at",
+    "updated_at",
 ]
 IMPORT_SUBMITTER = "import"
 
@@ -48,17 +68,33 @@ def export_rows(*, session: Session) -> list[dict[str, Any]]:
     rows = []
     for item in summaries:
         p = item.proposal
-        rows.append({
-            "id": p.id, "ref": p.ref, "title": p.title, "description": p.description,
-            "outcome": p.outcome, "status": p.status,
-            "objective": item.objective.title if item.objective else None,
-            "service": p.service, "benefit": p.benefit, "value": p.value, "effort": p.effort,
-            "effort_days": p.effort_days, "kpi": p.kpi, "kpi_baseline": p.kpi_baseline,
-            "kpi_target": p.kpi_target, "kpi_actual": p.kpi_actual, "submitter": p.submitter,
-            "owner": p.owner, "votes": item.votes, "priority": item.priority,
-            "permalink": p.permalink, "created_at": p.created_at.isoformat(),
-            "updated_at": p.updated_at.isoformat(),
-        })
+        rows.append(
+            {
+                "id": p.id,
+                "ref": p.ref,
+                "title": p.title,
+                "description": p.description,
+                "outcome": p.outcome,
+                "status": p.status,
+                "objective": item.objective.title if item.objective else None,
+                "service": p.service,
+                "benefit": p.benefit,
+                "value": p.value,
+                "effort": p.effort,
+                "effort_days": p.effort_days,
+                "kpi": p.kpi,
+                "kpi_baseline": p.kpi_baseline,
+                "kpi_target": p.kpi_target,
+                "kpi_actual": p.kpi_actual,
+                "submitter": p.submitter,
+                "owner": p.owner,
+                "votes": item.votes,
+                "priority": item.priority,
+                "permalink": p.permalink,
+                "created_at": p.created_at.isoformat(),
+                "updated_at": p.updated_at.isoformat(),
+            }
+        )
     return rows
 
 
@@ -117,8 +153,14 @@ def import_rows(*, session: Session, rows: list[_Row]) -> list[Proposal]:
         proposal.created_at = extra["created_at"]
         if extra["status"] != proposal.status:
             assert proposal.id is not None
-            repo.audit(session=session, proposal_id=proposal.id, actor=IMPORT_SUBMITTER,
-                       action="imported", from_status=proposal.status, to_status=extra["status"])
+            repo.audit(
+                session=session,
+                proposal_id=proposal.id,
+                actor=IMPORT_SUBMITTER,
+                action="imported",
+                from_status=proposal.status,
+                to_status=extra["status"],
+            )
             proposal.status = extra["status"]
         session.add(proposal)
         stored.append(proposal)
@@ -164,10 +206,17 @@ def _draft(
         except ValueError:
             errors["created_at"] = "must be an ISO 8601 date and time."
     draft = ProposalDraft(
-        title=text("title"), description=text("description"), outcome=text("outcome"),
-        objective_id=objective_id, service=text("service"), benefit=text("benefit") or None,
-        value=value, effort=text("effort") or None, kpi=text("kpi"),
-        kpi_baseline=text("kpi_baseline") or None, kpi_target=text("kpi_target") or None,
+        title=text("title"),
+        description=text("description"),
+        outcome=text("outcome"),
+        objective_id=objective_id,
+        service=text("service"),
+        benefit=text("benefit") or None,
+        value=value,
+        effort=text("effort") or None,
+        kpi=text("kpi"),
+        kpi_baseline=text("kpi_baseline") or None,
+        kpi_target=text("kpi_target") or None,
     )
     try:
         draft.validate(active_objective_ids=active, require_objective=False)
@@ -204,7 +253,9 @@ def _json_rows(text: str) -> list[_Row]:
     decoder = json.JSONDecoder()
     position = _skip_space(text, 0)
     if not text.startswith("[", position):
-        raise ImportError_(["line 1: the JSON must be an array of proposals, shaped like the export."])
+        raise ImportError_(
+            ["line 1: the JSON must be an array of proposals, shaped like the export."]
+        )
     position = _skip_space(text, position + 1)
     rows: list[_Row] = []
     while not text.startswith("]", position):

@@ -108,7 +108,8 @@ class Settings:
         if not api_url.endswith("/"):
             api_url += "/"
         members = frozenset(
-            member.strip() for member in (get("CSI_STEERING_MEMBERS") or "").split(",")
+            member.strip()
+            for member in (get("CSI_STEERING_MEMBERS") or "").split(",")
             if member.strip()
         )
         return cls(

@@ -1,1 +1,4 @@
-"""Slack surfaces: one module per surface, each with register(app, deps). Thin: ack, then call the domain."""
+"""Slack surfaces: one module per surface, each with register(app, deps).
+
+Thin: ack, then call the domain.
+"""

@@ -28,23 +28,32 @@ def register(app: App, deps: Deps) -> None:
     """Wire the objective question's select and its 'Add details' button."""
 
     @app.action(ActionId.CHOOSE_OBJECTIVE)
-    def choose_objective(ack: Ack, body: dict[str, Any], action: dict[str, Any],
-                         client: WebClient, respond: Respond) -> None:
+    def choose_objective(
+        ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient, respond: Respond
+    ) -> None:
         ack()
         user_id = body["user"]["id"]
         proposal_id = _proposal_id(action)
         chosen = (action.get("selected_option") or {}).get("value", "")
         if proposal_id is None or not chosen.isdigit():
-            respond(text=blocks.error_text("That choice could not be read; try again."),
-                    replace_original=False, response_type="ephemeral")
+            respond(
+                text=blocks.error_text("That choice could not be read; try again."),
+                replace_original=False,
+                response_type="ephemeral",
+            )
             return
         try:
             with deps.session() as session:
-                proposals.choose_objective(session=session, proposal_id=proposal_id,
-                                           objective_id=int(chosen), actor=user_id)
+                proposals.choose_objective(
+                    session=session,
+                    proposal_id=proposal_id,
+                    objective_id=int(chosen),
+                    actor=user_id,
+                )
         except CsiError as exc:
-            respond(text=blocks.error_text(str(exc)), replace_original=False,
-                    response_type="ephemeral")
+            respond(
+                text=blocks.error_text(str(exc)), replace_original=False, response_type="ephemeral"
+            )
             return
         cards.post_card(deps=deps, client=client, proposal_id=proposal_id)
         with deps.session() as session:
@@ -53,18 +62,28 @@ def register(app: App, deps: Deps) -> None:
         respond(text=text, blocks=message, replace_original=True, response_type="ephemeral")
 
     @app.action(ActionId.ADD_DETAILS)
-    def add_details(ack: Ack, body: dict[str, Any], action: dict[str, Any],
-                    client: WebClient, respond: Respond) -> None:
+    def add_details(
+        ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient, respond: Respond
+    ) -> None:
         ack()
         proposal_id = _proposal_id(action)
         with deps.session() as session:
-            proposal = (repo.get_proposal(session=session, proposal_id=proposal_id)
-                        if proposal_id else None)
+            proposal = (
+                repo.get_proposal(session=session, proposal_id=proposal_id) if proposal_id else None
+            )
             objectives = repo.list_objectives(session=session)
         if proposal is None or proposal.submitter != body["user"]["id"]:
-            respond(text=blocks.error_text("Only the person who proposed it can add details."),
-                    replace_original=False, response_type="ephemeral")
+            respond(
+                text=blocks.error_text("Only the person who proposed it can add details."),
+                replace_original=False,
+                response_type="ephemeral",
+            )
             return
-        client.views_open(trigger_id=body["trigger_id"], view=blocks.proposal_modal(
-            objectives=objectives, initial=initial_from_proposal(proposal),
-            proposal_id=proposal.id))
+        client.views_open(
+            trigger_id=body["trigger_id"],
+            view=blocks.proposal_modal(
+                objectives=objectives,
+                initial=initial_from_proposal(proposal),
+                proposal_id=proposal.id,
+            ),
+        )

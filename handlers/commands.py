@@ -8,11 +8,11 @@ from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
 from bot import blocks, proposals
+from bot.deps import Deps
 from bot.drafts import ProposalDraft
 from bot.errors import CsiError, InvalidInput
 from bot.middleware import SteeringGroup
 from bot.mrkdwn import escape
-from bot.deps import Deps
 from storage import repositories as repo
 
 
@@ -46,8 +46,7 @@ def register(app: App, deps: Deps) -> None:
             ack(text=blocks.error_text(blocks.no_objectives_message()))
             return
         ack()
-        client.views_open(trigger_id=trigger_id,
-                          view=blocks.proposal_modal(objectives=objectives))
+        client.views_open(trigger_id=trigger_id, view=blocks.proposal_modal(objectives=objectives))
 
     def add_objective(ack: Ack, user_id: str, title: str) -> None:
         if not steering.is_member(user_id):
@@ -65,7 +64,9 @@ def register(app: App, deps: Deps) -> None:
         try:
             with deps.session() as session:
                 proposal, _ = proposals.capture(
-                    session=session, draft=ProposalDraft(title=title), submitter=user_id,
+                    session=session,
+                    draft=ProposalDraft(title=title),
+                    submitter=user_id,
                     source_key=f"command:{trigger_id}" if trigger_id else None,
                 )
                 objectives = repo.list_objectives(session=session)

@@ -23,16 +23,17 @@ def register(app: App, deps: Deps) -> None:
         if not user_id:
             return
         with deps.session() as session:
-            proposal = repo.proposal_by_card(session=session, channel_id=item.get("channel", ""),
-                                             message_ts=item.get("ts", ""))
+            proposal = repo.proposal_by_card(
+                session=session, channel_id=item.get("channel", ""), message_ts=item.get("ts", "")
+            )
             if proposal is None or proposal.id is None:
                 return
             if added:
-                changed = proposals.vote(session=session, proposal_id=proposal.id,
-                                         user_id=user_id)
+                changed = proposals.vote(session=session, proposal_id=proposal.id, user_id=user_id)
             else:
-                changed = proposals.unvote(session=session, proposal_id=proposal.id,
-                                           user_id=user_id)
+                changed = proposals.unvote(
+                    session=session, proposal_id=proposal.id, user_id=user_id
+                )
         if changed:
             cards.refresh_card(deps=deps, client=client, proposal_id=proposal.id)
 

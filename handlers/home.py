@@ -22,7 +22,12 @@ def register(app: App, deps: Deps) -> None:
         user_id = event["user"]
         with deps.session() as session:
             mine = proposals.summarise(
-                session=session, proposals=repo.list_proposals(session=session, submitter=user_id))
+                session=session, proposals=repo.list_proposals(session=session, submitter=user_id)
+            )
             objectives = repo.list_objectives(session=session)
-        client.views_publish(user_id=user_id, view=blocks.home_view(
-            mine=mine, objectives=objectives, vote_emoji=deps.settings.vote_emoji))
+        client.views_publish(
+            user_id=user_id,
+            view=blocks.home_view(
+                mine=mine, objectives=objectives, vote_emoji=deps.settings.vote_emoji
+            ),
+        )

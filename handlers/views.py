@@ -31,8 +31,9 @@ def register(app: App, deps: Deps) -> None:
     """Wire the proposal modal's submission."""
 
     @app.view(CallbackId.PROPOSAL)
-    def submit_proposal(ack: Ack, body: dict[str, Any], view: dict[str, Any],
-                        client: WebClient) -> None:
+    def submit_proposal(
+        ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient
+    ) -> None:
         user_id = body["user"]["id"]
         draft = draft_from_state(view.get("state", {}).get("values", {}))
         meta = json.loads(view.get("private_metadata") or "{}")
@@ -40,13 +41,20 @@ def register(app: App, deps: Deps) -> None:
             with deps.session() as session:
                 if meta.get("proposal_id"):
                     proposal = proposals.update_details(
-                        session=session, proposal_id=int(meta["proposal_id"]), draft=draft,
-                        actor=user_id)
+                        session=session,
+                        proposal_id=int(meta["proposal_id"]),
+                        draft=draft,
+                        actor=user_id,
+                    )
                     created = True
                 else:
                     proposal, created = proposals.capture(
-                        session=session, draft=draft, submitter=user_id,
-                        source_key=f"view:{view['id']}", require_objective=True)
+                        session=session,
+                        draft=draft,
+                        submitter=user_id,
+                        source_key=f"view:{view['id']}",
+                        require_objective=True,
+                    )
         except CsiError as exc:
             ack(response_action="errors", errors=modal_errors(exc))
             return
@@ -62,6 +70,7 @@ def notify_stored(deps: Deps, client: WebClient, proposal_id: int, user_id: str)
     with deps.session() as session:
         summary = proposals.summary(session=session, proposal_id=proposal_id)
     channel = deps.settings.proposals_channel or ""
-    client.chat_postMessage(channel=user_id,
-                            text=blocks.proposal_stored(summary, card_posted=posted,
-                                                        channel_id=channel))
+    client.chat_postMessage(
+        channel=user_id,
+        text=blocks.proposal_stored(summary, card_posted=posted, channel_id=channel),
+    )

@@ -25,19 +25,20 @@ def day_key(now: datetime, timezone: str) -> str:
     return now.astimezone(ZoneInfo(timezone)).date().isoformat()
 
 
-def remind_missing_objectives(*, deps: Deps, client: WebClient,
-                              now: datetime | None = None) -> int:
+def remind_missing_objectives(*, deps: Deps, client: WebClient, now: datetime | None = None) -> int:
     """Once a day, ask each submitter again for the objective of a one-line proposal.
 
     Returns how many reminders were sent (0 when another replica had the day already).
     """
     now = now or utcnow()
     with deps.session() as session:
-        if not repo.claim_job_run(session=session, job="objective_reminders",
-                                  period=day_key(now, deps.settings.timezone)):
+        if not repo.claim_job_run(
+            session=session, job="objective_reminders", period=day_key(now, deps.settings.timezone)
+        ):
             return 0
-        waiting = repo.proposals_waiting_for_objective(session=session,
-                                                       created_before=now - REMIND_AFTER)
+        waiting = repo.proposals_waiting_for_objective(
+            session=session, created_before=now - REMIND_AFTER
+        )
         objectives = repo.list_objectives(session=session)
     sent = 0
     for proposal in waiting:
@@ -46,6 +47,10 @@ def remind_missing_objectives(*, deps: Deps, client: WebClient,
             client.chat_postMessage(channel=proposal.submitter, text=text, blocks=message)
             sent += 1
         except SlackApiError as exc:
-            log.warning("could not remind %s about #%s: %s", proposal.submitter, proposal.id,
-                        exc.response.get("error"))
+            log.warning(
+                "could not remind %s about #%s: %s",
+                proposal.submitter,
+                proposal.id,
+                exc.response.get("error"),
+            )
     return sent

@@ -13,14 +13,22 @@ from scheduler import jobs
 def build_scheduler(*, deps: Deps, client: WebClient) -> BackgroundScheduler:
     """A scheduler with every job; not started."""
     timezone = deps.settings.timezone
-    scheduler = BackgroundScheduler(timezone=timezone, job_defaults={
-        # A job missed while the bot was down runs once on start-up, not once per missed slot.
-        "coalesce": True, "misfire_grace_time": 3600, "max_instances": 1,
-    })
+    scheduler = BackgroundScheduler(
+        timezone=timezone,
+        job_defaults={
+            # A job missed while the bot was down runs once on start-up, not once per missed slot.
+            "coalesce": True,
+            "misfire_grace_time": 3600,
+            "max_instances": 1,
+        },
+    )
     # Tried every working hour; the daily period claim makes only the first try send anything,
     # so a replica that was down at nine still reminds people later that day.
-    scheduler.add_job(jobs.remind_missing_objectives, CronTrigger(hour="9-17", minute=5,
-                                                                  timezone=timezone),
-                      kwargs={"deps": deps, "client": client}, id="objective_reminders",
-                      replace_existing=True)
+    scheduler.add_job(
+        jobs.remind_missing_objectives,
+        CronTrigger(hour="9-17", minute=5, timezone=timezone),
+        kwargs={"deps": deps, "client": client},
+        id="objective_reminders",
+        replace_existing=True,
+    )
     return scheduler

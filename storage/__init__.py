@@ -1,1 +1,4 @@
-"""Persistence: SQLModel tables, the engine, repositories and migrations. Imports nothing else of the project."""
+"""Persistence: tables, the engine, repositories and migrations.
+
+Imports nothing else of the project.
+"""

@@ -84,9 +84,7 @@ class ProposalLink(SQLModel, table=True):
     """Two proposals known to be related (submitted anyway next to a similar one)."""
 
     __tablename__ = "proposal_links"
-    __table_args__ = (
-        UniqueConstraint("proposal_id", "related_id", name="uq_proposal_links_pair"),
-    )
+    __table_args__ = (UniqueConstraint("proposal_id", "related_id", name="uq_proposal_links_pair"),)
 
     id: int | None = Field(default=None, primary_key=True)
     proposal_id: int = Field(foreign_key="proposals.id", index=True)

@@ -188,7 +188,9 @@ def claim_job_run(*, session: Session, job: str, period: str) -> bool:
     return True
 
 
-def proposals_waiting_for_objective(*, session: Session, created_before: datetime) -> list[Proposal]:
+def proposals_waiting_for_objective(
+    *, session: Session, created_before: datetime
+) -> list[Proposal]:
     """One-line proposals still without an objective, older than the given moment."""
     statement = (
         select(Proposal)

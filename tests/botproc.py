@@ -37,19 +37,34 @@ def csi_bot_command() -> list[str]:
 def bot_env(*, api_url: str, database_url: str, port: int, **extra: str) -> dict[str, str]:
     """The environment of a bot under test: the fake Slack, a test database, no .env."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "CSI_"))}
-    env.update({
-        "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-        "SLACK_API_URL": api_url, "DATABASE_URL": database_url, "PORT": str(port),
-        "CSI_PROPOSALS_CHANNEL": PROPOSALS_CHANNEL, "NO_PROXY": "127.0.0.1,localhost",
-    })
+    env.update(
+        {
+            "SLACK_BOT_TOKEN": BOT_TOKEN,
+            "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+            "SLACK_API_URL": api_url,
+            "DATABASE_URL": database_url,
+            "PORT": str(port),
+            "CSI_PROPOSALS_CHANNEL": PROPOSALS_CHANNEL,
+            "NO_PROXY": "127.0.0.1,localhost",
+        }
+    )
     env.update(extra)
     return env
 
 
-def run_cli(*args: str, env: dict[str, str], cwd: Path, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, env: dict[str, str], cwd: Path, **kwargs: Any
+) -> subprocess.CompletedProcess[str]:
     """Run one `csi-bot` command to completion."""
-    return subprocess.run([*csi_bot_command(), *args], env=env, cwd=cwd, capture_output=True,
-                          text=True, timeout=60, **kwargs)
+    return subprocess.run(
+        [*csi_bot_command(), *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        **kwargs,
+    )
 
 
 class BotProcess:
@@ -66,8 +81,13 @@ class BotProcess:
     def start(self, timeout: float = 30.0) -> BotProcess:
         """Start the bot and wait until /healthz answers 200."""
         log = self.log_path.open("wb")
-        self._process = subprocess.Popen([*csi_bot_command(), "serve"], env=self.env,
-                                         cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT)
+        self._process = subprocess.Popen(
+            [*csi_bot_command(), "serve"],
+            env=self.env,
+            cwd=self.workdir,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         deadline = time.monotonic() + timeout
         opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
         while time.monotonic() < deadline:

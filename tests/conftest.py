@@ -104,20 +104,26 @@ class Stack:
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
-def stack(request: pytest.FixtureRequest,
-          tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
     """`csi-bot serve` against the fake Slack, once per database backend, shared by a module."""
     workdir = tmp_path_factory.mktemp("bot")
     with _empty_database(request, workdir) as url, FakeSlack() as slack:
-        env = bot_env(api_url=slack.api_url, database_url=url, port=free_port(),
-                      CSI_STEERING_MEMBERS="USTEER")
+        env = bot_env(
+            api_url=slack.api_url, database_url=url, port=free_port(), CSI_STEERING_MEMBERS="USTEER"
+        )
         with BotProcess(env, workdir) as bot:
             engine = make_engine(url)
-            driver = SlackDriver(base_url=bot.url, signing_secret=SIGNING_SECRET,
-                                 response_url_base=slack.response_url_base)
+            driver = SlackDriver(
+                base_url=bot.url,
+                signing_secret=SIGNING_SECRET,
+                response_url_base=slack.response_url_base,
+            )
             try:
-                yield Stack(slack=slack, driver=driver, bot=bot, env=env, workdir=workdir,
-                            engine=engine)
+                yield Stack(
+                    slack=slack, driver=driver, bot=bot, env=env, workdir=workdir, engine=engine
+                )
             finally:
                 engine.dispose()
 

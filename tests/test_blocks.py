@@ -11,13 +11,20 @@ from bot.mrkdwn import escape, link, user
 from bot.proposals import ProposalSummary
 from storage.models import Objective, Proposal
 
-OBJECTIVES = [Objective(id=1, title="Reduce downtime", weight=2.0),
-              Objective(id=2, title="Cut cost <b>", weight=1.0)]
+OBJECTIVES = [
+    Objective(id=1, title="Reduce downtime", weight=2.0),
+    Objective(id=2, title="Cut cost <b>", weight=1.0),
+]
 
 
 def _summary(**fields: object) -> ProposalSummary:
-    values: dict[str, object] = {"id": 7, "title": "<!channel> hi & bye", "submitter": "U1",
-                                 "status": "open", "objective_id": 1}
+    values: dict[str, object] = {
+        "id": 7,
+        "title": "<!channel> hi & bye",
+        "submitter": "U1",
+        "status": "open",
+        "objective_id": 1,
+    }
     values.update(fields)
     return ProposalSummary(proposal=Proposal(**values), objective=OBJECTIVES[0], votes=3)
 
@@ -28,12 +35,14 @@ def _all_text(payload: object) -> str:
 
 def test_escape_neutralises_mentions_and_links() -> None:
     assert escape("<!channel> & <@U1> <http://x|y>") == (
-        "&lt;!channel&gt; &amp; &lt;@U1&gt; &lt;http://x|y&gt;")
+        "&lt;!channel&gt; &amp; &lt;@U1&gt; &lt;http://x|y&gt;"
+    )
 
 
 def test_card_never_carries_a_raw_broadcast() -> None:
-    text, card = blocks.proposal_card(_summary(description="<!here> now", service="<@U9>"),
-                                      vote_emoji="+1")
+    text, card = blocks.proposal_card(
+        _summary(description="<!here> now", service="<@U9>"), vote_emoji="+1"
+    )
     payload = _all_text([text, card])
     assert "<!channel>" not in payload and "<!here>" not in payload and "<@U9>" not in payload
     assert "&lt;!channel&gt; hi &amp; bye" in payload
@@ -62,11 +71,25 @@ def test_modal_has_every_register_field_and_requires_objective() -> None:
 
 
 def test_modal_state_reads_back_into_a_draft() -> None:
-    proposal = Proposal(id=3, title="T", description="D", outcome="O", objective_id=2,
-                        service="S", benefit="cost", value=5, effort="3d", kpi="K",
-                        kpi_baseline=1.5, kpi_target=0.0, submitter="U1", status="open")
-    view = blocks.proposal_modal(objectives=OBJECTIVES, initial=initial_from_proposal(proposal),
-                                 proposal_id=3)
+    proposal = Proposal(
+        id=3,
+        title="T",
+        description="D",
+        outcome="O",
+        objective_id=2,
+        service="S",
+        benefit="cost",
+        value=5,
+        effort="3d",
+        kpi="K",
+        kpi_baseline=1.5,
+        kpi_target=0.0,
+        submitter="U1",
+        status="open",
+    )
+    view = blocks.proposal_modal(
+        objectives=OBJECTIVES, initial=initial_from_proposal(proposal), proposal_id=3
+    )
     assert json.loads(view["private_metadata"]) == {"proposal_id": 3}
     state = {}
     for block in view["blocks"]:
@@ -75,19 +98,27 @@ def test_modal_state_reads_back_into_a_draft() -> None:
         element = block["element"]
         if element["type"] == "static_select":
             chosen = element.get("initial_option")
-            state[block["block_id"]] = {element["action_id"]: {
-                "type": "static_select", "selected_option": chosen}}
+            state[block["block_id"]] = {
+                element["action_id"]: {"type": "static_select", "selected_option": chosen}
+            }
         else:
-            state[block["block_id"]] = {element["action_id"]: {
-                "type": "plain_text_input", "value": element.get("initial_value")}}
+            state[block["block_id"]] = {
+                element["action_id"]: {
+                    "type": "plain_text_input",
+                    "value": element.get("initial_value"),
+                }
+            }
     draft = draft_from_state(state)
     assert (draft.title, draft.objective_id, draft.value, draft.benefit) == ("T", 2, 5, "cost")
     assert (draft.kpi_baseline, draft.kpi_target, draft.effort) == ("1.5", "0", "3d")
 
 
 def test_forged_objective_value_becomes_a_validation_error_not_a_crash() -> None:
-    state = {BlockId.OBJECTIVE: {ActionId.INPUT: {"type": "static_select",
-                                                  "selected_option": {"value": "drop table"}}}}
+    state = {
+        BlockId.OBJECTIVE: {
+            ActionId.INPUT: {"type": "static_select", "selected_option": {"value": "drop table"}}
+        }
+    }
     assert draft_from_state(state).objective_id == -1
 
 

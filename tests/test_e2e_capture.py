@@ -24,8 +24,9 @@ def objective_id(stack: Stack) -> int:
     result = stack.cli("objective", "add", "Reduce unplanned downtime", "--weight", "2")
     assert result.returncode == 0, result.stderr
     with session_scope(stack.engine) as session:
-        objective = proposals.repo.objective_by_title(session=session,
-                                                      title="Reduce unplanned downtime")
+        objective = proposals.repo.objective_by_title(
+            session=session, title="Reduce unplanned downtime"
+        )
         assert objective is not None and objective.id is not None
         return objective.id
 
@@ -43,8 +44,9 @@ def _titles(stack: Stack) -> set[str]:
 def _form(title: str, objective: str | None, **more: str) -> dict[str, Any]:
     values: dict[str, Any] = {BlockId.TITLE: {ActionId.TITLE: title}}
     if objective is not None:
-        values[BlockId.OBJECTIVE] = {ActionId.INPUT: {
-            "type": "static_select", "selected_option": {"value": objective}}}
+        values[BlockId.OBJECTIVE] = {
+            ActionId.INPUT: {"type": "static_select", "selected_option": {"value": objective}}
+        }
     for block, text in more.items():
         values[block] = {ActionId.INPUT: text}
     return values
@@ -69,8 +71,10 @@ def _text(reply: Any) -> str:
 
 
 def _card_for(title_fragment: str) -> Any:
-    return lambda c: (c.params.get("channel") == PROPOSALS_CHANNEL
-                      and title_fragment in json.dumps(c.params.get("blocks")))
+    return lambda c: (
+        c.params.get("channel") == PROPOSALS_CHANNEL
+        and title_fragment in json.dumps(c.params.get("blocks"))
+    )
 
 
 def test_health_check_answers_when_the_database_does(stack: Stack) -> None:
@@ -78,13 +82,22 @@ def test_health_check_answers_when_the_database_does(stack: Stack) -> None:
     assert reply.status == 200 and reply.json() == {"status": "ok"}
 
 
-def test_modal_submission_posts_a_card_and_the_export_shows_it(stack: Stack,
-                                                               objective_id: int) -> None:
+def test_modal_submission_posts_a_card_and_the_export_shows_it(
+    stack: Stack, objective_id: int
+) -> None:
     view = _open_modal(stack, "U0MODAL")
-    reply = stack.driver.view_submission(view, user_id="U0MODAL", state_values=_form(
-        "Automate TLS certificate renewal", str(objective_id),
-        description="Certificates expire unnoticed", outcome="No expiry outages",
-        service="Web portal", effort="M"))
+    reply = stack.driver.view_submission(
+        view,
+        user_id="U0MODAL",
+        state_values=_form(
+            "Automate TLS certificate renewal",
+            str(objective_id),
+            description="Certificates expire unnoticed",
+            outcome="No expiry outages",
+            service="Web portal",
+            effort="M",
+        ),
+    )
     assert reply.status == 200 and not reply.body.strip(), reply.body
     card = stack.slack.wait_for("chat.postMessage", _card_for("Automate TLS certificate"))
     assert "Reduce unplanned downtime" in json.dumps(card.params["blocks"])
@@ -95,13 +108,15 @@ def test_modal_submission_posts_a_card_and_the_export_shows_it(stack: Stack,
     assert row["effort"] == "M" and row["priority"] > 0
 
 
-def test_submitting_the_same_modal_twice_stores_one_proposal(stack: Stack,
-                                                             objective_id: int) -> None:
+def test_submitting_the_same_modal_twice_stores_one_proposal(
+    stack: Stack, objective_id: int
+) -> None:
     view = _open_modal(stack, "U0TWICE")
     form = _form("Retire the legacy fax gateway", str(objective_id))
     for _ in range(2):
-        assert stack.driver.view_submission(view, user_id="U0TWICE",
-                                            state_values=form).status == 200
+        assert (
+            stack.driver.view_submission(view, user_id="U0TWICE", state_values=form).status == 200
+        )
     stack.slack.wait_for("chat.postMessage", _card_for("legacy fax gateway"))
     time.sleep(0.5)
     titles = [r["title"] for r in _export(stack)]
@@ -110,19 +125,21 @@ def test_submitting_the_same_modal_twice_stores_one_proposal(stack: Stack,
     assert len([c for c in cards if _card_for("legacy fax gateway")(c)]) == 1
 
 
-@pytest.mark.parametrize(("title", "objective", "field", "words"), [
-    ("x" * 400, "OBJ", BlockId.TITLE, "400 characters"),
-    ("   ", "OBJ", BlockId.TITLE, "title"),
-    ("Unknown objective proposal", "999999", BlockId.OBJECTIVE, "does not exist"),
-    ("No objective proposal", None, BlockId.OBJECTIVE, "Choose the objective"),
-])
-def test_invalid_modal_input_is_answered_in_the_modal(stack: Stack, objective_id: int,
-                                                      title: str, objective: str | None,
-                                                      field: str, words: str) -> None:
+@pytest.mark.parametrize(
+    ("title", "objective", "field", "words"),
+    [
+        ("x" * 400, "OBJ", BlockId.TITLE, "400 characters"),
+        ("   ", "OBJ", BlockId.TITLE, "title"),
+        ("Unknown objective proposal", "999999", BlockId.OBJECTIVE, "does not exist"),
+        ("No objective proposal", None, BlockId.OBJECTIVE, "Choose the objective"),
+    ],
+)
+def test_invalid_modal_input_is_answered_in_the_modal(
+    stack: Stack, objective_id: int, title: str, objective: str | None, field: str, words: str
+) -> None:
     view = _open_modal(stack, "U0BAD")
     chosen = str(objective_id) if objective == "OBJ" else objective
-    reply = stack.driver.view_submission(view, user_id="U0BAD",
-                                         state_values=_form(title, chosen))
+    reply = stack.driver.view_submission(view, user_id="U0BAD", state_values=_form(title, chosen))
     assert reply.status == 200
     answer = reply.json()
     assert answer["response_action"] == "errors"
@@ -131,8 +148,9 @@ def test_invalid_modal_input_is_answered_in_the_modal(stack: Stack, objective_id
     assert all(r["submitter"] != "U0BAD" for r in _export(stack))
 
 
-def test_one_line_capture_asks_for_the_objective_then_opens(stack: Stack,
-                                                            objective_id: int) -> None:
+def test_one_line_capture_asks_for_the_objective_then_opens(
+    stack: Stack, objective_id: int
+) -> None:
     reply = stack.driver.slash_command("Self-service password reset", user_id="U0LINE")
     assert reply.status == 200
     answer = reply.json()
@@ -144,16 +162,25 @@ def test_one_line_capture_asks_for_the_objective_then_opens(stack: Stack,
     row = next(r for r in _export(stack) if r["title"] == "Self-service password reset")
     assert row["status"] == "needs_objective"
 
-    reply = stack.driver.block_actions([{
-        "type": "static_select", "action_id": ActionId.CHOOSE_OBJECTIVE,
-        "block_id": actions["block_id"],
-        "selected_option": {"value": str(objective_id), "text": {"type": "plain_text",
-                                                                  "text": "x"}},
-    }], user_id="U0LINE")
+    reply = stack.driver.block_actions(
+        [
+            {
+                "type": "static_select",
+                "action_id": ActionId.CHOOSE_OBJECTIVE,
+                "block_id": actions["block_id"],
+                "selected_option": {
+                    "value": str(objective_id),
+                    "text": {"type": "plain_text", "text": "x"},
+                },
+            }
+        ],
+        user_id="U0LINE",
+    )
     assert reply.status == 200
     stack.slack.wait_for("chat.postMessage", _card_for("Self-service password reset"))
     replaced = stack.slack.wait_for(
-        "response_url", lambda c: "Self-service password reset" in json.dumps(c.params))
+        "response_url", lambda c: "Self-service password reset" in json.dumps(c.params)
+    )
     assert replaced.params.get("replace_original") in (True, "true")
     row = next(r for r in _export(stack) if r["title"] == "Self-service password reset")
     assert row["status"] == "open" and row["objective"] == "Reduce unplanned downtime"
@@ -162,12 +189,20 @@ def test_one_line_capture_asks_for_the_objective_then_opens(stack: Stack,
 def test_someone_else_cannot_choose_the_objective(stack: Stack, objective_id: int) -> None:
     answer = stack.driver.slash_command("Shorter change freeze", user_id="U0OWNER").json()
     actions = next(b for b in answer["blocks"] if b["type"] == "actions")
-    stack.driver.block_actions([{
-        "type": "static_select", "action_id": ActionId.CHOOSE_OBJECTIVE,
-        "block_id": actions["block_id"], "selected_option": {"value": str(objective_id)},
-    }], user_id="U0OTHER")
-    refusal = stack.slack.wait_for("response_url",
-                                   lambda c: "Only the person" in json.dumps(c.params))
+    stack.driver.block_actions(
+        [
+            {
+                "type": "static_select",
+                "action_id": ActionId.CHOOSE_OBJECTIVE,
+                "block_id": actions["block_id"],
+                "selected_option": {"value": str(objective_id)},
+            }
+        ],
+        user_id="U0OTHER",
+    )
+    refusal = stack.slack.wait_for(
+        "response_url", lambda c: "Only the person" in json.dumps(c.params)
+    )
     assert refusal.params.get("response_type") == "ephemeral"
     row = next(r for r in _export(stack) if r["title"] == "Shorter change freeze")
     assert row["status"] == "needs_objective"
@@ -183,8 +218,9 @@ def test_one_line_capture_refuses_an_overlong_title(stack: Stack) -> None:
 
 def test_title_with_a_broadcast_never_pings(stack: Stack, objective_id: int) -> None:
     view = _open_modal(stack, "U0PING")
-    stack.driver.view_submission(view, user_id="U0PING", state_values=_form(
-        "<!channel> hi & <@U999>", str(objective_id)))
+    stack.driver.view_submission(
+        view, user_id="U0PING", state_values=_form("<!channel> hi & <@U999>", str(objective_id))
+    )
     card = stack.slack.wait_for("chat.postMessage", _card_for("&lt;!channel&gt; hi &amp;"))
     sent = json.dumps([card.params.get("text"), card.params.get("blocks")])
     assert "<!channel>" not in sent and "<@U999>" not in sent
@@ -222,8 +258,7 @@ def test_help_and_objectives_answer_the_user(stack: Stack, objective_id: int) ->
 def test_only_steering_members_add_objectives(stack: Stack) -> None:
     refused = _text(stack.driver.slash_command("objective add Be nicer", user_id="U0NOBODY"))
     assert "Only the steering group" in refused
-    added = _text(stack.driver.slash_command("objective add Faster onboarding",
-                                             user_id="USTEER"))
+    added = _text(stack.driver.slash_command("objective add Faster onboarding", user_id="USTEER"))
     assert "Faster onboarding" in added
     assert "Be nicer" not in stack.cli("objective", "list").stdout
 
@@ -234,13 +269,17 @@ def _card(stack: Stack, fragment: str) -> Call:
 
 def test_retried_reaction_counts_once(stack: Stack, objective_id: int) -> None:
     view = _open_modal(stack, "U0VOTE")
-    stack.driver.view_submission(view, user_id="U0VOTE", state_values=_form(
-        "Monitor disk space on file servers", str(objective_id)))
+    stack.driver.view_submission(
+        view,
+        user_id="U0VOTE",
+        state_values=_form("Monitor disk space on file servers", str(objective_id)),
+    )
     card = _card(stack, "Monitor disk space")
     ts = card.response["ts"]
     stack.driver.reaction_added("U0FAN", "+1", PROPOSALS_CHANNEL, ts, event_id="EvVOTE1")
-    stack.driver.reaction_added("U0FAN", "+1", PROPOSALS_CHANNEL, ts, event_id="EvVOTE1",
-                                retry_num=1)
+    stack.driver.reaction_added(
+        "U0FAN", "+1", PROPOSALS_CHANNEL, ts, event_id="EvVOTE1", retry_num=1
+    )
     stack.driver.reaction_added("U0FAN", "+1", PROPOSALS_CHANNEL, ts)  # a second add, new event
     stack.driver.reaction_added("U0OTHERFAN", "tada", PROPOSALS_CHANNEL, ts)  # not the vote emoji
     stack.slack.wait_for("chat.update", lambda c: c.params.get("ts") == ts)
@@ -248,8 +287,10 @@ def test_retried_reaction_counts_once(stack: Stack, objective_id: int) -> None:
     row = next(r for r in _export(stack) if r["title"] == "Monitor disk space on file servers")
     assert row["votes"] == 1
     stack.driver.reaction_removed("U0FAN", "+1", PROPOSALS_CHANNEL, ts)
-    stack.slack.wait_for("chat.update", lambda c: c.params.get("ts") == ts
-                         and "0 votes" in json.dumps(c.params.get("blocks")))
+    stack.slack.wait_for(
+        "chat.update",
+        lambda c: c.params.get("ts") == ts and "0 votes" in json.dumps(c.params.get("blocks")),
+    )
     row = next(r for r in _export(stack) if r["title"] == "Monitor disk space on file servers")
     assert row["votes"] == 0
 
@@ -259,12 +300,16 @@ def test_slash_command_body_is_form_encoded_like_slack(stack: Stack) -> None:
     assert body["command"] == ["/improve"]
 
 
-def test_rate_limited_slack_is_retried_and_the_card_still_arrives(stack: Stack,
-                                                                 objective_id: int) -> None:
+def test_rate_limited_slack_is_retried_and_the_card_still_arrives(
+    stack: Stack, objective_id: int
+) -> None:
     stack.slack.fail_next("chat.postMessage", error="ratelimited", status=429, retry_after=1)
     view = _open_modal(stack, "U0RATE")
-    stack.driver.view_submission(view, user_id="U0RATE", state_values=_form(
-        "Consolidate monitoring dashboards", str(objective_id)))
+    stack.driver.view_submission(
+        view,
+        user_id="U0RATE",
+        state_values=_form("Consolidate monitoring dashboards", str(objective_id)),
+    )
     matches = _card_for("Consolidate monitoring")
     stack.slack.wait_for("chat.postMessage", lambda c: matches(c) and c.status == 200)
     attempts = [c.status for c in stack.slack.calls("chat.postMessage") if matches(c)]
@@ -277,15 +322,28 @@ def test_add_details_completes_a_one_line_proposal(stack: Stack, objective_id: i
     button = actions["elements"][1]
     assert button["action_id"] == ActionId.ADD_DETAILS
     trigger = stack.driver.trigger_id()
-    stack.driver.block_actions([{"type": "button", "action_id": ActionId.ADD_DETAILS,
-                                 "block_id": actions["block_id"], "value": button["value"]}],
-                               user_id="U0DETAIL", trigger_id=trigger)
-    opened = stack.slack.wait_for("views.open",
-                                  lambda c: c.params.get("trigger_id") == trigger)
+    stack.driver.block_actions(
+        [
+            {
+                "type": "button",
+                "action_id": ActionId.ADD_DETAILS,
+                "block_id": actions["block_id"],
+                "value": button["value"],
+            }
+        ],
+        user_id="U0DETAIL",
+        trigger_id=trigger,
+    )
+    opened = stack.slack.wait_for("views.open", lambda c: c.params.get("trigger_id") == trigger)
     view = opened.response["view"]
     assert "Document the backup restore" in json.dumps(view["blocks"])
-    reply = stack.driver.view_submission(view, user_id="U0DETAIL", state_values=_form(
-        "Document the backup restore", str(objective_id), service="Backup", effort="3d"))
+    reply = stack.driver.view_submission(
+        view,
+        user_id="U0DETAIL",
+        state_values=_form(
+            "Document the backup restore", str(objective_id), service="Backup", effort="3d"
+        ),
+    )
     assert reply.status == 200 and not reply.body.strip()
     stack.slack.wait_for("chat.postMessage", _card_for("Document the backup restore"))
     rows = [r for r in _export(stack) if r["title"] == "Document the backup restore"]

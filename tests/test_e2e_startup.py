@@ -38,8 +38,9 @@ def test_serve_reads_dotenv_in_the_working_directory(tmp_path: Path) -> None:
 def test_serve_with_a_revoked_token_says_so(tmp_path: Path) -> None:
     with FakeSlack() as slack:
         slack.set_response("auth.test", {"ok": False, "error": "invalid_auth"})
-        env = bot_env(api_url=slack.api_url, database_url=f"sqlite:///{tmp_path / 'csi.db'}",
-                      port=free_port())
+        env = bot_env(
+            api_url=slack.api_url, database_url=f"sqlite:///{tmp_path / 'csi.db'}", port=free_port()
+        )
         result = run_cli("serve", env=env, cwd=tmp_path)
     assert result.returncode == 2
     assert "Slack refused SLACK_BOT_TOKEN (invalid_auth)" in result.stderr

@@ -19,15 +19,18 @@ from tests.fakeslack import FakeSlack
 
 
 def _deps(engine: Engine, timezone: str = "UTC") -> Deps:
-    return Deps(settings=Settings.from_mapping({"CSI_PROPOSALS_CHANNEL": "C1",
-                                                "CSI_TIMEZONE": timezone}), engine=engine)
+    return Deps(
+        settings=Settings.from_mapping({"CSI_PROPOSALS_CHANNEL": "C1", "CSI_TIMEZONE": timezone}),
+        engine=engine,
+    )
 
 
 def _waiting_proposal(engine: Engine, *, age: timedelta, user: str) -> int:
     with session_scope(engine) as session:
         proposals.add_objective(session=session, title=f"Objective for {user}")
-        proposal, _ = proposals.capture(session=session, draft=ProposalDraft(title="Fix DNS"),
-                                        submitter=user)
+        proposal, _ = proposals.capture(
+            session=session, draft=ProposalDraft(title="Fix DNS"), submitter=user
+        )
         proposal.created_at = datetime.now(UTC) - age
         session.add(proposal)
         return proposal.id or 0
@@ -41,10 +44,12 @@ def test_reminder_goes_to_the_submitter_once_a_day_across_replicas(engine: Engin
         client = WebClient(token="xoxb-test-token", base_url=slack.api_url)
         first = jobs.remind_missing_objectives(deps=_deps(engine), client=client, now=now)
         # A second replica firing the same day sends nothing.
-        second = jobs.remind_missing_objectives(deps=_deps(engine), client=client,
-                                                now=now + timedelta(hours=3))
-        next_day = jobs.remind_missing_objectives(deps=_deps(engine), client=client,
-                                                  now=now + timedelta(days=1))
+        second = jobs.remind_missing_objectives(
+            deps=_deps(engine), client=client, now=now + timedelta(hours=3)
+        )
+        next_day = jobs.remind_missing_objectives(
+            deps=_deps(engine), client=client, now=now + timedelta(days=1)
+        )
         sent = slack.calls("chat.postMessage")
     assert (first, second, next_day) == (1, 0, 1)
     assert {c.params["channel"] for c in sent} == {"U0SLOW"}
@@ -56,8 +61,9 @@ def test_answered_proposals_are_not_reminded(engine: Engine) -> None:
     proposal_id = _waiting_proposal(engine, age=timedelta(days=3), user="U0DONE")
     with session_scope(engine) as session:
         objective = proposals.repo.list_objectives(session=session)[0]
-        proposals.choose_objective(session=session, proposal_id=proposal_id,
-                                   objective_id=objective.id or 0, actor="U0DONE")
+        proposals.choose_objective(
+            session=session, proposal_id=proposal_id, objective_id=objective.id or 0, actor="U0DONE"
+        )
     with FakeSlack() as slack:
         client = WebClient(token="xoxb-test-token", base_url=slack.api_url)
         assert jobs.remind_missing_objectives(deps=_deps(engine), client=client) == 0
@@ -71,8 +77,9 @@ def test_the_day_follows_the_configured_time_zone() -> None:
 
 
 def test_scheduler_has_the_reminder_job_in_the_configured_zone(sqlite_engine: Engine) -> None:
-    scheduler = build_scheduler(deps=_deps(sqlite_engine, "Europe/Berlin"),
-                                client=WebClient(token="xoxb-x"))
+    scheduler = build_scheduler(
+        deps=_deps(sqlite_engine, "Europe/Berlin"), client=WebClient(token="xoxb-x")
+    )
     job = scheduler.get_job("objective_reminders")
     assert job is not None
     assert str(job.trigger.timezone) == "Europe/Berlin"

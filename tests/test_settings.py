@@ -25,15 +25,27 @@ def test_defaults_follow_the_documented_table() -> None:
 
 
 def test_every_variable_is_read() -> None:
-    settings = Settings.from_mapping({
-        "SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s", "SLACK_APP_TOKEN": "xapp-1",
-        "SLACK_API_URL": "http://127.0.0.1:9/api", "DATABASE_URL": "postgresql://x/y",
-        "PORT": "8080", "CSI_PROPOSALS_CHANNEL": "C1", "CSI_DIGEST_CHANNEL": "C2",
-        "CSI_STEERING_CHANNEL": "C3", "CSI_STEERING_MEMBERS": "U1, U2,,",
-        "CSI_STEERING_USERGROUP": "S1", "CSI_VOTE_EMOJI": ":thumbsup:",
-        "CSI_TIMEZONE": "Europe/Berlin", "CSI_DIGEST_CRON": "0 8 * * FRI",
-        "CSI_POLL_CRON": "0 9 * * *", "CSI_POLL_DAYS": "3", "CSI_INGEST_TOKEN": "t",
-    })
+    settings = Settings.from_mapping(
+        {
+            "SLACK_BOT_TOKEN": "xoxb-1",
+            "SLACK_SIGNING_SECRET": "s",
+            "SLACK_APP_TOKEN": "xapp-1",
+            "SLACK_API_URL": "http://127.0.0.1:9/api",
+            "DATABASE_URL": "postgresql://x/y",
+            "PORT": "8080",
+            "CSI_PROPOSALS_CHANNEL": "C1",
+            "CSI_DIGEST_CHANNEL": "C2",
+            "CSI_STEERING_CHANNEL": "C3",
+            "CSI_STEERING_MEMBERS": "U1, U2,,",
+            "CSI_STEERING_USERGROUP": "S1",
+            "CSI_VOTE_EMOJI": ":thumbsup:",
+            "CSI_TIMEZONE": "Europe/Berlin",
+            "CSI_DIGEST_CRON": "0 8 * * FRI",
+            "CSI_POLL_CRON": "0 9 * * *",
+            "CSI_POLL_DAYS": "3",
+            "CSI_INGEST_TOKEN": "t",
+        }
+    )
     assert settings.slack_api_url == "http://127.0.0.1:9/api/"
     assert settings.port == 8080
     assert settings.steering_members == frozenset({"U1", "U2"})
@@ -53,28 +65,36 @@ def test_missing_values_are_named_with_where_to_find_them() -> None:
 
 
 def test_socket_mode_needs_no_signing_secret() -> None:
-    settings = Settings.from_mapping({"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_APP_TOKEN": "xapp-1",
-                                      "CSI_PROPOSALS_CHANNEL": "C1"})
+    settings = Settings.from_mapping(
+        {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_APP_TOKEN": "xapp-1", "CSI_PROPOSALS_CHANNEL": "C1"}
+    )
     settings.require_for_serve()
 
 
-@pytest.mark.parametrize(("name", "value"), [
-    ("PORT", "http"), ("CSI_POLL_DAYS", "0"), ("CSI_TIMEZONE", "Mars/Olympus"),
-])
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("PORT", "http"),
+        ("CSI_POLL_DAYS", "0"),
+        ("CSI_TIMEZONE", "Mars/Olympus"),
+    ],
+)
 def test_bad_values_are_refused_by_name(name: str, value: str) -> None:
     with pytest.raises(SettingsError, match=name):
         Settings.from_mapping({name: value})
 
 
 def test_wrong_kind_of_token_is_refused() -> None:
-    settings = Settings.from_mapping({"SLACK_BOT_TOKEN": "xoxp-user", "SLACK_SIGNING_SECRET": "s",
-                                      "CSI_PROPOSALS_CHANNEL": "C1"})
+    settings = Settings.from_mapping(
+        {"SLACK_BOT_TOKEN": "xoxp-user", "SLACK_SIGNING_SECRET": "s", "CSI_PROPOSALS_CHANNEL": "C1"}
+    )
     with pytest.raises(SettingsError, match="xoxb-"):
         settings.require_for_serve()
 
 
-def test_dotenv_is_read_and_environment_wins(tmp_path: Path,
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_dotenv_is_read_and_environment_wins(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     env_file = tmp_path / ".env"
     env_file.write_text("CSI_PROPOSALS_CHANNEL=CFILE\nPORT=4000\n")
     monkeypatch.setenv("PORT", "5000")

@@ -9,6 +9,7 @@ import pytest
 from alembic import command
 from alembic.util.exc import CommandError
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from storage import repositories as repo
@@ -74,7 +75,7 @@ def test_event_is_handled_once(engine: Engine) -> None:
 
 
 def test_same_source_key_cannot_store_two_proposals(engine: Engine) -> None:
-    with pytest.raises(Exception), session_scope(engine) as session:
+    with pytest.raises(IntegrityError), session_scope(engine) as session:
         _proposal(session, source_key="view:V1")
         _proposal(session, source_key="view:V1")
     with session_scope(engine) as session:

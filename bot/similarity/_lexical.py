@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from itertools import chain
 
 import numpy as np
 import scipy.sparse as sp
@@ -50,9 +51,12 @@ _Vec = tuple[np.ndarray, np.ndarray]  # (sorted term ids int32, term counts uint
 
 def _csr(rows: list[_Vec], n_cols: int) -> sp.csr_matrix:
     """Doc-major CSR matrix of raw term counts from per-document vectors."""
-    indptr = np.zeros(len(rows) + 1, dtype=np.int64)
+    lengths = np.array([len(r[0]) for r in rows], dtype=np.int64)
+    # int32 offsets while they fit: scipy then keeps 32-bit indices (half the memory, faster).
+    big = lengths.sum() >= np.iinfo(np.int32).max
+    indptr = np.zeros(len(rows) + 1, dtype=np.int64 if big else np.int32)
     if rows:
-        np.cumsum([len(r[0]) for r in rows], out=indptr[1:])
+        np.cumsum(lengths, out=indptr[1:])
         indices = np.concatenate([r[0] for r in rows]).astype(np.int32, copy=False)
         data = np.concatenate([r[1] for r in rows]).astype(np.uint16, copy=False)
     else:
@@ -135,22 +139,24 @@ class LexicalIndex:
     def _encode(self, words: Counter[str], chars: Counter[str]) -> _Vec:
         """Map term counts to (sorted ids, counts), growing the vocabulary."""
         vocab = self._vocab
-        ids: list[int] = []
-        tfs: list[int] = []
-        for kind, counts in ((WORD, words), (CHAR, chars)):
-            for term, tf in counts.items():
-                tid = vocab.get(term)
-                if tid is None:
-                    tid = vocab[term] = len(vocab)
-                    if tid >= len(self._kind):
-                        self._kind = np.concatenate([self._kind, np.zeros(tid, np.int8)])
-                        self._df = np.concatenate([self._df, np.zeros(tid, np.int64)])
-                    self._kind[tid] = kind
-                ids.append(tid)
-                tfs.append(min(tf, _TF_MAX))
+        terms = [*words, *chars]
+        ids = [vocab.get(t, -1) for t in terms]  # list comprehension: the hot loop of a build
+        if -1 in ids:
+            n_words = len(words)
+            for i, tid in enumerate(ids):
+                if tid < 0:
+                    tid = vocab.get(terms[i], -1)  # a term may repeat across the two kinds
+                    if tid < 0:
+                        tid = vocab[terms[i]] = len(vocab)
+                        if tid >= len(self._kind):
+                            self._kind = np.concatenate([self._kind, np.zeros(tid, np.int8)])
+                            self._df = np.concatenate([self._df, np.zeros(tid, np.int64)])
+                        self._kind[tid] = WORD if i < n_words else CHAR
+                    ids[i] = tid
         id_arr = np.array(ids, np.int32)
+        tfs = np.fromiter(chain(words.values(), chars.values()), np.int64, len(terms))
         order = np.argsort(id_arr, kind="stable")
-        return id_arr[order], np.array(tfs, np.uint16)[order]
+        return id_arr[order], np.minimum(tfs[order], _TF_MAX).astype(np.uint16)
 
     def _grow_slots(self, n: int) -> None:
         if n > len(self._alive):
@@ -250,6 +256,13 @@ class LexicalIndex:
             return np.zeros(0, np.int64), np.zeros(0)
         return np.concatenate(id_parts), np.concatenate(weight_parts)
 
+    def _stage1(self, ids: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """Approximate scores of all main-segment slots (dense) from the query's postings."""
+        # Slice only the query terms' postings, then one transposed mat-vec in C. Weights are
+        # cast to the matrix dtype: mixing dtypes would make scipy copy the whole matrix.
+        sub = self._main_term[ids]
+        return np.asarray(sub.T @ weights.astype(np.float32), dtype=np.float64)
+
     def search(
         self, title: str, description: str, limit: int, exclude: set[int]
     ) -> list[tuple[int, float]]:
@@ -266,14 +279,11 @@ class LexicalIndex:
         score_parts: list[np.ndarray] = []
         if self._n_main:
             in_main = ids < self._main_term.shape[0]
-            qv = sp.csr_matrix(
-                (weights[in_main], ids[in_main], [0, int(in_main.sum())]),
-                shape=(1, self._main_term.shape[0]),
-            )
-            res = (qv @ self._main_term).tocsr()
-            cand, approx = res.indices.astype(np.int64), res.data
-            ok = self._alive[cand] & ~np.isin(cand, excluded)
-            cand, approx = cand[ok], approx[ok]
+            approx = self._stage1(ids[in_main], weights[in_main])
+            approx[~self._alive[: self._n_main]] = 0
+            approx[excluded[excluded < self._n_main]] = 0
+            cand = np.flatnonzero(approx)
+            approx = approx[cand]
             k = max(MIN_CANDIDATES, 4 * limit)
             if len(cand) > k:
                 top = np.argpartition(-approx, k - 1)[:k]
