@@ -126,3 +126,18 @@ class JobRun(SQLModel, table=True):
     job: str = Field(max_length=40)
     period: str = Field(max_length=40)
     started_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+
+
+class PendingDraft(SQLModel, table=True):
+    """A submitted form held back while its author decides about similar proposals.
+
+    Slack's private_metadata holds 3,000 characters, less than a full proposal, so the draft
+    waits here under a random key until "submit anyway" or "vote instead".
+    """
+
+    __tablename__ = "pending_drafts"
+
+    key: str = Field(primary_key=True, max_length=40)
+    user_id: str = Field(max_length=SHORT_MAX)
+    draft: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)

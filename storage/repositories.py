@@ -13,6 +13,7 @@ from sqlmodel import Session, col, select
 from storage.models import (
     AuditEntry,
     JobRun,
+    PendingDraft,
     Objective,
     ProcessedEvent,
     Proposal,
@@ -198,3 +199,32 @@ def proposals_waiting_for_objective(
         .order_by(col(Proposal.id))
     )
     return list(session.exec(statement))
+
+
+def proposals_on(
+    *, session: Session, service: str, objective_id: int, statuses: Sequence[str]
+) -> list[Proposal]:
+    """Proposals on this service (case-insensitive) serving this objective, newest first."""
+    statement = (
+        select(Proposal)
+        .where(
+            func.lower(Proposal.service) == service.strip().lower(),
+            Proposal.objective_id == objective_id,
+            col(Proposal.status).in_(list(statuses)),
+        )
+        .order_by(col(Proposal.id).desc())
+    )
+    return list(session.exec(statement))
+
+
+def save_pending_draft(*, session: Session, key: str, user_id: str, draft: dict[str, Any]) -> None:
+    """Hold a submitted form while its author decides about similar proposals."""
+    session.merge(PendingDraft(key=key, user_id=user_id, draft=draft))
+
+
+def take_pending_draft(*, session: Session, key: str) -> PendingDraft | None:
+    """The held form, removed from the store (so it is used once)."""
+    pending = session.get(PendingDraft, key)
+    if pending is not None:
+        session.delete(pending)
+    return pending

@@ -303,14 +303,15 @@ def test_slash_command_body_is_form_encoded_like_slack(stack: Stack) -> None:
 def test_rate_limited_slack_is_retried_and_the_card_still_arrives(
     stack: Stack, objective_id: int
 ) -> None:
-    stack.slack.fail_next("chat.postMessage", error="ratelimited", status=429, retry_after=1)
+    matches = _card_for("Consolidate monitoring")
+    stack.slack.fail_next("chat.postMessage", error="ratelimited", status=429, retry_after=1,
+                          when=matches)
     view = _open_modal(stack, "U0RATE")
     stack.driver.view_submission(
         view,
         user_id="U0RATE",
         state_values=_form("Consolidate monitoring dashboards", str(objective_id)),
     )
-    matches = _card_for("Consolidate monitoring")
     stack.slack.wait_for("chat.postMessage", lambda c: matches(c) and c.status == 200)
     attempts = [c.status for c in stack.slack.calls("chat.postMessage") if matches(c)]
     assert attempts == [429, 200]

@@ -1,231 +1,17 @@
-"""Every Block Kit message and view the bot sends, built by pure functions."""
+"""Messages: the channel card, the objective question, confirmations, help, App Home."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
 from bot import mrkdwn
-from bot.drafts import BENEFIT_LABELS
-from bot.ids import ActionId, BlockId, CallbackId
+from bot.blocks.kit import Block, context, md, objective_options, plain, ref, section
+from bot.ids import ActionId
 from bot.lifecycle import label
 from bot.mrkdwn import escape, truncate
 from bot.proposals import ProposalSummary
-from storage.models import TEXT_MAX, TITLE_MAX, Objective, Proposal
-
-Block = dict[str, Any]
-VALUE_LABELS = {1: "1 · low", 2: "2", 3: "3 · medium", 4: "4", 5: "5 · high"}
-
-
-def plain(text: str) -> dict[str, Any]:
-    """A plain_text object (Slack shows it verbatim, never as markup)."""
-    return {"type": "plain_text", "text": truncate(text, 3000) or " ", "emoji": True}
-
-
-def md(text: str) -> dict[str, Any]:
-    """A mrkdwn text object; callers escape user text first."""
-    return {"type": "mrkdwn", "text": truncate(text, 3000) or " "}
-
-
-def section(text: str, **extra: Any) -> Block:
-    """A mrkdwn section."""
-    return {"type": "section", "text": md(text), **extra}
-
-
-def context(*texts: str) -> Block:
-    """A context line of mrkdwn elements."""
-    return {"type": "context", "elements": [md(t) for t in texts]}
-
-
-def option(text: str, value: str) -> dict[str, Any]:
-    """An option of a select."""
-    return {"text": plain(truncate(text, 75)), "value": value}
-
-
-def ref(proposal: Proposal) -> str:
-    """How a proposal is named in messages: #12."""
-    return f"#{proposal.id}"
-
-
-def objective_options(objectives: Sequence[Objective]) -> list[dict[str, Any]]:
-    """The active objectives as select options (value = objective ID)."""
-    return [option(o.title, str(o.id)) for o in objectives[:100]]
-
-
-def _input(
-    block_id: BlockId,
-    title: str,
-    element: dict[str, Any],
-    *,
-    optional: bool = True,
-    hint: str | None = None,
-    dispatch: bool = False,
-) -> Block:
-    block: Block = {
-        "type": "input",
-        "block_id": block_id,
-        "label": plain(title),
-        "element": element,
-        "optional": optional,
-    }
-    if hint:
-        block["hint"] = plain(hint)
-    if dispatch:
-        block["dispatch_action"] = True
-    return block
-
-
-def _text_input(
-    initial: str | None,
-    *,
-    multiline: bool = False,
-    max_length: int | None = None,
-    placeholder: str | None = None,
-    action_id: str = ActionId.INPUT,
-) -> dict[str, Any]:
-    element: dict[str, Any] = {
-        "type": "plain_text_input",
-        "action_id": action_id,
-        "multiline": multiline,
-    }
-    if initial:
-        element["initial_value"] = initial
-    if max_length:
-        element["max_length"] = max_length
-    if placeholder:
-        element["placeholder"] = plain(placeholder)
-    return element
-
-
-def _select(options: list[dict[str, Any]], initial: str | None, placeholder: str) -> dict[str, Any]:
-    element: dict[str, Any] = {
-        "type": "static_select",
-        "action_id": ActionId.INPUT,
-        "options": options,
-        "placeholder": plain(placeholder),
-    }
-    chosen = [o for o in options if o["value"] == initial]
-    if chosen:
-        element["initial_option"] = chosen[0]
-    return element
-
-
-def proposal_modal(
-    *,
-    objectives: Sequence[Objective],
-    initial: dict[str, Any] | None = None,
-    proposal_id: int | None = None,
-    notice_blocks: Sequence[Block] = (),
-) -> dict[str, Any]:
-    """The proposal form: every register field; objective required.
-
-    `initial` pre-fills fields by block id; `proposal_id` means the form completes an existing
-    proposal (added details) instead of capturing a new one.
-    """
-    initial = initial or {}
-
-    def text(key: str) -> str | None:
-        value = initial.get(key)
-        return None if value is None else str(value)
-
-    blocks: list[Block] = [
-        _input(
-            BlockId.TITLE,
-            "Title",
-            _text_input(
-                text(BlockId.TITLE),
-                max_length=TITLE_MAX,
-                action_id=ActionId.TITLE,
-                placeholder="Automate certificate renewal on the web tier",
-            ),
-            optional=False,
-            dispatch=True,
-            hint="Press Enter to see similar proposals before you go on.",
-        ),
-        *notice_blocks,
-        _input(
-            BlockId.DESCRIPTION,
-            "Where are we now? (problem / current state)",
-            _text_input(text(BlockId.DESCRIPTION), multiline=True, max_length=TEXT_MAX),
-        ),
-        _input(
-            BlockId.OUTCOME,
-            "Where do we want to be? (desired outcome)",
-            _text_input(text(BlockId.OUTCOME), multiline=True, max_length=TEXT_MAX),
-        ),
-        _input(
-            BlockId.OBJECTIVE,
-            "Objective it serves",
-            _select(objective_options(objectives), text(BlockId.OBJECTIVE), "Choose an objective"),
-            optional=False,
-            hint="Set by the steering group. Every improvement serves one.",
-        ),
-        _input(
-            BlockId.SERVICE,
-            "Affected service",
-            _text_input(
-                text(BlockId.SERVICE), max_length=80, placeholder="e.g. Email, VPN, Service desk"
-            ),
-        ),
-        _input(
-            BlockId.BENEFIT,
-            "Expected benefit",
-            _select(
-                [option(lbl, b.value) for b, lbl in BENEFIT_LABELS.items()],
-                text(BlockId.BENEFIT),
-                "Choose a benefit",
-            ),
-        ),
-        _input(
-            BlockId.VALUE,
-            "Value",
-            _select(
-                [option(lbl, str(v)) for v, lbl in VALUE_LABELS.items()],
-                text(BlockId.VALUE),
-                "1 (low) to 5 (high)",
-            ),
-        ),
-        _input(
-            BlockId.EFFORT,
-            "Effort",
-            _text_input(
-                text(BlockId.EFFORT),
-                max_length=20,
-                placeholder="S, M, L, XL or person-days like 3d",
-            ),
-        ),
-        _input(
-            BlockId.KPI,
-            "KPI (optional)",
-            _text_input(
-                text(BlockId.KPI), max_length=TITLE_MAX, placeholder="e.g. Mean time to restore (h)"
-            ),
-        ),
-        _input(
-            BlockId.KPI_BASELINE,
-            "KPI baseline",
-            _text_input(
-                text(BlockId.KPI_BASELINE), max_length=30, placeholder="Today's value, e.g. 6.5"
-            ),
-        ),
-        _input(
-            BlockId.KPI_TARGET,
-            "KPI target",
-            _text_input(
-                text(BlockId.KPI_TARGET), max_length=30, placeholder="The value to reach, e.g. 2"
-            ),
-        ),
-    ]
-    return {
-        "type": "modal",
-        "callback_id": CallbackId.PROPOSAL,
-        "title": plain("Improvement proposal"),
-        "submit": plain("Submit"),
-        "close": plain("Cancel"),
-        "private_metadata": json.dumps({"proposal_id": proposal_id}),
-        "blocks": blocks,
-    }
+from storage.models import Objective, Proposal
 
 
 def no_objectives_message() -> str:
@@ -373,11 +159,6 @@ def help_message(*, vote_emoji: str) -> str:
             f"Vote for a proposal by reacting with :{vote_emoji}: on its card.",
         ]
     )
-
-
-def error_text(message: str) -> str:
-    """A user-facing error line."""
-    return f":warning: {message}"
 
 
 def proposal_line(summary: ProposalSummary, *, vote_emoji: str) -> str:

@@ -1,0 +1,138 @@
+"""The modals: the proposal form."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from bot.blocks.kit import (
+    VALUE_LABELS,
+    Block,
+    input_block,
+    objective_options,
+    option,
+    plain,
+    select,
+    text_input,
+)
+from bot.drafts import BENEFIT_LABELS
+from bot.ids import ActionId, BlockId, CallbackId
+from storage.models import TEXT_MAX, TITLE_MAX, Objective
+
+
+def proposal_modal(
+    *,
+    objectives: Sequence[Objective],
+    initial: dict[str, Any] | None = None,
+    proposal_id: int | None = None,
+    notice_blocks: Sequence[Block] = (),
+) -> dict[str, Any]:
+    """The proposal form: every register field; objective required.
+
+    `initial` pre-fills fields by block id; `proposal_id` means the form completes an existing
+    proposal (added details) instead of capturing a new one.
+    """
+    initial = initial or {}
+
+    def text(key: str) -> str | None:
+        value = initial.get(key)
+        return None if value is None else str(value)
+
+    blocks: list[Block] = [
+        input_block(
+            BlockId.TITLE,
+            "Title",
+            text_input(
+                text(BlockId.TITLE),
+                max_length=TITLE_MAX,
+                action_id=ActionId.TITLE,
+                placeholder="Automate certificate renewal on the web tier",
+            ),
+            optional=False,
+            dispatch=True,
+            hint="Press Enter to see similar proposals before you go on.",
+        ),
+        *notice_blocks,
+        input_block(
+            BlockId.DESCRIPTION,
+            "Where are we now? (problem / current state)",
+            text_input(text(BlockId.DESCRIPTION), multiline=True, max_length=TEXT_MAX),
+        ),
+        input_block(
+            BlockId.OUTCOME,
+            "Where do we want to be? (desired outcome)",
+            text_input(text(BlockId.OUTCOME), multiline=True, max_length=TEXT_MAX),
+        ),
+        input_block(
+            BlockId.OBJECTIVE,
+            "Objective it serves",
+            select(objective_options(objectives), text(BlockId.OBJECTIVE), "Choose an objective"),
+            optional=False,
+            hint="Set by the steering group. Every improvement serves one.",
+        ),
+        input_block(
+            BlockId.SERVICE,
+            "Affected service",
+            text_input(
+                text(BlockId.SERVICE), max_length=80, placeholder="e.g. Email, VPN, Service desk"
+            ),
+        ),
+        input_block(
+            BlockId.BENEFIT,
+            "Expected benefit",
+            select(
+                [option(lbl, b.value) for b, lbl in BENEFIT_LABELS.items()],
+                text(BlockId.BENEFIT),
+                "Choose a benefit",
+            ),
+        ),
+        input_block(
+            BlockId.VALUE,
+            "Value",
+            select(
+                [option(lbl, str(v)) for v, lbl in VALUE_LABELS.items()],
+                text(BlockId.VALUE),
+                "1 (low) to 5 (high)",
+            ),
+        ),
+        input_block(
+            BlockId.EFFORT,
+            "Effort",
+            text_input(
+                text(BlockId.EFFORT),
+                max_length=20,
+                placeholder="S, M, L, XL or person-days like 3d",
+            ),
+        ),
+        input_block(
+            BlockId.KPI,
+            "KPI (optional)",
+            text_input(
+                text(BlockId.KPI), max_length=TITLE_MAX, placeholder="e.g. Mean time to restore (h)"
+            ),
+        ),
+        input_block(
+            BlockId.KPI_BASELINE,
+            "KPI baseline",
+            text_input(
+                text(BlockId.KPI_BASELINE), max_length=30, placeholder="Today's value, e.g. 6.5"
+            ),
+        ),
+        input_block(
+            BlockId.KPI_TARGET,
+            "KPI target",
+            text_input(
+                text(BlockId.KPI_TARGET), max_length=30, placeholder="The value to reach, e.g. 2"
+            ),
+        ),
+    ]
+    return {
+        "type": "modal",
+        "callback_id": CallbackId.PROPOSAL,
+        "title": plain("Improvement proposal"),
+        "submit": plain("Submit"),
+        "close": plain("Cancel"),
+        "private_metadata": json.dumps({"proposal_id": proposal_id}),
+        "blocks": blocks,
+    }
