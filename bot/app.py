@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import time
 from typing import Any
 from urllib.error import URLError
 
@@ -100,6 +101,15 @@ def serve(settings: Settings) -> None:
     client = build_client(settings)
     check_slack(settings, client)
     deps = Deps(settings=settings, engine=engine)
+    started = time.perf_counter()
+    with deps.session() as session:
+        indexed = deps.similar.refresh(session=session)
+    log.info(
+        "similar-proposal index (%s): %d proposals in %.2f s",
+        settings.similarity_method,
+        indexed,
+        time.perf_counter() - started,
+    )
     app = build_app(deps, client)
     scheduler = build_scheduler(deps=deps, client=client)
     scheduler.start()

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from sqlmodel import Session
+
 from bot import proposals, register_io
 from bot.errors import CsiError
 from bot.settings import Settings, SettingsError
+from bot.similar_proposals import SimilarProposals
 from storage import repositories as repo
 from storage.db import make_engine, session_scope, upgrade
 
@@ -48,6 +52,25 @@ def _parser() -> argparse.ArgumentParser:
 
     imp = commands.add_parser("import", help="add proposals from a CSV or JSON file")
     imp.add_argument("file", type=Path)
+
+    similar = commands.add_parser(
+        "similar", help="the stored proposals the bot would warn about for a text"
+    )
+    similar.add_argument("text", nargs="?", help="title (and description) of a new proposal")
+    similar.add_argument(
+        "--batch",
+        type=Path,
+        metavar="FILE",
+        help='JSON lines {"title", "description"} in, one JSON line out each',
+    )
+    similar.add_argument("--limit", type=int, default=5)
+    similar.add_argument("--format", choices=["text", "json"], default="text")
+    similar.add_argument(
+        "--threshold",
+        type=float,
+        default=None,
+        help="lowest score shown (default: the calibrated warning threshold)",
+    )
     return parser
 
 
@@ -103,7 +126,72 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         elif args.command == "import":
             stored = register_io.import_file(session=session, path=args.file)
             print(f"Imported {len(stored)} proposals.")
+        elif args.command == "similar":
+            similar_command(args, settings=settings, session=session)
     return 0
+
+
+def similar_command(args: argparse.Namespace, *, settings: Settings, session: Session) -> None:
+    """`csi-bot similar`: what the bot would warn about, for one text or a batch."""
+    if (args.text is None) == (args.batch is None):
+        raise CsiError("Give either TEXT or --batch FILE.")
+    if not 1 <= args.limit <= 100:
+        raise CsiError("--limit must be between 1 and 100.")
+    index = SimilarProposals(method=settings.similarity_method)
+    index.refresh(session=session)
+
+    def matches(title: str, description: str) -> list[dict[str, object]]:
+        found = index.similar(
+            session=session,
+            title=title,
+            description=description,
+            limit=args.limit,
+            threshold=args.threshold,
+        )
+        return [
+            {
+                "id": m.proposal.id,
+                "ref": m.proposal.ref,
+                "title": m.proposal.title,
+                "score": m.score,
+                "status": m.proposal.status,
+                "votes": m.summary.votes,
+            }
+            for m in found
+        ]
+
+    if args.batch is not None:
+        for number, line in enumerate(_read_lines(args.batch), start=1):
+            if not line.strip():
+                continue
+            try:
+                query = json.loads(line)
+                title, description = str(query["title"]), str(query.get("description") or "")
+            except (ValueError, KeyError, TypeError) as exc:
+                raise CsiError(
+                    f"{args.batch} line {number}: expected a JSON object with a 'title' ({exc})."
+                ) from exc
+            print(
+                json.dumps(
+                    {"title": title, "matches": matches(title, description)}, ensure_ascii=False
+                )
+            )
+        return
+    found = matches(args.text, "")
+    if args.format == "json":
+        print(json.dumps(found, ensure_ascii=False, indent=2))
+    elif not found:
+        print("No similar proposal: the bot would not warn.")
+    else:
+        for item in found:
+            print(f"#{item['id']}\t{item['score']:.3f}\t{item['status']}\t{item['title']}")
+
+
+def _read_lines(path: Path) -> list[str]:
+    try:
+        return path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CsiError(f"Cannot read {path}: {exc}") from exc
 
 
 if __name__ == "__main__":

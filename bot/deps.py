@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -11,6 +12,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from bot.settings import Settings
+from bot.similar_proposals import SimilarProposals
 from storage.db import session_scope
 
 
@@ -21,6 +23,16 @@ class Deps:
     settings: Settings
     engine: Engine
     extras: dict[str, Any] = field(default_factory=dict)
+    _similar: SimilarProposals | None = field(default=None, init=False, repr=False)
+    _similar_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
+    @property
+    def similar(self) -> SimilarProposals:
+        """The similar-proposal index, built from the register on first use."""
+        with self._similar_lock:
+            if self._similar is None:
+                self._similar = SimilarProposals(method=self.settings.similarity_method)
+            return self._similar
 
     @contextmanager
     def session(self) -> Iterator[Session]:

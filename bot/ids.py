@@ -27,6 +27,7 @@ class BlockId(StrEnum):
     KPI_BASELINE = "kpi_baseline"
     KPI_TARGET = "kpi_target"
     SIMILAR = "similar"
+    CHOICE = "choice"  # the similar-choice modal's radio buttons
 
 
 class ActionId(StrEnum):

@@ -9,13 +9,16 @@ from bot.ids import BlockId
 from storage.models import Proposal
 
 
-def _value(state: dict[str, Any], block_id: str) -> str | None:
+def selected_value(state: dict[str, Any], block_id: str) -> str | None:
     """The single element's value in an input block (text, or a select's chosen option)."""
     block = state.get(block_id) or {}
     for element in block.values():
         if not isinstance(element, dict):
             continue
-        if element.get("type") == "static_select" or "selected_option" in element:
+        if "selected_option" in element or element.get("type") in {
+            "static_select",
+            "radio_buttons",
+        }:
             selected = element.get("selected_option") or {}
             return selected.get("value")
         return element.get("value")
@@ -26,7 +29,7 @@ def draft_from_state(state_values: dict[str, Any]) -> ProposalDraft:
     """A draft from `view.state.values`; unparseable choices become validation errors later."""
 
     def text(block_id: BlockId) -> str:
-        return _value(state_values, block_id) or ""
+        return selected_value(state_values, block_id) or ""
 
     objective = text(BlockId.OBJECTIVE)
     value = text(BlockId.VALUE)
@@ -44,6 +47,11 @@ def draft_from_state(state_values: dict[str, Any]) -> ProposalDraft:
         kpi_baseline=text(BlockId.KPI_BASELINE) or None,
         kpi_target=text(BlockId.KPI_TARGET) or None,
     )
+
+
+def initial_from_state(state_values: dict[str, Any]) -> dict[str, Any]:
+    """The form's current values, to carry over when the form is redrawn."""
+    return {block_id.value: selected_value(state_values, block_id) for block_id in BlockId}
 
 
 def initial_from_proposal(proposal: Proposal) -> dict[str, Any]:

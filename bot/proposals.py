@@ -234,6 +234,19 @@ def transition(
     return proposal
 
 
+def withdraw_for(*, session: Session, proposal_id: int, in_favour_of: int, actor: str) -> Proposal:
+    """The submitter withdraws a fresh proposal because an existing one says the same."""
+    _editable(session=session, proposal_id=proposal_id, actor=actor)
+    _get(session=session, proposal_id=in_favour_of)
+    return transition(
+        session=session,
+        proposal_id=proposal_id,
+        to=Status.WITHDRAWN,
+        actor=actor,
+        reason=f"voted for #{in_favour_of} instead",
+    )
+
+
 def _get(*, session: Session, proposal_id: int) -> Proposal:
     proposal = repo.get_proposal(session=session, proposal_id=proposal_id)
     if proposal is None:

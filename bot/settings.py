@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from dotenv import dotenv_values
 
 DEFAULT_API_URL = "https://slack.com/api/"
+SIMILARITY_METHODS = ("lexical", "semantic")
 
 # Where a newcomer finds each required value; shown when it is missing.
 HOW_TO_GET = {
@@ -51,6 +52,7 @@ class Settings:
     poll_cron: str = "0 10 1 * *"
     poll_days: int = 7
     ingest_token: str | None = None
+    similarity_method: str = "lexical"
 
     @property
     def socket_mode(self) -> bool:
@@ -112,6 +114,12 @@ class Settings:
             for member in (get("CSI_STEERING_MEMBERS") or "").split(",")
             if member.strip()
         )
+        method = (get("CSI_SIMILARITY") or "lexical").lower()
+        if method not in SIMILARITY_METHODS:
+            raise SettingsError(
+                f"CSI_SIMILARITY={method!r}: choose 'lexical' (default) or 'semantic' "
+                "(needs `pip install csi-bot[semantic]`)."
+            )
         return cls(
             slack_bot_token=get("SLACK_BOT_TOKEN"),
             slack_signing_secret=get("SLACK_SIGNING_SECRET"),
@@ -130,6 +138,7 @@ class Settings:
             poll_cron=get("CSI_POLL_CRON") or "0 10 1 * *",
             poll_days=_integer(get("CSI_POLL_DAYS"), "CSI_POLL_DAYS", 7),
             ingest_token=get("CSI_INGEST_TOKEN"),
+            similarity_method=method,
         )
 
 

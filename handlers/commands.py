@@ -70,8 +70,17 @@ def register(app: App, deps: Deps) -> None:
                     source_key=f"command:{trigger_id}" if trigger_id else None,
                 )
                 objectives = repo.list_objectives(session=session)
+                matches = deps.similar.similar(
+                    session=session, title=proposal.title, exclude=[proposal.id or 0]
+                )
         except InvalidInput as exc:
             ack(text=blocks.error_text(str(exc)) + "\nNothing was saved. Try `/improve help`.")
             return
-        text, question = blocks.objective_question(proposal, objectives)
+        similar: list[blocks.Block] = []
+        if matches:
+            similar = [
+                *blocks.similar_notice(matches, [], vote_emoji=deps.settings.vote_emoji),
+                blocks.vote_instead_buttons(matches, new_proposal_id=proposal.id or 0),
+            ]
+        text, question = blocks.objective_question(proposal, objectives, similar_blocks=similar)
         ack(text=text, blocks=question, response_type="ephemeral")

@@ -23,9 +23,17 @@ from bot.blocks.messages import (
     proposal_card,
     proposal_line,
     proposal_stored,
+    vote_recorded,
+)
+from bot.blocks.similar import (
+    CHOICE_NEW,
+    similar_choice_view,
+    similar_notice,
+    vote_instead_buttons,
 )
 
 __all__ = [
+    "CHOICE_NEW",
     "Block",
     "context",
     "error_text",
@@ -45,4 +53,8 @@ __all__ = [
     "proposal_stored",
     "ref",
     "section",
+    "similar_choice_view",
+    "similar_notice",
+    "vote_instead_buttons",
+    "vote_recorded",
 ]

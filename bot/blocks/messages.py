@@ -182,3 +182,13 @@ def home_view(
         section(objectives_list(objectives)),
     ]
     return {"type": "home", "blocks": view_blocks}
+
+
+def vote_recorded(summary: ProposalSummary) -> str:
+    """Told to someone who voted for an existing proposal instead of submitting their own."""
+    p = summary.proposal
+    title = mrkdwn.link(p.permalink, f"{ref(p)} {p.title}")
+    return (
+        f":+1: Your vote went to {title} ({summary.votes} in all) instead of a new proposal. "
+        "Add what yours would have said in its thread."
+    )

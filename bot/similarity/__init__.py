@@ -23,7 +23,7 @@ __all__ = ["METHODS", "WARN_THRESHOLD", "Match", "SimilarityIndex"]
 # Warn about duplicates when the best match scores at least this much. Calibrated on real
 # duplicate bug reports padded with unrelated texts; see docs/similarity.md for the
 # precision/recall trade-off it gives.
-WARN_THRESHOLD: float = 0.25
+WARN_THRESHOLD: float = 0.40
 
 METHODS = ("lexical", "semantic")
 

@@ -40,7 +40,9 @@ CHAR_WEIGHT = 0.8
 _WEIGHTS = np.array([WORD_WEIGHT, CHAR_WEIGHT])
 
 # Exact rescoring pool from the first stage; generous because rescoring costs ~1 ms.
-MIN_CANDIDATES = 64
+MIN_CANDIDATES = 128
+# Candidate generation reads at most this many postings per query (bounds the latency).
+STAGE1_POSTINGS = 300_000
 # Buffer size that triggers compaction grows with sqrt(n): this balances the per-query
 # cost of scoring buffer rows against the O(n) cost of a rebuild (amortised ms per add).
 MIN_BUFFER = 256
@@ -174,9 +176,7 @@ class LexicalIndex:
         n_vocab = len(self._vocab)
         keep = np.flatnonzero(self._alive[: self._n_main])
         main = self._main_doc[keep]
-        buf_alive = [
-            i for i in range(len(self._buf)) if self._alive[self._n_main + i]
-        ]
+        buf_alive = [i for i in range(len(self._buf)) if self._alive[self._n_main + i]]
         buf = _csr([self._buf[i] for i in buf_alive], n_vocab)
         slots_old = np.concatenate([keep, self._n_main + np.array(buf_alive, np.int64)])
         main = sp.csr_matrix((main.data, main.indices, main.indptr), shape=(len(keep), n_vocab))
@@ -256,6 +256,21 @@ class LexicalIndex:
             return np.zeros(0, np.int64), np.zeros(0)
         return np.concatenate(id_parts), np.concatenate(weight_parts)
 
+    def _stage1_terms(self, ids: np.ndarray) -> np.ndarray:
+        """Mask of query terms used for candidate generation (rarest first, within budget)."""
+        n_terms = self._main_term.shape[0]
+        mask = ids < n_terms
+        postings = np.diff(self._main_term.indptr)[np.where(mask, ids, 0)] * mask
+        if postings.sum() <= STAGE1_POSTINGS:
+            return mask
+        # The most frequent terms (a few common char grams) dominate the cost yet barely move
+        # the ranking; they still count in the exact rescoring of the candidates.
+        order = np.argsort(postings, kind="stable")
+        keep = order[np.cumsum(postings[order]) <= STAGE1_POSTINGS]
+        out = np.zeros(len(ids), bool)
+        out[keep] = True
+        return out & mask
+
     def _stage1(self, ids: np.ndarray, weights: np.ndarray) -> np.ndarray:
         """Approximate scores of all main-segment slots (dense) from the query's postings."""
         # Slice only the query terms' postings, then one transposed mat-vec in C. Weights are
@@ -278,7 +293,7 @@ class LexicalIndex:
         slots_parts: list[np.ndarray] = []
         score_parts: list[np.ndarray] = []
         if self._n_main:
-            in_main = ids < self._main_term.shape[0]
+            in_main = self._stage1_terms(ids)
             approx = self._stage1(ids[in_main], weights[in_main])
             approx[~self._alive[: self._n_main]] = 0
             approx[excluded[excluded < self._n_main]] = 0

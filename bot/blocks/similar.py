@@ -1,0 +1,119 @@
+"""Similar and related proposals, as shown while a proposal is written."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from bot import mrkdwn
+from bot.blocks.kit import Block, context, plain, ref, section
+from bot.ids import ActionId, BlockId, CallbackId
+from bot.lifecycle import label
+from bot.proposals import ProposalSummary
+from bot.similar_proposals import SimilarMatch
+
+CHOICE_NEW = "new"
+
+
+def _line(summary: ProposalSummary, *, vote_emoji: str) -> str:
+    p = summary.proposal
+    title = mrkdwn.link(p.permalink, f"{ref(p)} {p.title}")
+    votes = f":{vote_emoji}: {summary.votes}"
+    return f"{title} · {label(p.status)} · {votes}"
+
+
+def similar_notice(
+    matches: Sequence[SimilarMatch], related: Sequence[ProposalSummary], *, vote_emoji: str
+) -> list[Block]:
+    """What is already in the register that looks like this, and what to coordinate with."""
+    shown: list[Block] = []
+    if matches:
+        lines = [
+            f"• {_line(m.summary, vote_emoji=vote_emoji)} · {round(m.score * 100)}% alike"
+            for m in matches
+        ]
+        shown.append(
+            section(
+                ":mag: *Similar proposals already in the register*: vote for one of them "
+                "instead of starting the same work twice.\n" + "\n".join(lines),
+                block_id=BlockId.SIMILAR,
+            )
+        )
+    if related:
+        lines = [f"• {_line(s, vote_emoji=vote_emoji)}" for s in related]
+        shown.append(
+            section(
+                ":handshake: *Related: coordinate with* (same service and objective)\n"
+                + "\n".join(lines),
+                block_id="related",
+            )
+        )
+    if not shown:
+        shown.append(context(":white_check_mark: No similar proposal in the register."))
+    return shown
+
+
+def vote_instead_buttons(matches: Sequence[SimilarMatch], *, new_proposal_id: int) -> Block:
+    """Buttons under a one-line proposal: give the vote to an existing one instead."""
+    return {
+        "type": "actions",
+        "block_id": f"vote_instead:{new_proposal_id}",
+        "elements": [
+            {
+                "type": "button",
+                "action_id": f"{ActionId.VOTE_INSTEAD}:{m.proposal.id}",
+                "value": f"{m.proposal.id}:{new_proposal_id}",
+                "text": plain(f"Vote for {ref(m.proposal)} instead"),
+            }
+            for m in matches[:5]
+        ],
+    }
+
+
+def similar_choice_view(
+    *,
+    matches: Sequence[SimilarMatch],
+    related: Sequence[ProposalSummary],
+    pending_key: str,
+    title: str,
+    vote_emoji: str,
+) -> dict[str, Any]:
+    """The form turned into a choice: vote for an existing proposal, or submit anyway."""
+    options = [
+        {
+            "text": plain(mrkdwn.truncate(f"Vote for {ref(m.proposal)} {m.proposal.title}", 75)),
+            "value": f"vote:{m.proposal.id}",
+        }
+        for m in matches
+    ]
+    options.append({"text": plain("Submit mine anyway"), "value": CHOICE_NEW})
+    intro = (
+        f"*{mrkdwn.escape(title)}* looks like proposals already in the register. "
+        "Voting for one of them keeps the work in one place; if yours is different, submit "
+        "it anyway and the two are linked as related."
+    )
+    blocks: list[Block] = [
+        section(intro),
+        *similar_notice(matches, related, vote_emoji=vote_emoji),
+        {
+            "type": "input",
+            "block_id": BlockId.CHOICE,
+            "label": plain("What would you like to do?"),
+            "element": {
+                "type": "radio_buttons",
+                "action_id": ActionId.INPUT,
+                "options": options,
+                "initial_option": options[0],
+            },
+        },
+    ]
+    return {
+        "type": "modal",
+        "callback_id": CallbackId.SIMILAR_CHOICE,
+        "title": plain("Similar proposals"),
+        "submit": plain("Continue"),
+        "close": plain("Cancel"),
+        "private_metadata": json.dumps({"pending": pending_key}),
+        "blocks": blocks,
+    }

@@ -1,0 +1,129 @@
+"""Similar and related proposals in the register: the similarity engine kept current from the
+database. Plain Python over storage, no Slack."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlmodel import Session
+
+from bot import proposals
+from bot.lifecycle import Status
+from bot.proposals import ProposalSummary
+from bot.similarity import WARN_THRESHOLD, SimilarityIndex
+from storage import repositories as repo
+from storage.models import Proposal
+
+# A transaction may commit a little after the time it stamped on its rows: re-read that much
+# history on every refresh so that no late commit is missed.
+REFRESH_OVERLAP = timedelta(minutes=5)
+# Merged proposals live on in the proposal they were merged into; they are not offered again.
+NOT_OFFERED = frozenset({Status.MERGED})
+RELATED_STATUSES = (Status.OPEN, Status.APPROVED, Status.IN_PROGRESS, Status.NEEDS_OBJECTIVE)
+
+
+@dataclass(frozen=True)
+class SimilarMatch:
+    """A stored proposal resembling the one being written."""
+
+    summary: ProposalSummary
+    score: float
+
+    @property
+    def proposal(self) -> Proposal:
+        """The matching proposal."""
+        return self.summary.proposal
+
+
+def indexed_text(proposal: Proposal) -> tuple[str, str]:
+    """What the index compares: the title, and the current state plus the desired outcome."""
+    return proposal.title, f"{proposal.description}\n{proposal.outcome}".strip()
+
+
+class SimilarProposals:
+    """Answers "what in the register looks like this?" in milliseconds, on any database.
+
+    The index lives in memory and follows the database: before each question it reads only the
+    proposals changed since it last looked (an indexed query on `updated_at`), so inserts, edits
+    and merges by any replica are seen without rescanning the register.
+    """
+
+    def __init__(self, *, method: str = "lexical", threshold: float = WARN_THRESHOLD) -> None:
+        self.index = SimilarityIndex(method)
+        self.threshold = threshold
+        self._lock = threading.Lock()
+        self._seen_until: datetime | None = None
+
+    def refresh(self, *, session: Session) -> int:
+        """Bring the index up to date; returns how many proposals were (re)indexed."""
+        with self._lock:
+            since = None if self._seen_until is None else self._seen_until - REFRESH_OVERLAP
+            changed = repo.proposals_changed_since(session=session, since=since)
+            if not changed:
+                return 0
+            keep = [p for p in changed if p.status not in NOT_OFFERED and p.id is not None]
+            for proposal in changed:
+                if proposal.status in NOT_OFFERED and proposal.id in self.index:
+                    self.index.remove(proposal.id or 0)
+            if self._seen_until is None:
+                self.index.add_many((p.id or 0, *indexed_text(p)) for p in keep)
+            else:
+                for proposal in keep:
+                    self.index.add(proposal.id or 0, *indexed_text(proposal))
+            latest = max(p.updated_at for p in changed)
+            self._seen_until = max(latest, self._seen_until) if self._seen_until else latest
+            return len(changed)
+
+    def similar(
+        self,
+        *,
+        session: Session,
+        title: str,
+        description: str = "",
+        limit: int = 5,
+        exclude: Collection[int] = (),
+        threshold: float | None = None,
+    ) -> list[SimilarMatch]:
+        """Stored proposals at least `threshold` alike (default: the calibrated one), best first."""
+        self.refresh(session=session)
+        floor = self.threshold if threshold is None else threshold
+        matches = [
+            m
+            for m in self.index.search(title, description, limit=limit, exclude=exclude)
+            if m.score >= floor
+        ]
+        found = {
+            p.id: p for p in repo.list_proposals(session=session, ids=[m.doc_id for m in matches])
+        }
+        ordered = [found[m.doc_id] for m in matches if m.doc_id in found]
+        summaries = proposals.summarise(session=session, proposals=ordered)
+        scores = {m.doc_id: m.score for m in matches}
+        return [
+            SimilarMatch(summary=s, score=round(scores[s.proposal.id or 0], 4))
+            for s in summaries
+            if s.proposal.status not in NOT_OFFERED
+        ]
+
+
+def related(
+    *,
+    session: Session,
+    service: str | None,
+    objective_id: int | None,
+    exclude: Collection[int] = (),
+    limit: int = 5,
+) -> list[ProposalSummary]:
+    """Active proposals on the same service and objective: coordinate, whatever the words."""
+    if not service or not objective_id:
+        return []
+    candidates = repo.proposals_on(
+        session=session,
+        service=service,
+        objective_id=objective_id,
+        statuses=[s.value for s in RELATED_STATUSES],
+    )
+    chosen = [p for p in candidates if p.id not in set(exclude)][:limit]
+    return proposals.summarise(session=session, proposals=chosen)
