@@ -206,6 +206,13 @@ def summarise(*, session: Session, proposals: list[Proposal]) -> list[ProposalSu
     ]
 
 
+def ranked(*, session: Session) -> list[ProposalSummary]:
+    """Open and approved proposals, highest priority first (ties: oldest first)."""
+    candidates = repo.list_proposals(session=session, statuses=[Status.OPEN, Status.APPROVED])
+    summaries = summarise(session=session, proposals=candidates)
+    return sorted(summaries, key=lambda s: (-s.priority, s.proposal.id or 0))
+
+
 def summary(*, session: Session, proposal_id: int) -> ProposalSummary:
     """One proposal with its objective and votes."""
     return summarise(session=session, proposals=[_get(session=session, proposal_id=proposal_id)])[0]

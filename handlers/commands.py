@@ -34,6 +34,10 @@ def register(app: App, deps: Deps) -> None:
             with deps.session() as session:
                 objectives = repo.list_objectives(session=session)
             ack(text=blocks.objectives_list(objectives))
+        elif sub == "list" and not rest:
+            with deps.session() as session:
+                ranked = proposals.ranked(session=session)
+            ack(text=blocks.register_list(ranked, vote_emoji=deps.settings.vote_emoji))
         elif sub == "objective" and rest.lower().startswith("add "):
             add_objective(ack, user_id, rest[4:])
         else:

@@ -304,8 +304,9 @@ def test_rate_limited_slack_is_retried_and_the_card_still_arrives(
     stack: Stack, objective_id: int
 ) -> None:
     matches = _card_for("Consolidate monitoring")
-    stack.slack.fail_next("chat.postMessage", error="ratelimited", status=429, retry_after=1,
-                          when=matches)
+    stack.slack.fail_next(
+        "chat.postMessage", error="ratelimited", status=429, retry_after=1, when=matches
+    )
     view = _open_modal(stack, "U0RATE")
     stack.driver.view_submission(
         view,
@@ -350,3 +351,18 @@ def test_add_details_completes_a_one_line_proposal(stack: Stack, objective_id: i
     rows = [r for r in _export(stack) if r["title"] == "Document the backup restore"]
     assert len(rows) == 1
     assert (rows[0]["status"], rows[0]["service"], rows[0]["effort"]) == ("open", "Backup", "3d")
+
+
+def test_list_ranks_the_open_proposals(stack: Stack, objective_id: int) -> None:
+    view = _open_modal(stack, "U0LIST")
+    stack.driver.view_submission(
+        view,
+        user_id="U0LIST",
+        state_values=_form("Publish the on-call rota in the portal", str(objective_id), effort="S"),
+    )
+    stack.slack.wait_for("chat.postMessage", _card_for("on-call rota"))
+    stack.driver.slash_command("Tidy the CMDB naming", user_id="U0LIST")
+    listing = _text(stack.driver.slash_command("list", user_id="U0LIST"))
+    assert "highest priority first" in listing
+    assert "Publish the on-call rota in the portal" in listing
+    assert "Tidy the CMDB naming" not in listing  # still needs an objective

@@ -234,3 +234,24 @@ def test_json_import_reports_the_line_of_the_bad_object(
         session_scope(engine) as session,
     ):
         register_io.import_file(session=session, path=source)
+
+
+def test_ranking_puts_value_for_effort_first(engine: Engine, objective_id: int) -> None:
+    with session_scope(engine) as session:
+        for title, value, effort in [
+            ("Big rewrite", 5, "XL"),
+            ("Quick win", 4, "S"),
+            ("Meh", 1, "M"),
+        ]:
+            proposals.capture(
+                session=session,
+                draft=ProposalDraft(
+                    title=title, objective_id=objective_id, value=value, effort=effort
+                ),
+                submitter="U1",
+            )
+        proposals.capture(
+            session=session, draft=ProposalDraft(title="No objective yet"), submitter="U1"
+        )
+        titles = [s.proposal.title for s in proposals.ranked(session=session)]
+    assert titles == ["Quick win", "Big rewrite", "Meh"]

@@ -23,6 +23,7 @@ from bot.blocks.messages import (
     proposal_card,
     proposal_line,
     proposal_stored,
+    register_list,
     vote_recorded,
 )
 from bot.blocks.similar import (
@@ -52,6 +53,7 @@ __all__ = [
     "proposal_modal",
     "proposal_stored",
     "ref",
+    "register_list",
     "section",
     "similar_choice_view",
     "similar_notice",

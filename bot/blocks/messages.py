@@ -153,6 +153,7 @@ def help_message(*, vote_emoji: str) -> str:
             "service, benefit, value, effort, KPI).",
             "`/improve <title>`: capture a proposal in one line; "
             "I ask you which objective it serves.",
+            "`/improve list`: the open and approved proposals, highest priority first.",
             "`/improve objectives`: the steering group's objectives.",
             "`/improve objective add <title>`: add an objective (steering group only).",
             "`/improve help`: this help.",
@@ -192,3 +193,16 @@ def vote_recorded(summary: ProposalSummary) -> str:
         f":+1: Your vote went to {title} ({summary.votes} in all) instead of a new proposal. "
         "Add what yours would have said in its thread."
     )
+
+
+def register_list(ranked: Sequence[ProposalSummary], *, vote_emoji: str, limit: int = 15) -> str:
+    """The open and approved proposals by priority, as a message."""
+    if not ranked:
+        return "The register has no open proposals yet. Propose one with `/improve`."
+    lines = [
+        f"{place}. {proposal_line(s, vote_emoji=vote_emoji)} · priority {s.priority:g}"
+        for place, s in enumerate(ranked[:limit], start=1)
+    ]
+    more = len(ranked) - limit
+    tail = [f"…and {more} more: `csi-bot export` has the whole register."] if more > 0 else []
+    return "\n".join(["*Open and approved proposals, highest priority first*", *lines, *tail])

@@ -34,13 +34,14 @@ _TOKEN_RE = re.compile(r"[^\W_]+")
 _stemmer = snowballstemmer.stemmer("english")
 
 
-@lru_cache(maxsize=200_000)
+@lru_cache(maxsize=50_000)
 def _stem(token: str) -> str:
     """Stem one lower-cased token (cached: vocabularies are heavily repeated)."""
     return str(_stemmer.stemWord(token))
 
 
-@lru_cache(maxsize=200_000)
+# Bounded: each entry holds ~15 strings, and frequent tokens are what the cache is for.
+@lru_cache(maxsize=20_000)
 def _grams(token: str) -> tuple[str, ...]:
     """Character n-grams of one token padded with spaces, so prefixes/suffixes are marked."""
     padded = f" {token[:CHAR_TOKEN_CAP]} "
