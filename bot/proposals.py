@@ -254,6 +254,47 @@ def withdraw_for(*, session: Session, proposal_id: int, in_favour_of: int, actor
     )
 
 
+def merge(*, session: Session, duplicate_id: int, into_id: int, actor: str) -> Proposal:
+    """Fold a duplicate into another proposal: its votes (and its submitter's) move over, one per
+    person, and it becomes `merged`. The caller has checked that `actor` is on the steering group.
+    """
+    if duplicate_id == into_id:
+        raise InvalidInput({"merge": "A proposal cannot be merged into itself."})
+    duplicate = _get(session=session, proposal_id=duplicate_id)
+    target = _get(session=session, proposal_id=into_id)
+    if target.status == Status.MERGED:
+        raise InvalidInput(
+            {
+                "merge": f"#{into_id} was itself merged into #{target.merged_into_id}; "
+                "merge into that one."
+            }
+        )
+    voters = set(repo.voters(session=session, proposal_id=duplicate_id)) | {duplicate.submitter}
+    moved = sum(
+        repo.add_vote(session=session, proposal_id=into_id, user_id=user)
+        for user in sorted(voters)
+        if user != target.submitter
+    )
+    transition(
+        session=session,
+        proposal_id=duplicate_id,
+        to=Status.MERGED,
+        actor=actor,
+        reason=f"merged into #{into_id}",
+    )
+    duplicate.merged_into_id = into_id
+    session.add(duplicate)
+    repo.link_related(session=session, proposal_id=duplicate_id, related_id=into_id)
+    repo.audit(
+        session=session,
+        proposal_id=into_id,
+        actor=actor,
+        action="merged_in",
+        detail={"from": duplicate_id, "votes_moved": moved},
+    )
+    return duplicate
+
+
 def _get(*, session: Session, proposal_id: int) -> Proposal:
     proposal = repo.get_proposal(session=session, proposal_id=proposal_id)
     if proposal is None:

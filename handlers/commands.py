@@ -7,7 +7,7 @@ from typing import Any
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
-from bot import blocks, proposals
+from bot import blocks, cards, proposals
 from bot.deps import Deps
 from bot.drafts import ProposalDraft
 from bot.errors import CsiError, InvalidInput
@@ -38,6 +38,8 @@ def register(app: App, deps: Deps) -> None:
             with deps.session() as session:
                 ranked = proposals.ranked(session=session)
             ack(text=blocks.register_list(ranked, vote_emoji=deps.settings.vote_emoji))
+        elif sub == "merge":
+            merge(ack, client, user_id, rest)
         elif sub == "objective" and rest.lower().startswith("add "):
             add_objective(ack, user_id, rest[4:])
         else:
@@ -51,6 +53,32 @@ def register(app: App, deps: Deps) -> None:
             return
         ack()
         client.views_open(trigger_id=trigger_id, view=blocks.proposal_modal(objectives=objectives))
+
+    def merge(ack: Ack, client: WebClient, user_id: str, rest: str) -> None:
+        numbers = [w.lstrip("#") for w in rest.split() if w.lower() != "into"]
+        if len(numbers) != 2 or not all(n.isdigit() for n in numbers):
+            ack(text=blocks.error_text("Usage: `/improve merge #DUPLICATE into #TARGET`."))
+            return
+        if not steering.is_member(user_id):
+            ack(text=blocks.error_text("Only the steering group can merge proposals."))
+            return
+        duplicate_id, into_id = (int(n) for n in numbers)
+        try:
+            with deps.session() as session:
+                duplicate = proposals.merge(
+                    session=session, duplicate_id=duplicate_id, into_id=into_id, actor=user_id
+                )
+                target = proposals.summary(session=session, proposal_id=into_id)
+        except CsiError as exc:
+            ack(text=blocks.error_text(str(exc)))
+            return
+        ack(text=blocks.merged_text(duplicate, target))
+        for proposal_id in (duplicate_id, into_id):
+            cards.refresh_card(deps=deps, client=client, proposal_id=proposal_id)
+        client.chat_postMessage(
+            channel=duplicate.submitter,
+            text=blocks.merged_text(duplicate, target, to_submitter=True),
+        )
 
     def add_objective(ack: Ack, user_id: str, title: str) -> None:
         if not steering.is_member(user_id):

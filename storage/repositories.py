@@ -13,8 +13,8 @@ from sqlmodel import Session, col, select
 from storage.models import (
     AuditEntry,
     JobRun,
-    PendingDraft,
     Objective,
+    PendingDraft,
     ProcessedEvent,
     Proposal,
     ProposalLink,
@@ -110,6 +110,11 @@ def add_vote(*, session: Session, proposal_id: int, user_id: str) -> bool:
     except IntegrityError:
         return False
     return True
+
+
+def voters(*, session: Session, proposal_id: int) -> list[str]:
+    """Who voted for this proposal."""
+    return list(session.exec(select(Vote.user_id).where(Vote.proposal_id == proposal_id)))
 
 
 def remove_vote(*, session: Session, proposal_id: int, user_id: str) -> bool:

@@ -270,3 +270,30 @@ def test_cli_similar_reports_what_the_bot_would_warn_about(
     bad.write_text("{not json}\n")
     refused = stack.cli("similar", "--batch", str(bad))
     assert refused.returncode == 1 and "line 1" in refused.stderr
+
+
+def test_steering_group_merges_a_duplicate_and_the_submitter_is_told(
+    stack: Stack, register: dict[str, int]
+) -> None:
+    answer = stack.driver.slash_command("Password reset portal for staff", user_id="U1DUP").json()
+    dupe = int(
+        next(b for b in answer["blocks"] if b.get("block_id", "").startswith("objective:"))[
+            "block_id"
+        ].split(":")[1]
+    )
+    refused = stack.driver.slash_command(
+        f"merge #{dupe} into #{register['SHEET-2']}", user_id="U1NOBODY"
+    )
+    assert "Only the steering group" in refused.body
+    done = stack.driver.slash_command(
+        f"merge #{dupe} into #{register['SHEET-2']}", user_id="USTEER"
+    )
+    assert "Merged" in done.body
+    told = stack.slack.wait_for("chat.postMessage", lambda c: c.params.get("channel") == "U1DUP")
+    assert "was merged into" in told.params["text"]
+    rows = {r["id"]: r for r in _rows(stack)}
+    assert rows[dupe]["status"] == "merged"
+    found = json.loads(
+        stack.cli("similar", "Password reset portal for staff", "--format", "json").stdout
+    )
+    assert dupe not in [m["id"] for m in found]

@@ -20,10 +20,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
-try:  # repo root on sys.path (python -m pytest, or pythonpath=".")
-    from tests.fakeslack import FakeSlack, SlackDriver
-except ImportError:  # plain `pytest`, which puts only tests/ on sys.path
-    from fakeslack import FakeSlack, SlackDriver  # type: ignore[no-redef]
+from tests.fakeslack import FakeSlack, SlackDriver
 
 TOKEN = "xoxb-test-token"
 SECRET = "s3cr3t-signing"
@@ -91,6 +88,14 @@ def test_rate_limited_call_is_retried_by_the_sdk_handler(slack: FakeSlack) -> No
         client_for(slack).chat_postMessage(channel="C1", text="once")
     assert err.value.response.status_code == 429
     assert err.value.response.headers["Retry-After"] == "0"
+
+    slack.clear()
+    slack.fail_next("chat.postMessage", retry_after=0, when=lambda c: c.params["channel"] == "C2")
+    plain = client_for(slack)
+    assert plain.chat_postMessage(channel="C1", text="unrelated")["ok"]  # not matched
+    with pytest.raises(SlackApiError):
+        plain.chat_postMessage(channel="C2", text="targeted")
+    assert [c.status for c in slack.calls("chat.postMessage")] == [200, 429]
 
 
 def test_files_upload_v2_flow(slack: FakeSlack) -> None:

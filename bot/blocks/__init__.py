@@ -16,6 +16,7 @@ from bot.blocks.kit import (
 from bot.blocks.messages import (
     help_message,
     home_view,
+    merged_text,
     no_objectives_message,
     objective_chosen,
     objective_question,
@@ -41,6 +42,7 @@ __all__ = [
     "help_message",
     "home_view",
     "md",
+    "merged_text",
     "no_objectives_message",
     "objective_chosen",
     "objective_options",

@@ -156,6 +156,8 @@ def help_message(*, vote_emoji: str) -> str:
             "`/improve list`: the open and approved proposals, highest priority first.",
             "`/improve objectives`: the steering group's objectives.",
             "`/improve objective add <title>`: add an objective (steering group only).",
+            "`/improve merge #<duplicate> into #<proposal>`: merge a duplicate; its votes move "
+            "over (steering group only).",
             "`/improve help`: this help.",
             f"Vote for a proposal by reacting with :{vote_emoji}: on its card.",
         ]
@@ -206,3 +208,18 @@ def register_list(ranked: Sequence[ProposalSummary], *, vote_emoji: str, limit: 
     more = len(ranked) - limit
     tail = [f"…and {more} more: `csi-bot export` has the whole register."] if more > 0 else []
     return "\n".join(["*Open and approved proposals, highest priority first*", *lines, *tail])
+
+
+def merged_text(duplicate: Proposal, target: ProposalSummary, *, to_submitter: bool = False) -> str:
+    """Announces a merge: to the steering member who did it, or to the duplicate's submitter."""
+    into = mrkdwn.link(target.proposal.permalink, f"{ref(target.proposal)} {target.proposal.title}")
+    if to_submitter:
+        return (
+            f"Your proposal *{ref(duplicate)} {escape(duplicate.title)}* was merged into {into} "
+            f"by the steering group: it says the same, so the work happens there. Your vote "
+            f"counts for it ({target.votes} votes now); follow and discuss it in its thread."
+        )
+    return (
+        f":twisted_rightwards_arrows: Merged *{ref(duplicate)} {escape(duplicate.title)}* into "
+        f"{into}; its votes moved over ({target.votes} votes now) and its submitter was told."
+    )

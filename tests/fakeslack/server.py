@@ -50,6 +50,7 @@ class _Failure:
     error: str
     status: int
     retry_after: int | None
+    when: Callable[[Call], bool] | None
 
 
 def _decode_params(content_type: str, body: bytes) -> dict[str, Any]:
@@ -155,12 +156,16 @@ class FakeSlack(SlackWorkspace):
 
     def fail_next(
         self, method: str, error: str = "ratelimited", status: int = 429,
-        retry_after: int | None = 1,
+        retry_after: int | None = 1, *, when: Callable[[Call], bool] | None = None,
     ) -> None:
-        """Make the next call of `method` fail once (default: HTTP 429 + Retry-After)."""
+        """Make the next call of `method` fail once (default: HTTP 429 + Retry-After).
+
+        `when` narrows it to the next call matching that predicate, so an unrelated
+        call of the same method (another thread of the bot) cannot use it up.
+        """
         with self._lock:
             self._failures.setdefault(method, deque()).append(
-                _Failure(error, status, retry_after)
+                _Failure(error, status, retry_after, when)
             )
 
     # ---- queries ---------------------------------------------------------------------
@@ -214,8 +219,10 @@ class FakeSlack(SlackWorkspace):
         error = self._authorized(headers, params)
         if not error:  # a rejected call must not use up a scheduled failure
             with self._lock:
-                queue = self._failures.get(method)
-                failure = queue.popleft() if queue else None
+                queue = self._failures.get(method) or deque()
+                failure = next((f for f in queue if f.when is None or f.when(call)), None)
+                if failure is not None:
+                    queue.remove(failure)
                 override = self._overrides.get(method)
         if error:
             body: Json = {"ok": False, "error": error}

@@ -1,0 +1,175 @@
+"""Behaviour of the similar-proposal engine, on small hand-made proposals."""
+
+from __future__ import annotations
+
+import itertools
+import random
+import threading
+
+import pytest
+
+from bot.similarity import WARN_THRESHOLD, Match, SimilarityIndex
+from bot.similarity._lexical import LexicalIndex
+
+PROPOSALS: list[tuple[int, str, str]] = [
+    (1, "Automate the weekly backup check", "Someone checks the backup logs by hand every Monday."),
+    (2, "Dark mode for the support dashboard", "Agents work at night; the white theme tires them."),
+    (3, "Shorter onboarding checklist", "New hires spend two days on paperwork before any work."),
+    (4, "Alert when the disk is almost full", "Servers ran out of disk space twice last month."),
+    (5, "Publish the on-call rota in Slack", "People do not know who is on call this week."),
+    (6, "Template for incident post-mortems", "Every post-mortem has a different structure."),
+    (7, "Faster laptop provisioning", "Setting up a laptop for a new colleague takes a week."),
+    (8, "Single sign-on for the wiki", "Users keep forgetting a separate wiki password."),
+]
+
+
+@pytest.fixture
+def index() -> SimilarityIndex:
+    idx = SimilarityIndex()
+    idx.add_many(PROPOSALS)
+    return idx
+
+
+def ids(matches: list[Match]) -> list[int]:
+    return [m.doc_id for m in matches]
+
+
+def test_near_duplicate_ranks_first_and_warns(index: SimilarityIndex) -> None:
+    res = index.search("Alerting when disks are nearly full", "our servers run out of disk space")
+    assert res[0].doc_id == 4
+    assert res[0].score >= WARN_THRESHOLD
+    assert all(a.score >= b.score for a, b in itertools.pairwise(res))
+
+
+def test_identical_text_scores_about_one(index: SimilarityIndex) -> None:
+    res = index.search(*PROPOSALS[1][1:])
+    assert res[0].doc_id == 2
+    assert res[0].score == pytest.approx(1.0, abs=0.05)
+
+
+def test_misspelling_and_inflection_still_match(index: SimilarityIndex) -> None:
+    assert index.search("provisionning laptops quicker")[0].doc_id == 7
+
+
+def test_unrelated_text_does_not_warn(index: SimilarityIndex) -> None:
+    res = index.search("Buy a new coffee machine", "The kitchen coffee maker broke.")
+    assert not res or res[0].score < WARN_THRESHOLD
+
+
+def test_replace_by_adding_same_id_changes_results(index: SimilarityIndex) -> None:
+    assert index.search("single sign-on wiki")[0].doc_id == 8
+    index.add(8, "Replace the coffee machine", "The coffee maker in the kitchen is broken.")
+    assert len(index) == len(PROPOSALS)
+    assert 8 not in ids(index.search("single sign-on wiki password"))
+    assert index.search("broken coffee maker")[0].doc_id == 8
+
+
+def test_remove_removes(index: SimilarityIndex) -> None:
+    index.remove(4)
+    assert 4 not in index
+    assert len(index) == len(PROPOSALS) - 1
+    assert 4 not in ids(index.search("Alert when the disk is almost full"))
+    index.remove(4)  # removing twice is harmless
+    index.remove(999)
+
+
+def test_exclude_skips_documents(index: SimilarityIndex) -> None:
+    res = index.search("Alert when the disk is almost full", exclude={4})
+    assert 4 not in ids(res)
+
+
+def test_limit_caps_results(index: SimilarityIndex) -> None:
+    query = ("the week", "a new check for the on call and the backup")
+    assert len(index.search(*query, limit=2)) == 2
+    assert len(index.search(*query, limit=1)) == 1
+    assert len(index.search(*query, limit=50)) <= len(PROPOSALS)
+
+
+def test_empty_index_and_empty_query() -> None:
+    idx = SimilarityIndex()
+    assert idx.search("anything at all") == []
+    assert len(idx) == 0
+    idx.add(1, "Something", "")
+    assert idx.search("") == []
+    assert idx.search("!!! ???") == []
+
+
+def test_unknown_method_is_rejected() -> None:
+    with pytest.raises(ValueError):
+        SimilarityIndex("magic")
+    with pytest.raises(NotImplementedError, match="semantic"):
+        SimilarityIndex("semantic")
+
+
+def _corpus(n: int, seed: int = 7) -> list[tuple[int, str, str]]:
+    rnd = random.Random(seed)
+    vocab = [f"{a}{b}" for a in ("log", "disk", "mail", "form", "team", "rota") for b in "xyzqw"]
+    return [
+        (i, " ".join(rnd.choices(vocab, k=4)), " ".join(rnd.choices(vocab, k=15))) for i in range(n)
+    ]
+
+
+def test_incremental_adds_equal_bulk_build() -> None:
+    docs = list(PROPOSALS)
+    bulk = SimilarityIndex()
+    bulk.add_many(docs)
+    one_by_one = SimilarityIndex()
+    for doc in docs:
+        one_by_one.add(*doc)
+    queries = [("disk full alert", ""), ("on-call rota", "who is on call"), ("wiki password", "")]
+    for q in queries:
+        assert bulk.search(*q) == one_by_one.search(*q)
+    # IDF is live: a term that becomes common weighs less than before.
+    before = one_by_one.search("backup", "")[0].score
+    for i in range(20):
+        one_by_one.add(100 + i, f"backup report {i}", "backup")
+    after = one_by_one.search("backup", "", exclude=range(100, 120))[0].score
+    assert after < before
+
+
+def test_scores_do_not_depend_on_compaction() -> None:
+    docs = _corpus(300)
+    bulk = LexicalIndex()
+    bulk.add_many(docs)
+    bulk.compact()
+    # A tiny buffer forces many compactions, interleaved with replacements and removals.
+    inc = LexicalIndex(min_buffer=8)
+    for doc in docs:
+        inc.add(*doc)
+    for i in range(0, 300, 10):
+        inc.add(i, "temporary", "text")
+        inc.remove(i)
+        inc.add(*docs[i])
+    for _, t, d in docs[::25]:
+        a = bulk.search(t, d, 5, set())
+        b = inc.search(t, d, 5, set())
+        assert [x for x, _ in a] == [x for x, _ in b]
+        assert [s for _, s in a] == pytest.approx([s for _, s in b])
+
+
+def test_concurrent_adds_and_searches() -> None:
+    idx = SimilarityIndex()
+    docs = _corpus(200)
+    errors: list[BaseException] = []
+
+    def writer() -> None:
+        try:
+            for doc in docs:
+                idx.add(*doc)
+        except BaseException as e:  # pragma: no cover - surfaced by the assert below
+            errors.append(e)
+
+    def reader() -> None:
+        try:
+            for _, t, d in docs[:100]:
+                idx.search(t, d)
+        except BaseException as e:  # pragma: no cover
+            errors.append(e)
+
+    threads = [threading.Thread(target=writer), threading.Thread(target=reader)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert not errors
+    assert len(idx) == 200
