@@ -20,8 +20,9 @@ from sqlalchemy.engine import Engine
 from bot import blocks
 from bot.deps import Deps
 from bot.errors import CsiError
-from bot.middleware import SteeringGroup, deduplicate_events
+from bot.middleware import deduplicate_events
 from bot.settings import Settings, SettingsError
+from bot.steering import SteeringGroup
 from handlers import actions, commands, events, home, views
 from scheduler.runner import build_scheduler
 from storage.db import make_engine, upgrade
@@ -71,7 +72,6 @@ def build_app(deps: Deps, client: WebClient) -> App:
         token_verification_enabled=False,
         ignoring_self_events_enabled=True,
     )
-    deps.extras["steering"] = SteeringGroup(settings, client)
     app.middleware(deduplicate_events(deps))
     for module in (commands, views, actions, events, home):
         module.register(app, deps)
@@ -100,7 +100,7 @@ def serve(settings: Settings) -> None:
     upgrade(engine)
     client = build_client(settings)
     check_slack(settings, client)
-    deps = Deps(settings=settings, engine=engine)
+    deps = Deps(settings=settings, engine=engine, steering=SteeringGroup(settings, client))
     started = time.perf_counter()
     with deps.session() as session:
         indexed = deps.similar.refresh(session=session)

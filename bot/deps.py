@@ -6,13 +6,13 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from bot.settings import Settings
 from bot.similar_proposals import SimilarProposals
+from bot.steering import SteeringGroup
 from storage.db import session_scope
 
 
@@ -22,7 +22,7 @@ class Deps:
 
     settings: Settings
     engine: Engine
-    extras: dict[str, Any] = field(default_factory=dict)
+    steering: SteeringGroup
     _similar: SimilarProposals | None = field(default=None, init=False, repr=False)
     _similar_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 

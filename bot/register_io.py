@@ -48,7 +48,7 @@ EXPORT_FIELDS = [
 IMPORT_SUBMITTER = "import"
 
 
-class ImportError_(CsiError):
+class RegisterImportError(CsiError):
     """The file has bad rows; nothing was imported. `problems` lists them by line."""
 
     def __init__(self, problems: list[str]) -> None:
@@ -144,7 +144,7 @@ def import_rows(*, session: Session, rows: list[_Row]) -> list[Proposal]:
     if not rows:
         problems.append("The file has no proposals.")
     if problems:
-        raise ImportError_(problems)
+        raise RegisterImportError(problems)
     stored = []
     for draft, extra in prepared:
         proposal, _ = proposals.capture(session=session, draft=draft, submitter=extra["submitter"])
@@ -239,7 +239,7 @@ def _draft(
 def _csv_rows(text: str) -> list[_Row]:
     reader = csv.DictReader(io.StringIO(text))
     if not reader.fieldnames or "title" not in [f.strip().lower() for f in reader.fieldnames]:
-        raise ImportError_(["line 1: the header row must name a 'title' column."])
+        raise RegisterImportError(["line 1: the header row must name a 'title' column."])
     rows = []
     start = 2
     for record in reader:
@@ -253,7 +253,7 @@ def _json_rows(text: str) -> list[_Row]:
     decoder = json.JSONDecoder()
     position = _skip_space(text, 0)
     if not text.startswith("[", position):
-        raise ImportError_(
+        raise RegisterImportError(
             ["line 1: the JSON must be an array of proposals, shaped like the export."]
         )
     position = _skip_space(text, position + 1)
@@ -263,16 +263,16 @@ def _json_rows(text: str) -> list[_Row]:
         try:
             item, position = decoder.raw_decode(text, position)
         except json.JSONDecodeError as exc:
-            raise ImportError_([f"line {exc.lineno}: not valid JSON ({exc.msg})."]) from exc
+            raise RegisterImportError([f"line {exc.lineno}: not valid JSON ({exc.msg})."]) from exc
         if not isinstance(item, dict):
-            raise ImportError_([f"line {line}: each proposal must be a JSON object."])
+            raise RegisterImportError([f"line {line}: each proposal must be a JSON object."])
         rows.append(_Row(where=f"line {line}", values=item))
         position = _skip_space(text, position)
         if text.startswith(",", position):
             position = _skip_space(text, position + 1)
         elif not text.startswith("]", position):
             line = text.count("\n", 0, position) + 1
-            raise ImportError_([f"line {line}: expected ',' or ']' in the JSON array."])
+            raise RegisterImportError([f"line {line}: expected ',' or ']' in the JSON array."])
     return rows
 
 

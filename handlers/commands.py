@@ -11,14 +11,13 @@ from bot import blocks, cards, proposals
 from bot.deps import Deps
 from bot.drafts import ProposalDraft
 from bot.errors import CsiError, InvalidInput
-from bot.middleware import SteeringGroup
 from bot.mrkdwn import escape
 from storage import repositories as repo
 
 
 def register(app: App, deps: Deps) -> None:
     """Wire /improve."""
-    steering: SteeringGroup = deps.extras["steering"]
+    steering = deps.steering
 
     @app.command("/improve")
     def improve(ack: Ack, command: dict[str, Any], client: WebClient) -> None:

@@ -18,6 +18,9 @@ from storage.types import utcnow
 log = logging.getLogger(__name__)
 
 REMIND_AFTER = timedelta(hours=24)
+# Slack retries an event for at most a few hours; a week of IDs is ample.
+KEEP_EVENT_IDS = timedelta(days=7)
+KEEP_PENDING_DRAFTS = timedelta(days=1)
 
 
 def day_key(now: datetime, timezone: str) -> str:
@@ -54,3 +57,15 @@ def remind_missing_objectives(*, deps: Deps, client: WebClient, now: datetime | 
                 exc.response.get("error"),
             )
     return sent
+
+
+def housekeeping(*, deps: Deps, now: datetime | None = None) -> int:
+    """Forget event IDs past Slack's retry window and forms abandoned at the similar-choice step.
+
+    Safe to run on every replica at once: deleting what is already gone deletes nothing.
+    """
+    now = now or utcnow()
+    with deps.session() as session:
+        events = repo.forget_events(session=session, before=now - KEEP_EVENT_IDS)
+        drafts = repo.forget_pending_drafts(session=session, before=now - KEEP_PENDING_DRAFTS)
+    return events + drafts

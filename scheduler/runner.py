@@ -31,4 +31,11 @@ def build_scheduler(*, deps: Deps, client: WebClient) -> BackgroundScheduler:
         id="objective_reminders",
         replace_existing=True,
     )
+    scheduler.add_job(
+        jobs.housekeeping,
+        CronTrigger(hour=3, minute=17, timezone=timezone),
+        kwargs={"deps": deps},
+        id="housekeeping",
+        replace_existing=True,
+    )
     return scheduler

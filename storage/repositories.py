@@ -233,3 +233,17 @@ def take_pending_draft(*, session: Session, key: str) -> PendingDraft | None:
     if pending is not None:
         session.delete(pending)
     return pending
+
+
+def forget_events(*, session: Session, before: datetime) -> int:
+    """Delete handled-event IDs received before the given moment; returns how many."""
+    result: Any = session.execute(
+        delete(ProcessedEvent).where(col(ProcessedEvent.received_at) < before)
+    )
+    return int(result.rowcount or 0)
+
+
+def forget_pending_drafts(*, session: Session, before: datetime) -> int:
+    """Delete held forms older than the given moment; returns how many."""
+    result: Any = session.execute(delete(PendingDraft).where(col(PendingDraft.created_at) < before))
+    return int(result.rowcount or 0)

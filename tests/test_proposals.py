@@ -215,7 +215,7 @@ def test_bad_import_row_names_its_line_and_imports_nothing(
         "title,objective,value\nGood one,Reduce downtime,3\n"
         ",Reduce downtime,2\nThird,No such objective,1\n"
     )
-    with pytest.raises(register_io.ImportError_) as caught, session_scope(engine) as session:
+    with pytest.raises(register_io.RegisterImportError) as caught, session_scope(engine) as session:
         register_io.import_file(session=session, path=source)
     problems = "\n".join(caught.value.problems)
     assert "line 3: title" in problems
@@ -230,7 +230,7 @@ def test_json_import_reports_the_line_of_the_bad_object(
     source = tmp_path / "register.json"
     source.write_text('[\n  {"title": "Fine"},\n  {"title": "Bad", "value": 12}\n]\n')
     with (
-        pytest.raises(register_io.ImportError_, match="line 3: value"),
+        pytest.raises(register_io.RegisterImportError, match="line 3: value"),
         session_scope(engine) as session,
     ):
         register_io.import_file(session=session, path=source)

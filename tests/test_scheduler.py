@@ -7,22 +7,24 @@ from datetime import UTC, datetime, timedelta
 
 from slack_sdk import WebClient
 from sqlalchemy.engine import Engine
+from sqlmodel import select
 
 from bot import proposals
 from bot.deps import Deps
 from bot.drafts import ProposalDraft
 from bot.settings import Settings
+from bot.steering import SteeringGroup
 from scheduler import jobs
 from scheduler.runner import build_scheduler
 from storage.db import session_scope
+from storage.models import PendingDraft, ProcessedEvent
 from tests.fakeslack import FakeSlack
 
 
 def _deps(engine: Engine, timezone: str = "UTC") -> Deps:
-    return Deps(
-        settings=Settings.from_mapping({"CSI_PROPOSALS_CHANNEL": "C1", "CSI_TIMEZONE": timezone}),
-        engine=engine,
-    )
+    settings = Settings.from_mapping({"CSI_PROPOSALS_CHANNEL": "C1", "CSI_TIMEZONE": timezone})
+    steering = SteeringGroup(settings, WebClient(token="xoxb-test-token"))
+    return Deps(settings=settings, engine=engine, steering=steering)
 
 
 def _waiting_proposal(engine: Engine, *, age: timedelta, user: str) -> int:
@@ -83,3 +85,27 @@ def test_scheduler_has_the_reminder_job_in_the_configured_zone(sqlite_engine: En
     job = scheduler.get_job("objective_reminders")
     assert job is not None
     assert str(job.trigger.timezone) == "Europe/Berlin"
+
+
+def test_housekeeping_forgets_old_event_ids_and_abandoned_drafts(engine: Engine) -> None:
+    now = datetime.now(UTC)
+    with session_scope(engine) as session:
+        proposals.repo.first_delivery(session=session, event_id="EvOLD")
+        proposals.repo.first_delivery(session=session, event_id="EvNEW")
+        proposals.repo.save_pending_draft(session=session, key="old", user_id="U1", draft={})
+        proposals.repo.save_pending_draft(session=session, key="new", user_id="U1", draft={})
+    with session_scope(engine) as session:
+        for row in session.exec(select(ProcessedEvent)):
+            if row.event_id == "EvOLD":
+                row.received_at = now - timedelta(days=10)
+                session.add(row)
+        old = session.get(PendingDraft, "old")
+        assert old is not None
+        old.created_at = now - timedelta(days=2)
+        session.add(old)
+    assert jobs.housekeeping(deps=_deps(engine), now=now) == 2
+    with session_scope(engine) as session:
+        assert [e.event_id for e in session.exec(select(ProcessedEvent))] == ["EvNEW"]
+        assert [d.key for d in session.exec(select(PendingDraft))] == ["new"]
+        # Within its retention window a retried event is still recognised.
+        assert not proposals.repo.first_delivery(session=session, event_id="EvNEW")
