@@ -7,7 +7,7 @@ from typing import Any
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
-from bot import blocks, cards, proposals
+from bot import blocks, cards, notify, proposals
 from bot.deps import Deps
 from bot.drafts import ProposalDraft
 from bot.errors import CsiError, InvalidInput
@@ -74,9 +74,8 @@ def register(app: App, deps: Deps) -> None:
         ack(text=blocks.merged_text(duplicate, target))
         for proposal_id in (duplicate_id, into_id):
             cards.refresh_card(deps=deps, client=client, proposal_id=proposal_id)
-        client.chat_postMessage(
-            channel=duplicate.submitter,
-            text=blocks.merged_text(duplicate, target, to_submitter=True),
+        notify.tell(
+            client, duplicate.submitter, blocks.merged_text(duplicate, target, to_submitter=True)
         )
 
     def add_objective(ack: Ack, user_id: str, title: str) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
-from bot import blocks, cards, proposals, similar_proposals
+from bot import blocks, cards, notify, proposals, similar_proposals
 from bot.deps import Deps
 from bot.drafts import ProposalDraft
 from bot.errors import CsiError, InvalidInput
@@ -167,7 +167,7 @@ def register(app: App, deps: Deps) -> None:
             notify_stored(deps, client, created_id, user_id)
         elif choice.startswith("vote:"):
             cards.refresh_card(deps=deps, client=client, proposal_id=summary.proposal.id or 0)
-            client.chat_postMessage(channel=user_id, text=blocks.vote_recorded(summary))
+            notify.tell(client, user_id, blocks.vote_recorded(summary))
 
 
 def notify_stored(deps: Deps, client: WebClient, proposal_id: int, user_id: str) -> None:
@@ -176,7 +176,8 @@ def notify_stored(deps: Deps, client: WebClient, proposal_id: int, user_id: str)
     with deps.session() as session:
         summary = proposals.summary(session=session, proposal_id=proposal_id)
     channel = deps.settings.proposals_channel or ""
-    client.chat_postMessage(
-        channel=user_id,
-        text=blocks.proposal_stored(summary, card_posted=posted, channel_id=channel),
+    notify.tell(
+        client,
+        user_id,
+        blocks.proposal_stored(summary, card_posted=posted, channel_id=channel),
     )

@@ -8,9 +8,8 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
 
-from bot import blocks
+from bot import blocks, notify
 from bot.deps import Deps
 from storage import repositories as repo
 from storage.types import utcnow
@@ -46,16 +45,7 @@ def remind_missing_objectives(*, deps: Deps, client: WebClient, now: datetime | 
     sent = 0
     for proposal in waiting:
         text, message = blocks.objective_question(proposal, objectives, reminder=True)
-        try:
-            client.chat_postMessage(channel=proposal.submitter, text=text, blocks=message)
-            sent += 1
-        except SlackApiError as exc:
-            log.warning(
-                "could not remind %s about #%s: %s",
-                proposal.submitter,
-                proposal.id,
-                exc.response.get("error"),
-            )
+        sent += notify.tell(client, proposal.submitter, text, message)
     return sent
 
 

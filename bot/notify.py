@@ -1,0 +1,39 @@
+"""Direct messages to people: the one way the bot tells someone something privately."""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+log = logging.getLogger(__name__)
+
+_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
+
+
+def is_user_id(value: str | None) -> bool:
+    """True for a Slack user ID (imported rows may name a submitter that is not one)."""
+    return bool(value and _USER_ID.match(value))
+
+
+def tell(
+    client: WebClient, user_id: str | None, text: str, blocks: list[dict[str, Any]] | None = None
+) -> bool:
+    """DM a person; False (logged, not raised) when they cannot be reached.
+
+    A failed notification must never undo or hide the change it reports.
+    """
+    if user_id is None or not is_user_id(user_id):
+        log.info("not telling %r: not a Slack user ID", user_id)
+        return False
+    try:
+        client.chat_postMessage(
+            channel=user_id, text=text, blocks=blocks, unfurl_links=False, unfurl_media=False
+        )
+    except SlackApiError as exc:
+        log.warning("could not message %s: %s", user_id, exc.response.get("error"))
+        return False
+    return True
