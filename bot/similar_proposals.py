@@ -56,15 +56,21 @@ class SimilarProposals:
         self.threshold = threshold
         self._lock = threading.Lock()
         self._seen_until: datetime | None = None
+        self._versions: dict[int, datetime] = {}
 
     def refresh(self, *, session: Session) -> int:
         """Bring the index up to date; returns how many proposals were (re)indexed."""
         with self._lock:
             since = None if self._seen_until is None else self._seen_until - REFRESH_OVERLAP
-            changed = repo.proposals_changed_since(session=session, since=since)
+            # The overlap re-reads recent rows: skip those already indexed at that version.
+            changed = [
+                p
+                for p in repo.proposals_changed_since(session=session, since=since)
+                if p.id is not None and self._versions.get(p.id) != p.updated_at
+            ]
             if not changed:
                 return 0
-            keep = [p for p in changed if p.status not in NOT_OFFERED and p.id is not None]
+            keep = [p for p in changed if p.status not in NOT_OFFERED]
             for proposal in changed:
                 if proposal.status in NOT_OFFERED and proposal.id in self.index:
                     self.index.remove(proposal.id or 0)
@@ -73,6 +79,7 @@ class SimilarProposals:
             else:
                 for proposal in keep:
                     self.index.add(proposal.id or 0, *indexed_text(proposal))
+            self._versions.update((p.id or 0, p.updated_at) for p in changed)
             latest = max(p.updated_at for p in changed)
             self._seen_until = max(latest, self._seen_until) if self._seen_until else latest
             return len(changed)

@@ -99,3 +99,11 @@ def test_related_means_same_service_and_objective(engine: Engine, objective_id: 
         found = similar_proposals.related(session=session, service="vpn", objective_id=objective_id)
         assert [s.proposal.id for s in found] == [vpn]
         assert similar_proposals.related(session=session, service="vpn", objective_id=None) == []
+
+
+def test_a_refresh_with_nothing_new_reindexes_nothing(engine: Engine, objective_id: int) -> None:
+    index = SimilarProposals()
+    _capture(engine, "Automate TLS certificate renewal", objective_id)
+    with session_scope(engine) as session:
+        assert index.refresh(session=session) == 1
+        assert index.refresh(session=session) == 0
