@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlmodel import Session
 
@@ -111,21 +112,8 @@ def update_details(
     draft.validate(
         active_objective_ids=active_objective_ids(session=session), require_objective=True
     )
-    before = proposal.status
     _apply(proposal, draft)
-    if proposal.status == Status.NEEDS_OBJECTIVE:
-        proposal.status = Status.OPEN
-    proposal.updated_at = utcnow()
-    session.add(proposal)
-    repo.audit(
-        session=session,
-        proposal_id=proposal_id,
-        actor=actor,
-        action="edited",
-        from_status=before,
-        to_status=proposal.status,
-    )
-    return proposal
+    return _edited(session=session, proposal=proposal, actor=actor, action="edited")
 
 
 def choose_objective(
@@ -135,20 +123,38 @@ def choose_objective(
     proposal = _editable(session=session, proposal_id=proposal_id, actor=actor)
     if objective_id not in active_objective_ids(session=session):
         raise InvalidInput({"objective": "That objective was retired; choose another."})
-    before = proposal.status
     proposal.objective_id = objective_id
-    if proposal.status == Status.NEEDS_OBJECTIVE:
+    return _edited(
+        session=session,
+        proposal=proposal,
+        actor=actor,
+        action="objective_set",
+        detail={"objective_id": objective_id},
+    )
+
+
+def _edited(
+    *,
+    session: Session,
+    proposal: Proposal,
+    actor: str,
+    action: str,
+    detail: dict[str, Any] | None = None,
+) -> Proposal:
+    """Record a change by the submitter; a proposal that now has its objective opens."""
+    before = proposal.status
+    if proposal.status == Status.NEEDS_OBJECTIVE and proposal.objective_id is not None:
         proposal.status = Status.OPEN
     proposal.updated_at = utcnow()
     session.add(proposal)
     repo.audit(
         session=session,
-        proposal_id=proposal_id,
+        proposal_id=proposal.id or 0,
         actor=actor,
-        action="objective_set",
+        action=action,
         from_status=before,
         to_status=proposal.status,
-        detail={"objective_id": objective_id},
+        detail=detail,
     )
     return proposal
 
