@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from dataclasses import fields as dataclass_fields
 from enum import StrEnum
+from typing import Any
 
 from bot.errors import InvalidInput
 from storage.models import SHORT_MAX, TEXT_MAX, TITLE_MAX
@@ -74,6 +76,10 @@ class ProposalDraft:
     effort_days: float | None = field(default=None, init=False)
     baseline: float | None = field(default=None, init=False)
     target: float | None = field(default=None, init=False)
+
+    def fields(self) -> dict[str, Any]:
+        """The fields as entered (before validation), to rebuild the draft later."""
+        return {f.name: getattr(self, f.name) for f in dataclass_fields(self) if f.init}
 
     def validate(self, *, active_objective_ids: set[int], require_objective: bool) -> None:
         """Normalise the fields in place; raise InvalidInput with a message per bad field."""

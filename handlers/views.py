@@ -3,34 +3,18 @@
 from __future__ import annotations
 
 import json
-import secrets
 from typing import Any
 
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
-from bot import blocks, cards, notify, proposals, similar_proposals
+from bot import blocks, cards, held_forms, notify, proposals
 from bot.deps import Deps
-from bot.drafts import ProposalDraft
 from bot.errors import CsiError, InvalidInput
 from bot.ids import BlockId, CallbackId
 from bot.modal_state import draft_from_state, selected_value
-from storage import repositories as repo
 
 FORM_BLOCKS = {b.value for b in BlockId}
-DRAFT_FIELDS = (
-    "title",
-    "description",
-    "outcome",
-    "objective_id",
-    "service",
-    "benefit",
-    "value",
-    "effort",
-    "kpi",
-    "kpi_baseline",
-    "kpi_target",
-)
 
 
 def modal_errors(exc: CsiError) -> dict[str, str]:
@@ -54,7 +38,6 @@ def register(app: App, deps: Deps) -> None:
         user_id = body["user"]["id"]
         draft = draft_from_state(view.get("state", {}).get("values", {}))
         meta = json.loads(view.get("private_metadata") or "{}")
-        raw = {name: getattr(draft, name) for name in DRAFT_FIELDS}
         try:
             with deps.session() as session:
                 if meta.get("proposal_id"):
@@ -64,53 +47,36 @@ def register(app: App, deps: Deps) -> None:
                         draft=draft,
                         actor=user_id,
                     )
-                    created = True
+                    outcome: held_forms.Held | held_forms.Stored = held_forms.Stored(
+                        proposal=proposal, created=True
+                    )
                 else:
-                    draft.validate(
-                        active_objective_ids=proposals.active_objective_ids(session=session),
-                        require_objective=True,
-                    )
-                    matches = deps.similar.similar(
-                        session=session, title=draft.title, description=draft.description
-                    )
-                    if matches:
-                        # Hold the form and ask: vote for one of these, or submit anyway?
-                        key = secrets.token_urlsafe(16)
-                        repo.save_pending_draft(
-                            session=session,
-                            key=key,
-                            user_id=user_id,
-                            draft=raw | {"view_id": view["id"]},
-                        )
-                        related = similar_proposals.related(
-                            session=session,
-                            service=draft.service,
-                            objective_id=draft.objective_id,
-                            exclude=[m.proposal.id or 0 for m in matches],
-                        )
-                        choice = blocks.similar_choice_view(
-                            matches=matches,
-                            related=related,
-                            pending_key=key,
-                            title=draft.title,
-                            vote_emoji=vote_emoji,
-                        )
-                        ack(response_action="update", view=choice)
-                        return
-                    proposal, created = proposals.capture(
+                    outcome = held_forms.submit(
                         session=session,
+                        similar=deps.similar,
                         draft=draft,
                         submitter=user_id,
                         source_key=f"view:{view['id']}",
-                        require_objective=True,
                     )
         except CsiError as exc:
             ack(response_action="errors", errors=modal_errors(exc))
             return
+        if isinstance(outcome, held_forms.Held):
+            ack(
+                response_action="update",
+                view=blocks.similar_choice_view(
+                    matches=outcome.matches,
+                    related=outcome.related,
+                    pending_key=outcome.key,
+                    title=draft.title,
+                    vote_emoji=vote_emoji,
+                ),
+            )
+            return
         ack()
-        if created and proposal.id is not None:
+        if outcome.created and outcome.proposal.id is not None:
             # A repeated delivery of the same submission was stored once and is announced once.
-            notify_stored(deps, client, proposal.id, user_id)
+            notify_stored(deps, client, outcome.proposal.id, user_id)
 
     @app.view(CallbackId.SIMILAR_CHOICE)
     def submit_choice(
@@ -119,55 +85,27 @@ def register(app: App, deps: Deps) -> None:
         user_id = body["user"]["id"]
         key = json.loads(view.get("private_metadata") or "{}").get("pending", "")
         choice = selected_value(view.get("state", {}).get("values", {}), BlockId.CHOICE) or ""
-        with deps.session() as session:
-            pending = repo.take_pending_draft(session=session, key=key)
-            if pending is None or pending.user_id != user_id:
-                # Already decided (a double click) or not theirs: nothing more to do.
-                ack(response_action="clear")
-                return
-            stored = dict(pending.draft)
-            view_id = stored.pop("view_id", view["id"])
-            if choice.startswith("vote:") and choice[5:].isdigit():
-                target = int(choice[5:])
-                proposals.vote(session=session, proposal_id=target, user_id=user_id)
-                summary = proposals.summary(session=session, proposal_id=target)
-                created_id = None
-            else:
-                draft = ProposalDraft(**stored)
-                try:
-                    proposal, created = proposals.capture(
-                        session=session,
-                        draft=draft,
-                        submitter=user_id,
-                        source_key=f"view:{view_id}",
-                        require_objective=True,
-                    )
-                except CsiError as exc:
-                    # Keep the held form so that the author can still decide after fixing it.
-                    repo.save_pending_draft(
-                        session=session, key=key, user_id=user_id, draft=dict(pending.draft)
-                    )
-                    ack(response_action="errors", errors={BlockId.CHOICE: str(exc)})
-                    return
-                matches = deps.similar.similar(
+        vote_for = int(choice[5:]) if choice.startswith("vote:") and choice[5:].isdigit() else None
+        try:
+            with deps.session() as session:
+                outcome = held_forms.decide(
                     session=session,
-                    title=draft.title,
-                    description=draft.description,
-                    exclude=[proposal.id or 0],
+                    similar=deps.similar,
+                    key=key,
+                    user_id=user_id,
+                    vote_for=vote_for,
                 )
-                for match in matches:
-                    repo.link_related(
-                        session=session,
-                        proposal_id=proposal.id or 0,
-                        related_id=match.proposal.id or 0,
-                    )
-                created_id = proposal.id if created else None
+        except CsiError as exc:
+            ack(response_action="errors", errors={BlockId.CHOICE: str(exc)})
+            return
         ack(response_action="clear")
-        if created_id is not None:
-            notify_stored(deps, client, created_id, user_id)
-        elif choice.startswith("vote:"):
-            cards.refresh_card(deps=deps, client=client, proposal_id=summary.proposal.id or 0)
-            notify.tell(client, user_id, blocks.vote_recorded(summary))
+        if isinstance(outcome, held_forms.Stored) and outcome.created:
+            notify_stored(deps, client, outcome.proposal.id or 0, user_id)
+        elif isinstance(outcome, held_forms.Voted):
+            cards.refresh_card(
+                deps=deps, client=client, proposal_id=outcome.summary.proposal.id or 0
+            )
+            notify.tell(client, user_id, blocks.vote_recorded(outcome.summary))
 
 
 def notify_stored(deps: Deps, client: WebClient, proposal_id: int, user_id: str) -> None:

@@ -227,11 +227,12 @@ def save_pending_draft(*, session: Session, key: str, user_id: str, draft: dict[
     session.merge(PendingDraft(key=key, user_id=user_id, draft=draft))
 
 
-def take_pending_draft(*, session: Session, key: str) -> PendingDraft | None:
-    """The held form, removed from the store (so it is used once)."""
+def take_pending_draft(*, session: Session, key: str, user_id: str) -> PendingDraft | None:
+    """The user's held form, removed from the store (so it is used once); None if not theirs."""
     pending = session.get(PendingDraft, key)
-    if pending is not None:
-        session.delete(pending)
+    if pending is None or pending.user_id != user_id:
+        return None
+    session.delete(pending)
     return pending
 
 

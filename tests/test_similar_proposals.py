@@ -107,3 +107,44 @@ def test_a_refresh_with_nothing_new_reindexes_nothing(engine: Engine, objective_
     with session_scope(engine) as session:
         assert index.refresh(session=session) == 1
         assert index.refresh(session=session) == 0
+
+
+def test_a_held_form_is_decided_once_and_only_by_its_author(
+    engine: Engine, objective_id: int
+) -> None:
+    from bot import held_forms
+
+    index = SimilarProposals()
+    existing = _capture(engine, "Automate TLS certificate renewal", objective_id)
+    with session_scope(engine) as session:
+        held = held_forms.submit(
+            session=session,
+            similar=index,
+            submitter="U2",
+            source_key="view:V9",
+            draft=ProposalDraft(
+                title="TLS certificate renewal automation", objective_id=objective_id
+            ),
+        )
+    assert isinstance(held, held_forms.Held)
+    assert [m.proposal.id for m in held.matches] == [existing]
+    with session_scope(engine) as session:
+        assert (
+            held_forms.decide(
+                session=session, similar=index, key=held.key, user_id="U3", vote_for=None
+            )
+            is None
+        )
+    with session_scope(engine) as session:
+        stored = held_forms.decide(
+            session=session, similar=index, key=held.key, user_id="U2", vote_for=None
+        )
+        assert isinstance(stored, held_forms.Stored) and stored.created
+        assert repo.related_ids(session=session, proposal_id=stored.proposal.id or 0) == [existing]
+    with session_scope(engine) as session:
+        assert (
+            held_forms.decide(
+                session=session, similar=index, key=held.key, user_id="U2", vote_for=existing
+            )
+            is None
+        )

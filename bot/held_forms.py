@@ -1,0 +1,124 @@
+"""Submitting next to similar proposals: the form is held while its author chooses to vote for an
+existing proposal instead, or to submit anyway. Plain Python over storage, no Slack."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+from sqlmodel import Session
+
+from bot import proposals, similar_proposals
+from bot.drafts import ProposalDraft
+from bot.errors import CsiError
+from bot.proposals import ProposalSummary
+from bot.similar_proposals import SimilarMatch, SimilarProposals
+from storage import repositories as repo
+from storage.models import Proposal
+
+
+@dataclass(frozen=True)
+class Held:
+    """The form waits under `key`: these proposals look like it."""
+
+    key: str
+    matches: list[SimilarMatch]
+    related: list[ProposalSummary]
+
+
+@dataclass(frozen=True)
+class Stored:
+    """The form became a proposal (`created` is False when it was a repeated delivery)."""
+
+    proposal: Proposal
+    created: bool
+
+
+@dataclass(frozen=True)
+class Voted:
+    """The author voted for an existing proposal instead; nothing new was stored."""
+
+    summary: ProposalSummary
+
+
+def submit(
+    *,
+    session: Session,
+    similar: SimilarProposals,
+    draft: ProposalDraft,
+    submitter: str,
+    source_key: str,
+) -> Held | Stored:
+    """Store a complete form, unless similar proposals exist: then hold it and say which."""
+    fields = draft.fields()
+    draft.validate(
+        active_objective_ids=proposals.active_objective_ids(session=session),
+        require_objective=True,
+    )
+    if repo.proposal_by_source(session=session, source_key=source_key) is None:
+        matches = similar.similar(session=session, title=draft.title, description=draft.description)
+        if matches:
+            key = secrets.token_urlsafe(16)
+            repo.save_pending_draft(
+                session=session,
+                key=key,
+                user_id=submitter,
+                draft={"fields": fields, "source_key": source_key},
+            )
+            related = similar_proposals.related(
+                session=session,
+                service=draft.service,
+                objective_id=draft.objective_id,
+                exclude=[m.proposal.id or 0 for m in matches],
+            )
+            return Held(key=key, matches=matches, related=related)
+    proposal, created = proposals.capture(
+        session=session,
+        draft=draft,
+        submitter=submitter,
+        source_key=source_key,
+        require_objective=True,
+    )
+    return Stored(proposal=proposal, created=created)
+
+
+def decide(
+    *,
+    session: Session,
+    similar: SimilarProposals,
+    key: str,
+    user_id: str,
+    vote_for: int | None,
+) -> Stored | Voted | None:
+    """Carry out the author's choice for a held form; None when it was decided already."""
+    pending = repo.take_pending_draft(session=session, key=key, user_id=user_id)
+    if pending is None:
+        return None
+    if vote_for is not None:
+        proposals.vote(session=session, proposal_id=vote_for, user_id=user_id)
+        return Voted(summary=proposals.summary(session=session, proposal_id=vote_for))
+    draft = ProposalDraft(**pending.draft["fields"])
+    try:
+        proposal, created = proposals.capture(
+            session=session,
+            draft=draft,
+            submitter=user_id,
+            source_key=pending.draft["source_key"],
+            require_objective=True,
+        )
+    except CsiError:
+        # Keep the held form, so that the author can still decide once the problem is fixed.
+        repo.save_pending_draft(
+            session=session, key=key, user_id=user_id, draft=dict(pending.draft)
+        )
+        raise
+    for match in similar.similar(
+        session=session,
+        title=draft.title,
+        description=draft.description,
+        exclude=[proposal.id or 0],
+    ):
+        repo.link_related(
+            session=session, proposal_id=proposal.id or 0, related_id=match.proposal.id or 0
+        )
+    return Stored(proposal=proposal, created=created)
