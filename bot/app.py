@@ -102,8 +102,12 @@ def serve(settings: Settings) -> None:
     check_slack(settings, client)
     deps = Deps(settings=settings, engine=engine, steering=SteeringGroup(settings, client))
     started = time.perf_counter()
+    try:
+        similar = deps.similar
+    except ImportError as exc:
+        raise SettingsError(f"CSI_SIMILARITY={settings.similarity_method}: {exc}") from exc
     with deps.session() as session:
-        indexed = deps.similar.refresh(session=session)
+        indexed = similar.refresh(session=session)
     log.info(
         "similar-proposal index (%s): %d proposals in %.2f s",
         settings.similarity_method,

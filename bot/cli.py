@@ -137,7 +137,10 @@ def similar_command(args: argparse.Namespace, *, settings: Settings, session: Se
         raise CsiError("Give either TEXT or --batch FILE.")
     if not 1 <= args.limit <= 100:
         raise CsiError("--limit must be between 1 and 100.")
-    index = SimilarProposals(method=settings.similarity_method)
+    try:
+        index = SimilarProposals(method=settings.similarity_method)
+    except ImportError as exc:
+        raise SettingsError(f"CSI_SIMILARITY={settings.similarity_method}: {exc}") from exc
     index.refresh(session=session)
 
     def matches(title: str, description: str) -> list[dict[str, object]]:

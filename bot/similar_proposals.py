@@ -13,13 +13,13 @@ from sqlmodel import Session
 from bot import proposals
 from bot.lifecycle import Status
 from bot.proposals import ProposalSummary
-from bot.similarity import WARN_THRESHOLD, SimilarityIndex
+from bot.similarity import SimilarityIndex, threshold_for
 from storage import repositories as repo
 from storage.models import Proposal
 
-# A transaction may commit a little after the time it stamped on its rows: re-read that much
-# history on every refresh so that no late commit is missed.
-REFRESH_OVERLAP = timedelta(minutes=5)
+# A transaction may commit a little after the time it stamped on its rows, and replicas' clocks
+# differ slightly: every refresh looks back this far so that no late commit is missed.
+REFRESH_OVERLAP = timedelta(seconds=60)
 # Merged proposals live on in the proposal they were merged into; they are not offered again.
 NOT_OFFERED = frozenset({Status.MERGED})
 RELATED_STATUSES = (Status.OPEN, Status.APPROVED, Status.IN_PROGRESS, Status.NEEDS_OBJECTIVE)
@@ -51,9 +51,9 @@ class SimilarProposals:
     and merges by any replica are seen without rescanning the register.
     """
 
-    def __init__(self, *, method: str = "lexical", threshold: float = WARN_THRESHOLD) -> None:
+    def __init__(self, *, method: str = "lexical", threshold: float | None = None) -> None:
         self.index = SimilarityIndex(method)
-        self.threshold = threshold
+        self.threshold = threshold_for(method) if threshold is None else threshold
         self._lock = threading.Lock()
         self._seen_until: datetime | None = None
         self._versions: dict[int, datetime] = {}
@@ -61,13 +61,17 @@ class SimilarProposals:
     def refresh(self, *, session: Session) -> int:
         """Bring the index up to date; returns how many proposals were (re)indexed."""
         with self._lock:
-            since = None if self._seen_until is None else self._seen_until - REFRESH_OVERLAP
-            # The overlap re-reads recent rows: skip those already indexed at that version.
-            changed = [
-                p
-                for p in repo.proposals_changed_since(session=session, since=since)
-                if p.id is not None and self._versions.get(p.id) != p.updated_at
-            ]
+            if self._seen_until is None:
+                changed = repo.proposals_changed_since(session=session, since=None)
+            else:
+                # Only (id, updated_at) for the look-back window; full rows for real changes.
+                since = self._seen_until - REFRESH_OVERLAP
+                fresh = [
+                    pid
+                    for pid, updated in repo.proposal_versions_since(session=session, since=since)
+                    if self._versions.get(pid) != updated
+                ]
+                changed = repo.list_proposals(session=session, ids=fresh) if fresh else []
             if not changed:
                 return 0
             keep = [p for p in changed if p.status not in NOT_OFFERED]

@@ -21,6 +21,8 @@ from storage.models import (
     Vote,
 )
 
+ID_BATCH = 1000
+
 
 def get_objective(*, session: Session, objective_id: int) -> Objective | None:
     """The objective with this ID, or None."""
@@ -72,13 +74,27 @@ def list_proposals(
     ids: Iterable[int] | None = None,
 ) -> list[Proposal]:
     """Proposals, oldest first, optionally filtered."""
+    if ids is not None:
+        wanted = sorted(set(ids))
+        if len(wanted) > ID_BATCH:
+            # Databases cap the parameters of one statement (SQLite: 32,766): ask in batches.
+            return [
+                p
+                for start in range(0, len(wanted), ID_BATCH)
+                for p in list_proposals(
+                    session=session,
+                    statuses=statuses,
+                    submitter=submitter,
+                    ids=wanted[start : start + ID_BATCH],
+                )
+            ]
     statement = select(Proposal).order_by(col(Proposal.id))
     if statuses is not None:
         statement = statement.where(col(Proposal.status).in_(list(statuses)))
     if submitter is not None:
         statement = statement.where(Proposal.submitter == submitter)
     if ids is not None:
-        statement = statement.where(col(Proposal.id).in_(list(ids)))
+        statement = statement.where(col(Proposal.id).in_(wanted))
     return list(session.exec(statement))
 
 
@@ -88,6 +104,12 @@ def proposals_changed_since(*, session: Session, since: datetime | None) -> list
     if since is not None:
         statement = statement.where(col(Proposal.updated_at) >= since)
     return list(session.exec(statement))
+
+
+def proposal_versions_since(*, session: Session, since: datetime) -> list[tuple[int, datetime]]:
+    """(id, updated_at) of proposals updated at or after `since`: cheap, no full rows."""
+    statement = select(Proposal.id, Proposal.updated_at).where(col(Proposal.updated_at) >= since)
+    return [(int(pid), updated) for pid, updated in session.exec(statement) if pid is not None]
 
 
 def vote_counts(*, session: Session, proposal_ids: Sequence[int]) -> dict[int, int]:

@@ -51,3 +51,20 @@ def test_unknown_cli_command_is_refused_with_usage(tmp_path: Path) -> None:
     result = run_cli("frobnicate", env=_bare_env(), cwd=tmp_path)
     assert result.returncode == 2
     assert "invalid choice" in result.stderr
+
+
+def test_semantic_method_without_the_extra_says_what_to_install(tmp_path: Path) -> None:
+    try:
+        import sentence_transformers  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        pytest.skip("the semantic extra is installed here")
+    env = _bare_env() | {
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'csi.db'}",
+        "CSI_SIMILARITY": "semantic",
+    }
+    result = run_cli("similar", "anything", env=env, cwd=tmp_path)
+    assert result.returncode == 2
+    assert 'pip install "csi-bot[semantic]"' in result.stderr
+    assert "Traceback" not in result.stderr

@@ -97,8 +97,6 @@ def test_empty_index_and_empty_query() -> None:
 def test_unknown_method_is_rejected() -> None:
     with pytest.raises(ValueError):
         SimilarityIndex("magic")
-    with pytest.raises(NotImplementedError, match="semantic"):
-        SimilarityIndex("semantic")
 
 
 def _corpus(n: int, seed: int = 7) -> list[tuple[int, str, str]]:

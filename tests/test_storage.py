@@ -100,3 +100,11 @@ def test_sqlite_runs_in_wal_mode(tmp_path: Path) -> None:
 def test_ping_fails_on_unreachable_database() -> None:
     engine = make_engine("postgresql://nobody@127.0.0.1:1/none?connect_timeout=1")
     assert not ping(engine)
+
+
+def test_many_ids_are_fetched_in_batches(engine: Engine) -> None:
+    with session_scope(engine) as session:
+        ids = [_proposal(session).id or 0 for _ in range(2500)]
+    with session_scope(engine) as session:
+        found = repo.list_proposals(session=session, ids=[*ids, 999_999])
+    assert [p.id for p in found] == ids

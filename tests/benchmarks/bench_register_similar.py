@@ -1,0 +1,110 @@
+"""Similar proposals through the bot's own path: database -> index -> matches.
+
+Fills a register (SQLite file or PostgreSQL) with N proposals from the similarity data folder,
+then measures the cold start of the index (read every proposal, build), the query latency of
+`SimilarProposals.similar` including its database round trips (refresh + fetching the matches),
+and the cost of seeing one new proposal.
+
+    python tests/benchmarks/bench_register_similar.py DATA_DIR [--size 100000]
+        [--database-url postgresql://postgres@127.0.0.1:5432/test] [--queries 300]
+
+With --database-url the tables of that database are dropped and recreated: use a scratch one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from sqlalchemy import insert
+from sqlmodel import SQLModel
+
+from bot import proposals
+from bot.similar_proposals import SimilarProposals
+from storage.db import make_engine, session_scope, upgrade
+from storage.models import Proposal
+from storage.types import utcnow
+
+
+def load_texts(data_dir: Path, size: int) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+    """The stored texts (reports, then padding) and the duplicate queries."""
+    docs = [json.loads(line) for line in (data_dir / "dev" / "docs.jsonl").open()]
+    by_id = {d["id"]: d for d in docs}
+    queries = [by_id[q.strip()] for q in (data_dir / "dev" / "queries.txt").open() if q.strip()]
+    stored = list(docs)
+    with (data_dir / "padding.jsonl").open() as padding:
+        for line in padding:
+            if len(stored) >= size:
+                break
+            stored.append(json.loads(line))
+    return stored, queries
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("data_dir", type=Path)
+    parser.add_argument("--size", type=int, default=100_000)
+    parser.add_argument("--database-url")
+    parser.add_argument("--queries", type=int, default=300)
+    args = parser.parse_args()
+
+    stored, queries = load_texts(args.data_dir, args.size)
+    url = args.database_url or f"sqlite:///{Path(tempfile.mkdtemp()) / 'register.db'}"
+    engine = make_engine(url)
+    if args.database_url:
+        SQLModel.metadata.drop_all(engine)
+        with engine.begin() as connection:
+            connection.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
+    upgrade(engine)
+    with session_scope(engine) as session:
+        objective = proposals.add_objective(session=session, title="Benchmark")
+    now = utcnow()
+    rows = [{"title": d["title"][:150], "description": d.get("description") or "", "outcome": "",
+             "objective_id": objective.id, "submitter": "U0BENCH", "status": "open",
+             "created_at": now, "updated_at": now} for d in stored]
+    started = time.perf_counter()
+    with engine.begin() as connection:
+        for start in range(0, len(rows), 5000):
+            connection.execute(insert(Proposal), rows[start:start + 5000])
+    print(f"register filled: {len(rows)} proposals in {time.perf_counter() - started:.1f} s "
+          f"({engine.dialect.name})")
+
+    index = SimilarProposals()
+    started = time.perf_counter()
+    with session_scope(engine) as session:
+        index.refresh(session=session)
+    print(f"cold start (read all + build): {time.perf_counter() - started:.1f} s")
+
+    timings = []
+    for query in queries[: args.queries]:
+        started = time.perf_counter()
+        with session_scope(engine) as session:
+            index.similar(session=session, title=query["title"],
+                          description=query.get("description") or "")
+        timings.append((time.perf_counter() - started) * 1000)
+    print(f"query incl. database, {len(timings)} queries: p50 {statistics.median(timings):.1f} ms"
+          f"  p99 {percentile(timings, 0.99):.1f} ms")
+
+    started = time.perf_counter()
+    with session_scope(engine) as session:
+        proposal = Proposal(title="Brand new proposal about printer queues", submitter="U0NEW",
+                            status="open", objective_id=objective.id)
+        session.add(proposal)
+    with session_scope(engine) as session:
+        found = index.similar(session=session, title="printer queues brand new")
+    print(f"new proposal seen by the next query: {time.perf_counter() - started:.3f} s, "
+          f"found={bool(found and found[0].proposal.id == proposal.id)}")
+    engine.dispose()
+
+
+if __name__ == "__main__":
+    main()
