@@ -16,10 +16,13 @@ from bot.proposals import ProposalSummary
 from bot.similarity import SimilarityIndex, threshold_for
 from storage import repositories as repo
 from storage.models import Proposal
+from storage.types import utcnow
 
-# A transaction may commit a little after the time it stamped on its rows, and replicas' clocks
-# differ slightly: every refresh looks back this far so that no late commit is missed.
-REFRESH_OVERLAP = timedelta(seconds=60)
+# A transaction may commit a little after the time it stamped on its rows (a writer can wait up
+# to SQLite's 5 s busy timeout), and replicas' clocks differ slightly: every refresh looks back
+# this far so that no late commit is missed. Kept short because right after a bulk import every
+# row of the window is compared on each refresh.
+REFRESH_OVERLAP = timedelta(seconds=10)
 # Merged proposals live on in the proposal they were merged into; they are not offered again.
 NOT_OFFERED = frozenset({Status.MERGED})
 RELATED_STATUSES = (Status.OPEN, Status.APPROVED, Status.IN_PROGRESS, Status.NEEDS_OBJECTIVE)
@@ -55,37 +58,39 @@ class SimilarProposals:
         self.index = SimilarityIndex(method)
         self.threshold = threshold_for(method) if threshold is None else threshold
         self._lock = threading.Lock()
-        self._seen_until: datetime | None = None
+        self._refreshed_at: datetime | None = None
         self._versions: dict[int, datetime] = {}
 
     def refresh(self, *, session: Session) -> int:
         """Bring the index up to date; returns how many proposals were (re)indexed."""
         with self._lock:
-            if self._seen_until is None:
+            # Anything committed since the last refresh was stamped at most REFRESH_OVERLAP
+            # before that refresh started: only that window needs looking at.
+            started = utcnow()
+            if self._refreshed_at is None:
                 changed = repo.proposals_changed_since(session=session, since=None)
             else:
-                # Only (id, updated_at) for the look-back window; full rows for real changes.
-                since = self._seen_until - REFRESH_OVERLAP
+                since = self._refreshed_at - REFRESH_OVERLAP
                 fresh = [
                     pid
                     for pid, updated in repo.proposal_versions_since(session=session, since=since)
                     if self._versions.get(pid) != updated
                 ]
                 changed = repo.list_proposals(session=session, ids=fresh) if fresh else []
+            first = self._refreshed_at is None
+            self._refreshed_at = started
             if not changed:
                 return 0
             keep = [p for p in changed if p.status not in NOT_OFFERED]
             for proposal in changed:
                 if proposal.status in NOT_OFFERED and proposal.id in self.index:
                     self.index.remove(proposal.id or 0)
-            if self._seen_until is None:
+            if first:
                 self.index.add_many((p.id or 0, *indexed_text(p)) for p in keep)
             else:
                 for proposal in keep:
                     self.index.add(proposal.id or 0, *indexed_text(proposal))
             self._versions.update((p.id or 0, p.updated_at) for p in changed)
-            latest = max(p.updated_at for p in changed)
-            self._seen_until = max(latest, self._seen_until) if self._seen_until else latest
             return len(changed)
 
     def similar(
