@@ -27,21 +27,22 @@ def _deps(engine: Engine, timezone: str = "UTC") -> Deps:
     return Deps(settings=settings, engine=engine, steering=steering)
 
 
-def _waiting_proposal(engine: Engine, *, age: timedelta, user: str) -> int:
+def _waiting_proposal(engine: Engine, *, created_at: datetime, user: str) -> int:
     with session_scope(engine) as session:
         proposals.add_objective(session=session, title=f"Objective for {user}")
         proposal, _ = proposals.capture(
             session=session, draft=ProposalDraft(title="Fix DNS"), submitter=user
         )
-        proposal.created_at = datetime.now(UTC) - age
+        proposal.created_at = created_at
         session.add(proposal)
         return proposal.id or 0
 
 
 def test_reminder_goes_to_the_submitter_once_a_day_across_replicas(engine: Engine) -> None:
-    _waiting_proposal(engine, age=timedelta(days=2), user="U0SLOW")
-    _waiting_proposal(engine, age=timedelta(hours=1), user="U0FRESH")
-    now = datetime.now(UTC).replace(hour=9, minute=5)
+    now = datetime(2026, 5, 4, 9, 5, tzinfo=UTC)
+    _waiting_proposal(engine, created_at=now - timedelta(days=2), user="U0SLOW")
+    # Proposed later that morning: not a day old yet, even at the next day's run.
+    _waiting_proposal(engine, created_at=now + timedelta(hours=2), user="U0FRESH")
     with FakeSlack() as slack:
         client = WebClient(token="xoxb-test-token", base_url=slack.api_url)
         first = jobs.remind_missing_objectives(deps=_deps(engine), client=client, now=now)
@@ -60,7 +61,9 @@ def test_reminder_goes_to_the_submitter_once_a_day_across_replicas(engine: Engin
 
 
 def test_answered_proposals_are_not_reminded(engine: Engine) -> None:
-    proposal_id = _waiting_proposal(engine, age=timedelta(days=3), user="U0DONE")
+    proposal_id = _waiting_proposal(
+        engine, created_at=datetime.now(UTC) - timedelta(days=3), user="U0DONE"
+    )
     with session_scope(engine) as session:
         objective = proposals.repo.list_objectives(session=session)[0]
         proposals.choose_objective(
