@@ -48,6 +48,9 @@ def bot_env(*, api_url: str, database_url: str, port: int, **extra: str) -> dict
             "NO_PROXY": "127.0.0.1,localhost",
         }
     )
+    # The suite can be run against the optional semantic method: CSI_TEST_SIMILARITY=semantic.
+    if os.environ.get("CSI_TEST_SIMILARITY"):
+        env["CSI_SIMILARITY"] = os.environ["CSI_TEST_SIMILARITY"]
     env.update(extra)
     return env
 
