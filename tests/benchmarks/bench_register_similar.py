@@ -19,7 +19,7 @@ import json
 import statistics
 import tempfile
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import insert
@@ -73,33 +73,20 @@ def main() -> None:
         objective = proposals.add_objective(session=session, title="Benchmark")
     # A register that grew over time: its rows were last changed before the look-back window.
     then = utcnow() - timedelta(days=1)
-    rows = [
-        {
-            "title": d["title"][:150],
-            "description": d.get("description") or "",
+
+    def row(text: dict[str, str], stamped: datetime) -> dict[str, object]:
+        return {
+            "title": text["title"][:150],
+            "description": text.get("description") or "",
             "outcome": "",
             "objective_id": objective.id,
             "submitter": "U0BENCH",
             "status": "open",
-            "created_at": then,
-            "updated_at": then,
+            "created_at": stamped,
+            "updated_at": stamped,
         }
-        for d in stored[:-BULK]
-    ]
-    bulk = [
-        dict(row, created_at=None, updated_at=None)
-        for row in (
-            {
-                "title": d["title"][:150],
-                "description": d.get("description") or "",
-                "outcome": "",
-                "objective_id": objective.id,
-                "submitter": "U0BENCH",
-                "status": "open",
-            }
-            for d in stored[-BULK:]
-        )
-    ]
+
+    rows = [row(d, then) for d in stored[:-BULK]]
     started = time.perf_counter()
     with engine.begin() as connection:
         for start in range(0, len(rows), 5000):
@@ -134,9 +121,7 @@ def main() -> None:
     run_queries("query incl. database", args.queries)
     now = utcnow()
     with engine.begin() as connection:
-        connection.execute(
-            insert(Proposal), [dict(r, created_at=now, updated_at=now) for r in bulk]
-        )
+        connection.execute(insert(Proposal), [row(d, now) for d in stored[-BULK:]])
     run_queries(f"query right after a bulk import of {BULK}", 50)
 
     started = time.perf_counter()
