@@ -24,6 +24,9 @@ ACTIVE = frozenset(
     {Status.NEEDS_OBJECTIVE, Status.OPEN, Status.APPROVED, Status.IN_PROGRESS, Status.IMPLEMENTED}
 )
 
+# Statuses in which a vote still means something (the work is not decided against or done).
+VOTABLE = frozenset({Status.NEEDS_OBJECTIVE, Status.OPEN, Status.APPROVED, Status.IN_PROGRESS})
+
 TRANSITIONS: dict[Status, frozenset[Status]] = {
     Status.NEEDS_OBJECTIVE: frozenset({Status.OPEN, Status.WITHDRAWN, Status.MERGED}),
     Status.OPEN: frozenset({Status.APPROVED, Status.REJECTED, Status.WITHDRAWN, Status.MERGED}),

@@ -10,7 +10,7 @@ from sqlmodel import Session
 from bot import scoring
 from bot.drafts import ProposalDraft
 from bot.errors import InvalidInput, NotFound, PermissionDenied
-from bot.lifecycle import Status, can_move
+from bot.lifecycle import VOTABLE, Status, can_move
 from storage import repositories as repo
 from storage.models import TITLE_MAX, Objective, Proposal
 from storage.types import utcnow
@@ -176,12 +176,7 @@ def attach_card(
 def vote(*, session: Session, proposal_id: int, user_id: str) -> bool:
     """Count one vote per person; True when this call added it."""
     proposal = _get(session=session, proposal_id=proposal_id)
-    if proposal.status not in {
-        Status.OPEN,
-        Status.APPROVED,
-        Status.NEEDS_OBJECTIVE,
-        Status.IN_PROGRESS,
-    }:
+    if proposal.status not in VOTABLE:
         return False
     added = repo.add_vote(session=session, proposal_id=proposal_id, user_id=user_id)
     if added:

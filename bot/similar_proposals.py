@@ -23,8 +23,9 @@ from storage.types import utcnow
 # this far so that no late commit is missed. Kept short because right after a bulk import every
 # row of the window is compared on each refresh.
 REFRESH_OVERLAP = timedelta(seconds=10)
-# Merged proposals live on in the proposal they were merged into; they are not offered again.
-NOT_OFFERED = frozenset({Status.MERGED})
+# Merged proposals live on in the proposal they were merged into, and withdrawn ones were given
+# up by their own authors: neither is offered again. Rejected and finished ones are, as history.
+NOT_OFFERED = frozenset({Status.MERGED, Status.WITHDRAWN})
 RELATED_STATUSES = (Status.OPEN, Status.APPROVED, Status.IN_PROGRESS, Status.NEEDS_OBJECTIVE)
 
 

@@ -110,7 +110,7 @@ def register(app: App, deps: Deps) -> None:
         if matches:
             similar = [
                 *blocks.similar_notice(matches, [], vote_emoji=deps.settings.vote_emoji),
-                blocks.vote_instead_buttons(matches, new_proposal_id=proposal.id or 0),
+                *blocks.vote_instead_buttons(matches, new_proposal_id=proposal.id or 0),
             ]
         text, question = blocks.objective_question(proposal, objectives, similar_blocks=similar)
         ack(text=text, blocks=question, response_type="ephemeral")

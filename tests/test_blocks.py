@@ -150,3 +150,19 @@ def test_help_lists_every_form() -> None:
     text = blocks.help_message(vote_emoji="+1")
     for form in ("`/improve`", "`/improve <title>`", "`/improve objectives`", "`/improve help`"):
         assert form in text
+
+
+def test_only_proposals_that_take_votes_are_offered_for_a_vote() -> None:
+    from bot.blocks import similar_choice_view, vote_instead_buttons
+    from bot.similar_proposals import SimilarMatch
+
+    open_one = SimilarMatch(summary=_summary(id=1, status="open"), score=0.8)
+    rejected = SimilarMatch(summary=_summary(id=2, status="rejected"), score=0.7)
+    view = similar_choice_view(
+        matches=[open_one, rejected], related=[], pending_key="k", title="t", vote_emoji="+1"
+    )
+    values = [o["value"] for o in view["blocks"][-1]["element"]["options"]]
+    assert values == ["vote:1", "new"]
+    assert "#2" in json.dumps(view["blocks"])  # still shown, as history
+    assert vote_instead_buttons([rejected], new_proposal_id=9) == []
+    assert len(vote_instead_buttons([open_one, rejected], new_proposal_id=9)[0]["elements"]) == 1

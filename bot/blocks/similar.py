@@ -9,7 +9,7 @@ from typing import Any
 from bot import mrkdwn
 from bot.blocks.kit import Block, context, plain, ref, section
 from bot.ids import ActionId, BlockId, CallbackId
-from bot.lifecycle import label
+from bot.lifecycle import VOTABLE, label
 from bot.proposals import ProposalSummary
 from bot.similar_proposals import SimilarMatch
 
@@ -54,21 +54,27 @@ def similar_notice(
     return shown
 
 
-def vote_instead_buttons(matches: Sequence[SimilarMatch], *, new_proposal_id: int) -> Block:
-    """Buttons under a one-line proposal: give the vote to an existing one instead."""
-    return {
-        "type": "actions",
-        "block_id": f"vote_instead:{new_proposal_id}",
-        "elements": [
-            {
-                "type": "button",
-                "action_id": f"{ActionId.VOTE_INSTEAD}:{m.proposal.id}",
-                "value": f"{m.proposal.id}:{new_proposal_id}",
-                "text": plain(f"Vote for {ref(m.proposal)} instead"),
-            }
-            for m in matches[:5]
-        ],
-    }
+def vote_instead_buttons(matches: Sequence[SimilarMatch], *, new_proposal_id: int) -> list[Block]:
+    """Buttons under a one-line proposal: give the vote to an existing one instead (none when no
+    match can still take votes)."""
+    votable = [m for m in matches if m.proposal.status in VOTABLE][:5]
+    if not votable:
+        return []
+    return [
+        {
+            "type": "actions",
+            "block_id": f"vote_instead:{new_proposal_id}",
+            "elements": [
+                {
+                    "type": "button",
+                    "action_id": f"{ActionId.VOTE_INSTEAD}:{m.proposal.id}",
+                    "value": f"{m.proposal.id}:{new_proposal_id}",
+                    "text": plain(f"Vote for {ref(m.proposal)} instead"),
+                }
+                for m in votable
+            ],
+        }
+    ]
 
 
 def similar_choice_view(
@@ -86,6 +92,7 @@ def similar_choice_view(
             "value": f"vote:{m.proposal.id}",
         }
         for m in matches
+        if m.proposal.status in VOTABLE
     ]
     options.append({"text": plain("Submit mine anyway"), "value": CHOICE_NEW})
     intro = (
