@@ -135,7 +135,14 @@ def _run_transport(settings: Settings, app: App, engine: Engine) -> None:
         from slack_bolt.adapter.socket_mode import SocketModeHandler
 
         log.info("csi-bot starting in Socket Mode")
-        SocketModeHandler(app, settings.slack_app_token).start()
+        try:
+            SocketModeHandler(app, settings.slack_app_token).start()
+        except SlackApiError as exc:
+            raise SettingsError(
+                f"Slack refused SLACK_APP_TOKEN ({exc.response.get('error')}). Create an "
+                "app-level token with the connections:write scope on your app's 'Basic "
+                "Information' page and enable Socket Mode, or unset SLACK_APP_TOKEN for HTTP mode."
+            ) from exc
         return
     import waitress
 

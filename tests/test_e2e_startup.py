@@ -68,3 +68,22 @@ def test_semantic_method_without_the_extra_says_what_to_install(tmp_path: Path) 
     assert result.returncode == 2
     assert 'pip install "csi-bot[semantic]"' in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_socket_mode_connects_with_the_app_token_and_explains_a_refusal(tmp_path: Path) -> None:
+    with FakeSlack() as slack:
+        slack.set_response("apps.connections.open", {"ok": False, "error": "invalid_auth"})
+        env = bot_env(
+            api_url=slack.api_url,
+            database_url=f"sqlite:///{tmp_path / 'csi.db'}",
+            port=free_port(),
+            SLACK_APP_TOKEN="xapp-1-test",
+            SLACK_SIGNING_SECRET="",
+        )
+        result = run_cli("serve", env=env, cwd=tmp_path)
+        opened = slack.calls("apps.connections.open")
+    assert opened, "Socket Mode asks Slack for a websocket URL"
+    assert opened[0].headers.get("Authorization") == "Bearer xapp-1-test"
+    assert result.returncode == 2
+    assert "Slack refused SLACK_APP_TOKEN (invalid_auth)" in result.stderr
+    assert "Traceback" not in result.stderr
