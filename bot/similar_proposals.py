@@ -69,7 +69,7 @@ class SimilarProposals:
             # before that refresh started: only that window needs looking at.
             started = utcnow()
             if self._refreshed_at is None:
-                changed = repo.proposals_changed_since(session=session, since=None)
+                changed = repo.list_proposals(session=session)
             else:
                 since = self._refreshed_at - REFRESH_OVERLAP
                 fresh = [

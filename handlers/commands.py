@@ -106,11 +106,7 @@ def register(app: App, deps: Deps) -> None:
         except InvalidInput as exc:
             ack(text=blocks.error_text(str(exc)) + "\nNothing was saved. Try `/improve help`.")
             return
-        similar: list[blocks.Block] = []
-        if matches:
-            similar = [
-                *blocks.similar_notice(matches, [], vote_emoji=deps.settings.vote_emoji),
-                *blocks.vote_instead_buttons(matches, new_proposal_id=proposal.id or 0),
-            ]
-        text, question = blocks.objective_question(proposal, objectives, similar_blocks=similar)
+        text, question = blocks.objective_question(
+            proposal, objectives, matches=matches, vote_emoji=deps.settings.vote_emoji
+        )
         ack(text=text, blocks=question, response_type="ephemeral")

@@ -98,14 +98,6 @@ def list_proposals(
     return list(session.exec(statement))
 
 
-def proposals_changed_since(*, session: Session, since: datetime | None) -> list[Proposal]:
-    """Proposals updated at or after `since` (all when None), for keeping an index current."""
-    statement = select(Proposal).order_by(col(Proposal.updated_at), col(Proposal.id))
-    if since is not None:
-        statement = statement.where(col(Proposal.updated_at) >= since)
-    return list(session.exec(statement))
-
-
 def proposal_versions_since(*, session: Session, since: datetime) -> list[tuple[int, datetime]]:
     """(id, updated_at) of proposals updated at or after `since`: cheap, no full rows."""
     statement = select(Proposal.id, Proposal.updated_at).where(col(Proposal.updated_at) >= since)

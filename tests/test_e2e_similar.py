@@ -109,6 +109,18 @@ def _enter_title(stack: Stack, view: dict[str, Any], user: str, state: dict[str,
     return shown
 
 
+def _choose(stack: Stack, choice: dict[str, Any], user: str, value: str) -> Any:
+    """Pick one option of the similar-proposal choice and submit it."""
+    option = next(o for o in choice["blocks"][-1]["element"]["options"] if o["value"] == value)
+    return stack.driver.view_submission(
+        choice,
+        user_id=user,
+        state_values={
+            BlockId.CHOICE: {ActionId.INPUT: {"type": "radio_buttons", "selected_option": option}}
+        },
+    )
+
+
 def _rows(stack: Stack) -> list[dict[str, Any]]:
     return list(json.loads(stack.cli("export", "--format", "json").stdout))
 
@@ -158,15 +170,7 @@ def test_vote_instead_adds_a_vote_and_stores_nothing_new(
     assert answer["response_action"] == "update"
     choice = answer["view"]
     assert choice["callback_id"] == CallbackId.SIMILAR_CHOICE
-    options = choice["blocks"][-1]["element"]["options"]
-    vote = next(o for o in options if o["value"] == f"vote:{register['SHEET-1']}")
-    reply = stack.driver.view_submission(
-        choice,
-        user_id="U1VOTER",
-        state_values={
-            BlockId.CHOICE: {ActionId.INPUT: {"type": "radio_buttons", "selected_option": vote}}
-        },
-    )
+    reply = _choose(stack, choice, "U1VOTER", f"vote:{register['SHEET-1']}")
     assert reply.json() == {"response_action": "clear"}
     stack.slack.wait_for("chat.postMessage", lambda c: c.params.get("channel") == "U1VOTER")
     after = _rows(stack)
@@ -185,14 +189,7 @@ def test_submit_anyway_stores_it_and_links_the_two(stack: Stack, register: dict[
         state_values=_state("Self-service password reset for contractors", register["objective"]),
     ).json()
     choice = answer["view"]
-    new = next(o for o in choice["blocks"][-1]["element"]["options"] if o["value"] == "new")
-    reply = stack.driver.view_submission(
-        choice,
-        user_id="U1STUBBORN",
-        state_values={
-            BlockId.CHOICE: {ActionId.INPUT: {"type": "radio_buttons", "selected_option": new}}
-        },
-    )
+    reply = _choose(stack, choice, "U1STUBBORN", "new")
     assert reply.json() == {"response_action": "clear"}
     stack.slack.wait_for(
         "chat.postMessage",

@@ -7,10 +7,12 @@ from typing import Any
 
 from bot import mrkdwn
 from bot.blocks.kit import Block, context, md, objective_options, plain, ref, section
+from bot.blocks.similar import similar_notice, vote_instead_buttons
 from bot.ids import ActionId
 from bot.lifecycle import label
 from bot.mrkdwn import escape, truncate
 from bot.proposals import ProposalSummary
+from bot.similar_proposals import SimilarMatch
 from storage.models import Objective, Proposal
 
 
@@ -64,17 +66,22 @@ def objective_question(
     proposal: Proposal,
     objectives: Sequence[Objective],
     *,
-    similar_blocks: Sequence[Block] = (),
+    matches: Sequence[SimilarMatch] = (),
+    vote_emoji: str = "+1",
     reminder: bool = False,
 ) -> tuple[str, list[Block]]:
-    """Asks the submitter of a one-line proposal which objective it serves."""
+    """Asks the submitter of a one-line proposal which objective it serves, showing the similar
+    proposals already in the register with a 'vote instead' button for each."""
     opening = "Reminder: your proposal" if reminder else "Saved your proposal"
     intro = (
         f"{opening} *{ref(proposal)} {escape(proposal.title)}* "
         f"{'still needs an objective' if reminder else 'is in the register'}. "
         "Which of the steering group's objectives does it serve?"
     )
-    blocks: list[Block] = [section(intro), *similar_blocks]
+    blocks: list[Block] = [section(intro)]
+    if matches:
+        blocks += similar_notice(matches, [], vote_emoji=vote_emoji)
+        blocks += vote_instead_buttons(matches, new_proposal_id=proposal.id or 0)
     if objectives:
         blocks.append(
             {
