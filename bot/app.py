@@ -123,6 +123,7 @@ def serve(settings: Settings) -> None:
         _run_transport(settings, app, engine)
     finally:
         scheduler.shutdown(wait=False)
+        deps.shutdown(wait=False)
         engine.dispose()
 
 

@@ -1,11 +1,15 @@
-"""What every handler and job needs: the settings, the database and the steering check."""
+"""What every handler and job needs: the settings, the database, the steering check, and a
+place to run Slack calls after the ack."""
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
@@ -14,6 +18,20 @@ from bot.settings import Settings
 from bot.similar_proposals import SimilarProposals
 from bot.steering import SteeringGroup
 from storage.db import session_scope
+
+log = logging.getLogger(__name__)
+
+# Outgoing Slack calls (cards, DMs, view updates) wait on Slack's rate limits; they run on these
+# threads so that Bolt's request threads only read, write and ack.
+LATER_WORKERS = 4
+
+
+def _run_logged(work: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    try:
+        return work(*args, **kwargs)
+    except Exception:
+        log.exception("background work %s failed", getattr(work, "__qualname__", work))
+        raise
 
 
 @dataclass
@@ -25,6 +43,8 @@ class Deps:
     steering: SteeringGroup
     _similar: SimilarProposals | None = field(default=None, init=False, repr=False)
     _similar_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _later: ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
+    _later_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     @property
     def similar(self) -> SimilarProposals:
@@ -39,3 +59,20 @@ class Deps:
         """A unit of work: committed on success, rolled back on error."""
         with session_scope(self.engine) as session:
             yield session
+
+    def later(self, work: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        """Run `work(*args, **kwargs)` off the request thread (after the ack); failures are
+        logged with their trace. Use it for every outgoing Slack call a handler makes."""
+        with self._later_lock:
+            if self._later is None:
+                self._later = ThreadPoolExecutor(
+                    max_workers=LATER_WORKERS, thread_name_prefix="csi-later"
+                )
+            return self._later.submit(_run_logged, work, args, kwargs)
+
+    def shutdown(self, *, wait: bool = True) -> None:
+        """Finish (or drop) the queued background work; called when the bot stops."""
+        with self._later_lock:
+            if self._later is not None:
+                self._later.shutdown(wait=wait, cancel_futures=not wait)
+                self._later = None
