@@ -1,0 +1,174 @@
+"""The grammar of `/improve`: which texts are commands, which are titles, which are refused."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.command_text import (
+    AddObjective,
+    Capture,
+    ListObjectives,
+    ListRegister,
+    Merge,
+    NotYet,
+    OpenForm,
+    Reason,
+    Refused,
+    ShowHelp,
+    Withdraw,
+    Word,
+    is_title,
+    parse,
+    parse_id,
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("", OpenForm()),
+        ("   ", OpenForm()),
+        ("help", ShowHelp()),
+        ("HELP", ShowHelp()),
+        ("list", ListRegister()),
+        ("objectives", ListObjectives()),
+        ("objective add Fewer outages", AddObjective("Fewer outages")),
+        ("merge #5 into #3", Merge(5, 3)),
+        ("merge 5 INTO 3", Merge(5, 3)),
+        ("merge #5 #3", Merge(5, 3)),
+        ("withdraw #4", Withdraw(4)),
+        ("withdraw 4", Withdraw(4)),
+    ],
+)
+def test_commands_that_work_are_read_as_such(text: str, expected: object) -> None:
+    assert parse(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "word", "reason"),
+    [
+        ("?", None, Reason.THIN),
+        ("#3", None, Reason.NUMBER_ONLY),
+        ("3", None, Reason.NUMBER_ONLY),
+        ("#²", None, Reason.NUMBER_ONLY),
+        ("objective add", Word.OBJECTIVE, Reason.MISSING),
+        ("objective", Word.OBJECTIVE, Reason.MISSING),
+        ("objective ²", Word.OBJECTIVE, Reason.BAD_NUMBER),
+        ("objectives please", Word.OBJECTIVES, Reason.EXTRA),
+        ("status", Word.STATUS, Reason.MISSING),
+        ("why", Word.WHY, Reason.MISSING),
+        ("show #x1", Word.SHOW, Reason.BAD_NUMBER),
+        ("merge", Word.MERGE, Reason.MISSING),
+        ("merge #1", Word.MERGE, Reason.MISSING),
+        ("merge #1 into #²", Word.MERGE, Reason.BAD_NUMBER),
+        ("merge #1 into #３", Word.MERGE, Reason.BAD_NUMBER),  # noqa: RUF001 (full-width digit)
+        ("merge #12345678901234567890 into #1", Word.MERGE, Reason.BAD_NUMBER),
+        ("merge #0 into #1", Word.MERGE, Reason.BAD_NUMBER),
+        ("merge #1 into #2 and #3", Word.MERGE, Reason.EXTRA),
+        ("withdraw", Word.WITHDRAW, Reason.MISSING),
+        ("withdraw #1 #2", Word.WITHDRAW, Reason.EXTRA),
+        ("withdraw ¹", Word.WITHDRAW, Reason.BAD_NUMBER),
+        ("top x1", Word.TOP, Reason.THIN),
+        ("top -1", Word.TOP, Reason.THIN),
+        ("status page", Word.STATUS, Reason.THIN),
+        ("fix wifi", None, Reason.THIN),
+        ("Printer", None, Reason.THIN),
+        ("Fix the VPN\x00 gateway now", None, Reason.UNREADABLE),
+        ("Fix the VPN\x1b[31m gateway now", None, Reason.UNREADABLE),
+    ],
+)
+def test_text_that_is_not_a_proposal_is_refused_with_the_usage_it_looks_like(
+    text: str, word: Word | None, reason: Reason
+) -> None:
+    assert parse(text) == Refused(word, reason)
+
+
+@pytest.mark.parametrize(
+    ("text", "word", "form"),
+    [
+        ("approve #1", Word.APPROVE, "approve"),
+        ("approve", Word.APPROVE, "approve"),
+        ("reject #1 too costly", Word.REJECT, "reject <reason>"),
+        ("assign @ana", Word.ASSIGN, "assign @person"),
+        ("assign <@U123>", Word.ASSIGN, "assign @person"),
+        ("list please", Word.LIST, "list <objective>"),
+        ("list Fewer outages", Word.LIST, "list <objective>"),
+        ("list mine", Word.LIST, "list mine"),
+        ("list OPEN", Word.LIST, "list open"),
+        ("top", Word.TOP, "top [N]"),
+        ("top 5", Word.TOP, "top [N]"),
+        ("why #4", Word.WHY, "why <id>"),
+        ("show 4", Word.SHOW, "show <id>"),
+        ("history #4", Word.HISTORY, "history <id>"),
+        ("status #4 approved", Word.STATUS, "status <id> <status>"),
+        ("objective 3", Word.OBJECTIVE, "objective <id>"),
+        ("poll", Word.POLL, "poll"),
+        ("digest", Word.DIGEST, "digest"),
+        ("sla", Word.SLA, "sla"),
+        ("status of #4 please", Word.STATUS, None),  # a `#N` anywhere makes it the command
+    ],
+)
+def test_planned_commands_are_not_stored_as_proposals(
+    text: str, word: Word, form: str | None
+) -> None:
+    command = parse(text)
+    assert not isinstance(command, Capture)
+    if form is None:
+        assert isinstance(command, Refused | NotYet) and command.word is word
+    else:
+        assert command == NotYet(word, form)
+
+
+@pytest.mark.parametrize(
+    "title",
+    [
+        "Status page shows stale incidents",
+        "Merge the two VPN gateways into one",
+        "Top up the spare laptop pool",
+        "Approve standard changes automatically",
+        "Assign tickets automatically by category",
+        "Why do backups fail every Monday",
+        "SLA reports for the service desk",
+        "Self-service password reset",
+        "Automate backups",
+        "Upgrade Python 3.12 on the build agents",
+    ],
+)
+def test_a_real_title_starting_with_a_command_word_is_a_proposal(title: str) -> None:
+    assert parse(title) == Capture(title)
+
+
+def test_words_that_always_take_their_argument_never_become_titles() -> None:
+    # help, list, objectives and objective keep whatever follows as their argument.
+    assert parse("Help desk opening hours on Saturdays") == ShowHelp()
+    assert isinstance(parse("List all servers in the CMDB"), NotYet)
+
+
+def test_a_title_is_stored_with_its_spacing_tidied() -> None:
+    assert parse("  Automate\tTLS   renewal ") == Capture("Automate TLS renewal")
+
+
+def test_the_title_minimum_is_two_words_and_twelve_letters() -> None:
+    assert not is_title("Backups")
+    assert not is_title("fix it now")  # 3 words, 8 letters
+    assert is_title("Faster laptops")
+    assert not is_title("Superlongsingleword")
+
+
+@pytest.mark.parametrize(
+    ("token", "expected"),
+    [
+        ("12", 12),
+        ("#12", 12),
+        ("#999999999", 999_999_999),
+        ("#1234567890", None),
+        ("0", None),
+        ("#", None),
+        ("#²", None),
+        ("١٢", None),  # Arabic-Indic digits
+        ("12a", None),
+        ("-1", None),
+    ],
+)
+def test_proposal_numbers_are_ascii_digits_of_sane_length(token: str, expected: int | None) -> None:
+    assert parse_id(token) == expected
