@@ -15,6 +15,11 @@ class PermissionDenied(CsiError):
     """The user may not do this (e.g. only the steering group may)."""
 
 
+class BadPayload(CsiError):
+    """A Slack request whose content cannot be read (a missing, ill-typed or out-of-range value);
+    `str(error)` says what, in words fit for the person who sent it."""
+
+
 class InvalidInput(CsiError):
     """Input failed validation; `errors` maps each field to its message."""
 
