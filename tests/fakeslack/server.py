@@ -3,6 +3,11 @@
 The bot under test talks to it through its ordinary `slack_sdk.WebClient` by pointing
 `base_url` (our `SLACK_API_URL`) at `FakeSlack.api_url`. Every call is recorded so
 tests can assert on what the bot sent; answers mimic the real Web API's shapes.
+
+Every message and view it receives (chat.*, views.*, posts to a response_url) is checked the
+way Slack checks it (see `validation.py`): a payload Slack would refuse is refused with Slack's
+error (`invalid_blocks`, `invalid_arguments`, `msg_too_long`, `no_text`) and recorded as refused,
+so a test fails where production would.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from .validation import Refusal, check_call, check_message
 from .webapi import Json, SlackWorkspace
 
 UPLOAD_METHOD = "files.upload_bytes"  # not a Slack method: the upload URL's own POSTs
@@ -31,6 +37,16 @@ JSON_FIELDS = frozenset(
 )
 
 Responder = Json | Callable[["Call"], Json]
+REFUSALS = frozenset(
+    {
+        "invalid_blocks",
+        "invalid_blocks_format",
+        "invalid_arguments",
+        "msg_too_long",
+        "no_text",
+        "invalid_payload",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -43,6 +59,11 @@ class Call:
     at: float
     status: int = 200
     response: Json = field(default_factory=dict)
+
+    @property
+    def refused(self) -> bool:
+        """True when the fake answered as Slack does to a payload it refuses."""
+        return self.response.get("error") in REFUSALS
 
 
 @dataclass
@@ -90,11 +111,17 @@ class FakeSlack(SlackWorkspace):
     steer answers with set_response / fail_next; assert with calls / wait_for.
     """
 
-    def __init__(self, token: str = "xoxb-test-token", *, strict_token: bool = False) -> None:
-        """`strict_token=True` accepts only `token`; otherwise any `xoxb-` token passes."""
+    def __init__(
+        self, token: str = "xoxb-test-token", *, strict_token: bool = False, validate: bool = True
+    ) -> None:
+        """`strict_token=True` accepts only `token`; otherwise any `xoxb-` token passes.
+
+        `validate=False` accepts any message or view (only to test the fake itself).
+        """
         super().__init__()
         self.token = token
         self.strict_token = strict_token
+        self.validate = validate
         self._changed = threading.Condition(self._lock)
         self._calls: list[Call] = []
         self._overrides: dict[str, Responder] = {}
@@ -155,8 +182,13 @@ class FakeSlack(SlackWorkspace):
                 self._overrides[method] = response
 
     def fail_next(
-        self, method: str, error: str = "ratelimited", status: int = 429,
-        retry_after: int | None = 1, *, when: Callable[[Call], bool] | None = None,
+        self,
+        method: str,
+        error: str = "ratelimited",
+        status: int = 429,
+        retry_after: int | None = 1,
+        *,
+        when: Callable[[Call], bool] | None = None,
     ) -> None:
         """Make the next call of `method` fail once (default: HTTP 429 + Retry-After).
 
@@ -174,8 +206,13 @@ class FakeSlack(SlackWorkspace):
         with self._lock:
             return [c for c in self._calls if method is None or c.method == method]
 
-    def wait_for(self, method: str, predicate: Callable[[Call], bool] | None = None,
-                 timeout: float = 10.0) -> Call:
+    def refused(self, method: str | None = None) -> list[Call]:
+        """Calls answered with the error Slack gives a payload it refuses (invalid_blocks...)."""
+        return [c for c in self.calls(method) if c.refused]
+
+    def wait_for(
+        self, method: str, predicate: Callable[[Call], bool] | None = None, timeout: float = 10.0
+    ) -> Call:
         """Block until a call of `method` matching `predicate` is recorded, and return it."""
         deadline = time.monotonic() + timeout
         with self._changed:
@@ -211,11 +248,13 @@ class FakeSlack(SlackWorkspace):
         ok = token == self.token if self.strict_token else token.startswith("xoxb-")
         return None if ok else "invalid_auth"
 
-    def _handle_api(self, method: str, params: dict[str, Any],
-                    headers: dict[str, str]) -> tuple[int, Json, dict[str, str]]:
+    def _handle_api(
+        self, method: str, params: dict[str, Any], headers: dict[str, str]
+    ) -> tuple[int, Json, dict[str, str]]:
         """Answer one Web API call: (HTTP status, body, extra headers)."""
         call = Call(method, params, headers, time.time())
         status, extra, failure, override = 200, {}, None, None
+        refusal: Refusal | None = None
         error = self._authorized(headers, params)
         if not error:  # a rejected call must not use up a scheduled failure
             with self._lock:
@@ -224,12 +263,17 @@ class FakeSlack(SlackWorkspace):
                 if failure is not None:
                     queue.remove(failure)
                 override = self._overrides.get(method)
+            # Slack looks at the content before anything else answers: an override stands
+            # for Slack's state (a channel, a user), never for accepting what Slack refuses.
+            refusal = check_call(method, params) if self.validate and not failure else None
         if error:
             body: Json = {"ok": False, "error": error}
         elif failure:
             status, body = failure.status, {"ok": False, "error": failure.error}
             if failure.retry_after is not None:
                 extra["Retry-After"] = str(failure.retry_after)
+        elif refusal:
+            body = refusal.body()
         elif override is not None:
             body = override(call) if callable(override) else dict(override)
         else:
@@ -243,8 +287,15 @@ class FakeSlack(SlackWorkspace):
             if rec is not None:
                 rec["data"] = body
         status = 200 if rec is not None else 404
-        self._record(Call(UPLOAD_METHOD, {"file_id": file_id, "length": len(body)},
-                          headers, time.time(), status))
+        self._record(
+            Call(
+                UPLOAD_METHOD,
+                {"file_id": file_id, "length": len(body)},
+                headers,
+                time.time(),
+                status,
+            )
+        )
         return status
 
 
@@ -269,14 +320,11 @@ class _Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         headers = {k: v for k, v in self.headers.items()}
         if url.path.startswith("/upload/"):
-            status = self.fake._handle_upload(url.path[len("/upload/"):], body, headers)
+            status = self.fake._handle_upload(url.path[len("/upload/") :], body, headers)
             text = f"OK - {len(body)}" if status == 200 else "Not Found"
             return self._reply(status, text.encode(), "text/plain", {})
         if url.path.startswith("/hooks/"):
-            params = _decode_params(self.headers.get("Content-Type", ""), body)
-            params["path"] = url.path
-            self.fake._record(Call(RESPONSE_URL_METHOD, params, headers, time.time()))
-            return self._reply(200, b"ok", "text/plain", {})
+            return self._response_url(url.path, body, headers)
         if not url.path.startswith("/api/"):
             return self._reply(404, b"Not Found", "text/plain", {})
         try:
@@ -286,9 +334,27 @@ class _Handler(BaseHTTPRequestHandler):
         for key, values in parse_qs(url.query, keep_blank_values=True).items():
             params.setdefault(key, values[-1])
         params = _decode_json_fields(params)
-        status, payload, extra = self.fake._handle_api(url.path[len("/api/"):], params, headers)
-        self._reply(status, json.dumps(payload).encode(),
-                    "application/json; charset=utf-8", extra)
+        status, payload, extra = self.fake._handle_api(url.path[len("/api/") :], params, headers)
+        self._reply(status, json.dumps(payload).encode(), "application/json; charset=utf-8", extra)
+
+    def _response_url(self, path: str, body: bytes, headers: dict[str, str]) -> None:
+        """A post to a response_url: checked like a message; Slack answers 400 when refused."""
+        try:
+            params = _decode_params(self.headers.get("Content-Type", ""), body)
+        except ValueError:
+            params = {"_raw": body.decode(errors="replace")}
+        refusal: Refusal | None = None
+        if "_raw" in params:
+            refusal = Refusal("invalid_payload", ("the body is not JSON",))
+        elif self.fake.validate and not params.get("delete_original"):
+            refusal = check_message(params)
+        params["path"] = path
+        if refusal is None:
+            self.fake._record(Call(RESPONSE_URL_METHOD, params, headers, time.time()))
+            return self._reply(200, b"ok", "text/plain", {})
+        answer = refusal.body()
+        self.fake._record(Call(RESPONSE_URL_METHOD, params, headers, time.time(), 400, answer))
+        return self._reply(400, json.dumps(answer).encode(), "application/json", {})
 
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)

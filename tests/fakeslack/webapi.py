@@ -60,8 +60,15 @@ class SlackWorkspace:
         with self._lock:
             self.usergroups[usergroup_id] = list(users)
 
-    def add_message(self, channel: str, ts: str, text: str = "", user: str = "U0001",
-                    thread_ts: str | None = None, **extra: Any) -> Json:
+    def add_message(
+        self,
+        channel: str,
+        ts: str,
+        text: str = "",
+        user: str = "U0001",
+        thread_ts: str | None = None,
+        **extra: Any,
+    ) -> Json:
         """Seed a message (e.g. one a human wrote) for conversations.replies/reactions.get."""
         msg: Json = {"type": "message", "user": user, "text": text, "ts": ts, **extra}
         if thread_ts:
@@ -77,7 +84,6 @@ class SlackWorkspace:
             if user not in users:
                 users.append(user)
 
-
     # ---- helpers and the methods ------------------------------------------------------
     def _next_ts(self) -> str:
         n = next(self._ts) * 100
@@ -89,10 +95,20 @@ class SlackWorkspace:
     def _default_user(self, user_id: str, name: str | None = None) -> Json:
         name = name or user_id.lower()
         return {
-            "id": user_id, "team_id": TEAM_ID, "name": name, "real_name": name.title(),
-            "deleted": False, "is_bot": False, "tz": "UTC", "tz_label": "UTC", "tz_offset": 0,
-            "profile": {"real_name": name.title(), "display_name": name,
-                        "email": f"{name}@example.com"},
+            "id": user_id,
+            "team_id": TEAM_ID,
+            "name": name,
+            "real_name": name.title(),
+            "deleted": False,
+            "is_bot": False,
+            "tz": "UTC",
+            "tz_label": "UTC",
+            "tz_offset": 0,
+            "profile": {
+                "real_name": name.title(),
+                "display_name": name,
+                "email": f"{name}@example.com",
+            },
         }
 
     def _dm_channel(self, user_id: str) -> str:
@@ -101,13 +117,27 @@ class SlackWorkspace:
 
     # ---- the Web API methods ------------------------------------------------------------
     def _api_auth_test(self, p: Json) -> Json:
-        return {"ok": True, "url": WORKSPACE_URL, "team": "Example", "user": "csi-bot",
-                "team_id": TEAM_ID, "user_id": BOT_USER_ID, "bot_id": BOT_ID,
-                "is_enterprise_install": False}
+        return {
+            "ok": True,
+            "url": WORKSPACE_URL,
+            "team": "Example",
+            "user": "csi-bot",
+            "team_id": TEAM_ID,
+            "user_id": BOT_USER_ID,
+            "bot_id": BOT_ID,
+            "is_enterprise_install": False,
+        }
 
     def _message(self, p: Json, ts: str) -> Json:
-        msg: Json = {"type": "message", "user": BOT_USER_ID, "bot_id": BOT_ID, "app_id": APP_ID,
-                     "team": TEAM_ID, "text": p.get("text", ""), "ts": ts}
+        msg: Json = {
+            "type": "message",
+            "user": BOT_USER_ID,
+            "bot_id": BOT_ID,
+            "app_id": APP_ID,
+            "team": TEAM_ID,
+            "text": p.get("text", ""),
+            "ts": ts,
+        }
         for key in ("blocks", "attachments", "thread_ts", "metadata"):
             if p.get(key):
                 msg[key] = p[key]
@@ -155,19 +185,34 @@ class SlackWorkspace:
     def _view(self, p: Json, view_id: str | None = None) -> Json:
         view = p.get("view") or {}
         vid = view_id or self._next_id("V")
-        return {"ok": True, "view": {
-            "id": vid, "team_id": TEAM_ID, "type": view.get("type", "modal"),
-            "callback_id": "", "private_metadata": "", "external_id": "",
-            **view, "state": {"values": {}}, "hash": f"{time.time():.6f}.{vid.lower()}",
-            "root_view_id": vid, "previous_view_id": None, "app_id": APP_ID,
-            "app_installed_team_id": TEAM_ID, "bot_id": BOT_ID,
-        }}
+        return {
+            "ok": True,
+            "view": {
+                "id": vid,
+                "team_id": TEAM_ID,
+                "type": view.get("type", "modal"),
+                "callback_id": "",
+                "private_metadata": "",
+                "external_id": "",
+                **view,
+                "state": {"values": {}},
+                "hash": f"{time.time():.6f}.{vid.lower()}",
+                "root_view_id": vid,
+                "previous_view_id": None,
+                "app_id": APP_ID,
+                "app_installed_team_id": TEAM_ID,
+                "bot_id": BOT_ID,
+            },
+        }
 
     def _api_views_open(self, p: Json) -> Json:
         if not p.get("trigger_id") and not p.get("interactivity_pointer"):
             why = "[ERROR] missing required field: trigger_id"
-            return {"ok": False, "error": "invalid_arguments",
-                    "response_metadata": {"messages": [why]}}
+            return {
+                "ok": False,
+                "error": "invalid_arguments",
+                "response_metadata": {"messages": [why]},
+            }
         return self._view(p)
 
     _api_views_push = _api_views_open
@@ -193,8 +238,12 @@ class SlackWorkspace:
 
     def _api_conversations_open(self, p: Json) -> Json:
         if p.get("channel"):
-            return {"ok": True, "no_op": True, "already_open": True,
-                    "channel": {"id": p["channel"]}}
+            return {
+                "ok": True,
+                "no_op": True,
+                "already_open": True,
+                "channel": {"id": p["channel"]},
+            }
         users = [u for u in str(p.get("users", "")).split(",") if u]
         if not users:
             return {"ok": False, "error": "users_list_not_supplied"}
@@ -207,23 +256,31 @@ class SlackWorkspace:
         with self._lock:
             parent = self.messages.get((channel, ts))
             replies = sorted(
-                (m for (c, _), m in self.messages.items()
-                 if c == channel and m.get("thread_ts") == ts and m["ts"] != ts),
+                (
+                    m
+                    for (c, _), m in self.messages.items()
+                    if c == channel and m.get("thread_ts") == ts and m["ts"] != ts
+                ),
                 key=lambda m: m["ts"],
             )
         if parent is None:
             return {"ok": False, "error": "thread_not_found"}
         head = {**parent, "thread_ts": ts, "reply_count": len(replies)} if replies else parent
-        return {"ok": True, "messages": [head, *replies], "has_more": False,
-                "response_metadata": {"next_cursor": ""}}
+        return {
+            "ok": True,
+            "messages": [head, *replies],
+            "has_more": False,
+            "response_metadata": {"next_cursor": ""},
+        }
 
     def _api_reactions_get(self, p: Json) -> Json:
         channel, ts = str(p.get("channel", "")), str(p.get("timestamp", ""))
         with self._lock:
             msg = self.messages.get((channel, ts))
             found = self.reactions.get((channel, ts), {})
-            reactions = [{"name": n, "users": list(u), "count": len(u)}
-                         for n, u in found.items() if u]
+            reactions = [
+                {"name": n, "users": list(u), "count": len(u)} for n, u in found.items() if u
+            ]
         if msg is None and not found:
             return {"ok": False, "error": "message_not_found"}
         msg = dict(msg or {"type": "message", "ts": ts, "text": ""})
@@ -232,8 +289,9 @@ class SlackWorkspace:
         return {"ok": True, "type": "message", "channel": channel, "message": msg}
 
     def _api_reactions_add(self, p: Json) -> Json:
-        self.add_reaction(str(p.get("channel")), str(p.get("timestamp")),
-                          str(p.get("name")), BOT_USER_ID)
+        self.add_reaction(
+            str(p.get("channel")), str(p.get("timestamp")), str(p.get("name")), BOT_USER_ID
+        )
         return {"ok": True}
 
     def _api_reactions_remove(self, p: Json) -> Json:
@@ -249,8 +307,13 @@ class SlackWorkspace:
             return {"ok": False, "error": "invalid_arguments"}
         fid = self._next_id("F")
         with self._lock:
-            self.files[fid] = {"id": fid, "name": p["filename"], "length": int(p["length"]),
-                               "data": None, "completed": False}
+            self.files[fid] = {
+                "id": fid,
+                "name": p["filename"],
+                "length": int(p["length"]),
+                "data": None,
+                "completed": False,
+            }
         return {"ok": True, "upload_url": f"{self.base_url}/upload/{fid}", "file_id": fid}
 
     def _api_files_completeUploadExternal(self, p: Json) -> Json:
@@ -260,12 +323,23 @@ class SlackWorkspace:
                 rec = self.files.get(item.get("id", ""))
                 if rec is None or rec["data"] is None:
                     return {"ok": False, "error": "file_not_found"}
-                rec.update(title=item.get("title") or rec["name"], completed=True,
-                           channel=p.get("channel_id") or p.get("channels"),
-                           thread_ts=p.get("thread_ts"),
-                           initial_comment=p.get("initial_comment"))
-            out.append({"id": rec["id"], "name": rec["name"], "title": rec["title"],
-                        "size": len(rec["data"]), "mimetype": "", "user": BOT_USER_ID})
+                rec.update(
+                    title=item.get("title") or rec["name"],
+                    completed=True,
+                    channel=p.get("channel_id") or p.get("channels"),
+                    thread_ts=p.get("thread_ts"),
+                    initial_comment=p.get("initial_comment"),
+                )
+            out.append(
+                {
+                    "id": rec["id"],
+                    "name": rec["name"],
+                    "title": rec["title"],
+                    "size": len(rec["data"]),
+                    "mimetype": "",
+                    "user": BOT_USER_ID,
+                }
+            )
         return {"ok": True, "files": out}
 
     def uploaded_files(self) -> list[Json]:
