@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlmodel import Session
@@ -10,7 +12,7 @@ from sqlmodel import Session
 from bot import scoring
 from bot.drafts import ProposalDraft
 from bot.errors import InvalidInput, NotFound, PermissionDenied
-from bot.lifecycle import VOTABLE, Status, can_move
+from bot.lifecycle import VOTABLE, Status, can_move, label
 from storage import repositories as repo
 from storage.models import TITLE_MAX, Objective, Proposal
 from storage.types import utcnow
@@ -263,6 +265,15 @@ def merge(*, session: Session, duplicate_id: int, into_id: int, actor: str) -> P
         raise InvalidInput({"merge": "A proposal cannot be merged into itself."})
     duplicate = _get(session=session, proposal_id=duplicate_id)
     target = _get(session=session, proposal_id=into_id)
+    if duplicate.status == Status.MERGED:
+        raise _already_merged(session=session, duplicate=duplicate)
+    if not can_move(duplicate.status, Status.MERGED):
+        raise InvalidInput(
+            {
+                "merge": f"#{duplicate_id} is {label(duplicate.status).lower()}, "
+                "so it cannot be merged."
+            }
+        )
     if target.status == Status.MERGED:
         raise InvalidInput(
             {
@@ -270,11 +281,12 @@ def merge(*, session: Session, duplicate_id: int, into_id: int, actor: str) -> P
                 "merge into that one."
             }
         )
+    # An imported submitter ("import", an email) is no person who can vote.
     voters = set(repo.voters(session=session, proposal_id=duplicate_id)) | {duplicate.submitter}
     moved = sum(
         repo.add_vote(session=session, proposal_id=into_id, user_id=user)
         for user in sorted(voters)
-        if user != target.submitter
+        if user != target.submitter and is_person(user)
     )
     transition(
         session=session,
@@ -294,6 +306,64 @@ def merge(*, session: Session, duplicate_id: int, into_id: int, actor: str) -> P
         detail={"from": duplicate_id, "votes_moved": moved},
     )
     return duplicate
+
+
+class AlreadyMerged(InvalidInput):
+    """The duplicate was merged before (a second click, or someone else was quicker)."""
+
+    def __init__(
+        self, *, proposal_id: int, into_id: int | None, by: str | None, at: datetime | None
+    ) -> None:
+        self.proposal_id, self.into_id, self.by, self.at = proposal_id, into_id, by, at
+        super().__init__({"merge": f"#{proposal_id} is already merged into #{into_id}."})
+
+
+def _already_merged(*, session: Session, duplicate: Proposal) -> AlreadyMerged:
+    merged = [
+        e
+        for e in repo.history(session=session, proposal_id=duplicate.id or 0)
+        if e.to_status == Status.MERGED
+    ]
+    return AlreadyMerged(
+        proposal_id=duplicate.id or 0,
+        into_id=duplicate.merged_into_id,
+        by=merged[-1].actor if merged else None,
+        at=merged[-1].at if merged else None,
+    )
+
+
+# Slack user IDs, as bot.notify reads them; imported rows may name "import" or an email instead.
+_PERSON = re.compile(r"[UW][A-Z0-9]{2,}")
+
+
+def is_person(submitter: str | None) -> bool:
+    """True when a submitter or voter is a Slack user (not an imported placeholder)."""
+    return bool(submitter and _PERSON.fullmatch(submitter))
+
+
+def discard(*, session: Session, proposal_id: int, actor: str) -> tuple[Proposal, bool]:
+    """The submitter withdraws their own open or `needs_objective` proposal (the Discard button,
+    `/improve withdraw`); returns it and whether this call withdrew it (False: it already was)."""
+    proposal = _get(session=session, proposal_id=proposal_id)
+    if proposal.submitter != actor:
+        raise PermissionDenied(f"Only the person who proposed #{proposal_id} can withdraw it.")
+    if proposal.status == Status.WITHDRAWN:
+        return proposal, False
+    if proposal.status not in {Status.NEEDS_OBJECTIVE, Status.OPEN}:
+        raise InvalidInput(
+            {
+                "status": f"#{proposal_id} is {label(proposal.status).lower()}, "
+                "so it can no longer be withdrawn."
+            }
+        )
+    transition(
+        session=session,
+        proposal_id=proposal_id,
+        to=Status.WITHDRAWN,
+        actor=actor,
+        reason="withdrawn by its submitter",
+    )
+    return proposal, True
 
 
 def _get(*, session: Session, proposal_id: int) -> Proposal:
