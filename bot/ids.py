@@ -40,3 +40,4 @@ class ActionId(StrEnum):
     VOTE_INSTEAD = "vote_instead"
     SUBMIT_ANYWAY = "submit_anyway"
     OPEN_PROPOSAL = "open_proposal"
+    DISCARD = "discard_proposal"  # the submitter withdraws a one-line proposal from its question

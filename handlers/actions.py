@@ -11,7 +11,7 @@ from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot import blocks, cards, proposals, similar_proposals
+from bot import blocks, cards, payloads, proposals, similar_proposals
 from bot.deps import Deps
 from bot.errors import CsiError
 from bot.ids import ActionId
@@ -148,3 +148,29 @@ def register(app: App, deps: Deps) -> None:
                 proposal_id=proposal.id,
             ),
         )
+
+    @app.action(ActionId.DISCARD)
+    def discard(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond) -> None:
+        # Only the submitter may discard; a second click finds it withdrawn and confirms again.
+        ack()
+        try:
+            click = payloads.parse_block_action(body)
+            proposal_id = payloads.proposal_number(click.value)
+            with deps.session() as session:
+                proposal, changed = proposals.discard(
+                    session=session, proposal_id=proposal_id, actor=click.user_id
+                )
+        except CsiError as exc:
+            deps.later(
+                respond,
+                text=blocks.error_text(str(exc)),
+                replace_original=False,
+                response_type="ephemeral",
+            )
+            return
+        text, message = blocks.proposal_withdrawn(proposal, already=not changed)
+        deps.later(
+            respond, text=text, blocks=message, replace_original=True, response_type="ephemeral"
+        )
+        if changed and proposal.message_ts:
+            deps.later(cards.refresh_card, deps=deps, client=client, proposal_id=proposal_id)

@@ -1,112 +1,197 @@
-"""The /improve slash command and its sub-commands."""
+"""The /improve slash command: the text is read by `bot.command_text`, answered here.
+
+Every answer is the ack itself (ephemeral); cards and direct messages go out after it through
+`deps.later`. Only `views.open` stays on the request path: its trigger expires in 3 seconds.
+"""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
-from bot import blocks, cards, notify, proposals
+from bot import blocks, cards, command_text, notify, payloads, proposals
+from bot.command_text import (
+    AddObjective,
+    Capture,
+    ListObjectives,
+    ListRegister,
+    Merge,
+    NotYet,
+    OpenForm,
+    Refused,
+    ShowHelp,
+    Withdraw,
+)
 from bot.deps import Deps
 from bot.drafts import ProposalDraft
-from bot.errors import CsiError, InvalidInput
+from bot.errors import BadPayload, CsiError
 from bot.mrkdwn import escape
+from bot.payloads import SlashCommand
 from storage import repositories as repo
+
+log = logging.getLogger(__name__)
 
 
 def register(app: App, deps: Deps) -> None:
     """Wire /improve."""
     steering = deps.steering
+    vote_emoji = deps.settings.vote_emoji
 
     @app.command("/improve")
-    def improve(ack: Ack, command: dict[str, Any], client: WebClient) -> None:
-        text = (command.get("text") or "").strip()
-        word, _, rest = text.partition(" ")
-        sub = word.lower()
-        user_id = command["user_id"]
-        if not text:
-            open_form(ack, client, command["trigger_id"])
-        elif sub == "help" and not rest:
-            ack(text=blocks.help_message(vote_emoji=deps.settings.vote_emoji))
-        elif sub == "objectives" and not rest:
-            with deps.session() as session:
-                objectives = repo.list_objectives(session=session)
-            ack(text=blocks.objectives_list(objectives))
-        elif sub == "list" and not rest:
-            with deps.session() as session:
-                ranked = proposals.ranked(session=session)
-            ack(text=blocks.register_list(ranked, vote_emoji=deps.settings.vote_emoji))
-        elif sub == "merge":
-            merge(ack, client, user_id, rest)
-        elif sub == "objective" and rest.lower().startswith("add "):
-            add_objective(ack, user_id, rest[4:])
-        else:
-            capture_one_line(ack, user_id, text, command.get("trigger_id") or "")
+    def improve(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+        try:
+            slash = payloads.parse_slash_command(body)
+        except BadPayload as exc:
+            log.info("/improve refused: %s", payloads.reason(exc))
+            ack(text=blocks.error_text(str(exc)))
+            return
+        command = command_text.parse(slash.text)
+        match command:
+            case OpenForm():
+                open_form(ack, client, slash)
+            case ShowHelp():
+                ack(text=blocks.help_message(vote_emoji=vote_emoji))
+            case ListObjectives():
+                with deps.session() as session:
+                    objectives = repo.list_objectives(session=session)
+                ack(text=blocks.objectives_list(objectives))
+            case ListRegister():
+                with deps.session() as session:
+                    ranked = proposals.ranked(session=session)
+                ack(text=blocks.register_list(ranked, vote_emoji=vote_emoji))
+            case AddObjective(title=title):
+                add_objective(ack, slash, title)
+            case Merge(duplicate_id=duplicate_id, into_id=into_id):
+                merge(ack, client, slash, duplicate_id, into_id)
+            case Withdraw(proposal_id=proposal_id):
+                withdraw(ack, client, slash, proposal_id)
+            case Capture(title=title):
+                capture_one_line(ack, slash, title)
+            case NotYet():
+                ack(text=blocks.command_not_yet(command, typed=slash.text))
+            case Refused():
+                ack(text=blocks.command_refused(command, typed=slash.text))
 
-    def open_form(ack: Ack, client: WebClient, trigger_id: str) -> None:
+    def no_objectives(slash: SlashCommand, title: str | None) -> str:
+        return blocks.no_objectives_yet(
+            title=title,
+            asker_is_steering=steering.is_member(slash.user_id),
+            steering_members=deps.settings.steering_members,
+            steering_usergroup=deps.settings.steering_usergroup,
+        )
+
+    def open_form(ack: Ack, client: WebClient, slash: SlashCommand) -> None:
         with deps.session() as session:
             objectives = repo.list_objectives(session=session)
         if not objectives:
-            ack(text=blocks.error_text(blocks.no_objectives_message()))
+            ack(text=no_objectives(slash, None))
             return
         ack()
-        client.views_open(trigger_id=trigger_id, view=blocks.proposal_modal(objectives=objectives))
+        client.views_open(
+            trigger_id=slash.trigger_id, view=blocks.proposal_modal(objectives=objectives)
+        )
 
-    def merge(ack: Ack, client: WebClient, user_id: str, rest: str) -> None:
-        numbers = [w.lstrip("#") for w in rest.split() if w.lower() != "into"]
-        if len(numbers) != 2 or not all(n.isdigit() for n in numbers):
-            ack(text=blocks.error_text("Usage: `/improve merge #DUPLICATE into #TARGET`."))
-            return
-        if not steering.is_member(user_id):
+    def merge(
+        ack: Ack, client: WebClient, slash: SlashCommand, duplicate_id: int, into_id: int
+    ) -> None:
+        if not steering.is_member(slash.user_id):
             ack(text=blocks.error_text("Only the steering group can merge proposals."))
             return
-        duplicate_id, into_id = (int(n) for n in numbers)
         try:
             with deps.session() as session:
                 duplicate = proposals.merge(
-                    session=session, duplicate_id=duplicate_id, into_id=into_id, actor=user_id
+                    session=session,
+                    duplicate_id=duplicate_id,
+                    into_id=into_id,
+                    actor=slash.user_id,
                 )
                 target = proposals.summary(session=session, proposal_id=into_id)
-        except CsiError as exc:
-            ack(text=blocks.error_text(str(exc)))
+        except proposals.AlreadyMerged as exc:
+            ack(text=blocks.already_merged(exc))
             return
-        ack(text=blocks.merged_text(duplicate, target))
-        for proposal_id in (duplicate_id, into_id):
-            cards.refresh_card(deps=deps, client=client, proposal_id=proposal_id)
-        notify.tell(
-            client, duplicate.submitter, blocks.merged_text(duplicate, target, to_submitter=True)
+        except CsiError as exc:
+            ack(text=blocks.error_text(f"{escape(str(exc))} Nothing was changed."))
+            return
+        submitter = duplicate.submitter
+        tell = notify.is_user_id(submitter) and submitter != slash.user_id
+        ack(
+            text=blocks.merge_done(
+                duplicate,
+                target,
+                actor=slash.user_id,
+                submitter_is_person=notify.is_user_id(submitter),
+            )
         )
+        for proposal_id in (duplicate_id, into_id):
+            deps.later(cards.refresh_card, deps=deps, client=client, proposal_id=proposal_id)
+        if tell:
+            deps.later(
+                notify.tell,
+                client,
+                submitter,
+                blocks.merged_text(duplicate, target, to_submitter=True),
+            )
 
-    def add_objective(ack: Ack, user_id: str, title: str) -> None:
-        if not steering.is_member(user_id):
+    def withdraw(ack: Ack, client: WebClient, slash: SlashCommand, proposal_id: int) -> None:
+        try:
+            with deps.session() as session:
+                proposal, changed = proposals.discard(
+                    session=session, proposal_id=proposal_id, actor=slash.user_id
+                )
+        except CsiError as exc:
+            ack(text=blocks.error_text(f"{escape(str(exc))} Nothing was changed."))
+            return
+        text, _ = blocks.proposal_withdrawn(proposal, already=not changed)
+        ack(text=text)
+        if changed:
+            deps.later(cards.refresh_card, deps=deps, client=client, proposal_id=proposal_id)
+
+    def add_objective(ack: Ack, slash: SlashCommand, title: str) -> None:
+        if not steering.is_member(slash.user_id):
             ack(text=blocks.error_text("Only the steering group can add objectives."))
             return
         try:
             with deps.session() as session:
-                objective = proposals.add_objective(session=session, title=title, actor=user_id)
+                objective = proposals.add_objective(
+                    session=session, title=title, actor=slash.user_id
+                )
         except CsiError as exc:
-            ack(text=blocks.error_text(str(exc)))
+            ack(text=blocks.error_text(f"{escape(str(exc))} Nothing was saved."))
             return
-        ack(text=f":dart: Objective *{escape(objective.title)}* added.")
+        ack(text=blocks.objective_added(objective))
 
-    def capture_one_line(ack: Ack, user_id: str, title: str, trigger_id: str) -> None:
+    def capture_one_line(ack: Ack, slash: SlashCommand, title: str) -> None:
+        # A proposal must serve an objective: without any, storing it would only leave a
+        # proposal nobody can complete (and a retry would store it twice).
         try:
             with deps.session() as session:
-                proposal, _ = proposals.capture(
-                    session=session,
-                    draft=ProposalDraft(title=title),
-                    submitter=user_id,
-                    source_key=f"command:{trigger_id}" if trigger_id else None,
-                )
                 objectives = repo.list_objectives(session=session)
-                matches = deps.similar.similar(
-                    session=session, title=proposal.title, exclude=[proposal.id or 0]
-                )
-        except InvalidInput as exc:
-            ack(text=blocks.error_text(str(exc)) + "\nNothing was saved. Try `/improve help`.")
+                if not objectives:
+                    proposal = None
+                else:
+                    proposal, _ = proposals.capture(
+                        session=session,
+                        draft=ProposalDraft(title=title),
+                        submitter=slash.user_id,
+                        source_key=f"command:{slash.trigger_id}" if slash.trigger_id else None,
+                    )
+                    matches = deps.similar.similar(
+                        session=session, title=proposal.title, exclude=[proposal.id or 0]
+                    )
+        except CsiError as exc:
+            ack(
+                text=blocks.error_text(f"{escape(str(exc))} Nothing was saved.")
+                + "\n"
+                + blocks.TITLE_USAGE
+            )
+            return
+        if proposal is None:
+            ack(text=no_objectives(slash, title))
             return
         text, question = blocks.objective_question(
-            proposal, objectives, matches=matches, vote_emoji=deps.settings.vote_emoji
+            proposal, objectives, matches=matches, vote_emoji=vote_emoji
         )
         ack(text=text, blocks=question, response_type="ephemeral")

@@ -1,6 +1,16 @@
 """Every Block Kit message and view the bot sends, built by pure functions (nothing else builds
 Block Kit). Split by surface; everything is re-exported here."""
 
+from bot.blocks.commands import (
+    TITLE_USAGE,
+    already_merged,
+    command_not_yet,
+    command_refused,
+    merge_done,
+    no_objectives_yet,
+    objective_added,
+    proposal_withdrawn,
+)
 from bot.blocks.forms import proposal_modal
 from bot.blocks.kit import (
     Block,
@@ -36,14 +46,21 @@ from bot.blocks.similar import (
 
 __all__ = [
     "CHOICE_NEW",
+    "TITLE_USAGE",
     "Block",
+    "already_merged",
+    "command_not_yet",
+    "command_refused",
     "context",
     "error_text",
     "help_message",
     "home_view",
     "md",
+    "merge_done",
     "merged_text",
     "no_objectives_message",
+    "no_objectives_yet",
+    "objective_added",
     "objective_chosen",
     "objective_options",
     "objective_question",
@@ -54,6 +71,7 @@ __all__ = [
     "proposal_line",
     "proposal_modal",
     "proposal_stored",
+    "proposal_withdrawn",
     "ref",
     "register_list",
     "section",

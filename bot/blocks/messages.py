@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from bot import mrkdwn
+from bot.blocks.commands import TITLE_RULE
 from bot.blocks.kit import Block, context, md, objective_options, plain, ref, section
 from bot.blocks.similar import similar_notice, vote_instead_buttons
 from bot.ids import ActionId
@@ -100,6 +101,7 @@ def objective_question(
                         "value": str(proposal.id),
                         "text": plain("Add details"),
                     },
+                    _discard_button(proposal),
                 ],
             }
         )
@@ -111,7 +113,18 @@ def objective_question(
         )
     else:
         blocks.append(section(no_objectives_message()))
+        blocks.append({"type": "actions", "elements": [_discard_button(proposal)]})
     return f"Which objective does {ref(proposal)} serve?", blocks
+
+
+def _discard_button(proposal: Proposal) -> dict[str, Any]:
+    """The submitter's one click to take a one-line proposal back (it becomes withdrawn)."""
+    return {
+        "type": "button",
+        "action_id": ActionId.DISCARD,
+        "value": str(proposal.id),
+        "text": plain("Discard"),
+    }
 
 
 def objective_chosen(
@@ -158,15 +171,23 @@ def help_message(*, vote_emoji: str) -> str:
             "*csi-bot: Continual Service Improvement*",
             "`/improve`: open the proposal form (title, current state, desired outcome, objective, "
             "service, benefit, value, effort, KPI).",
-            "`/improve <title>`: capture a proposal in one line; "
-            "I ask you which objective it serves.",
+            f"`/improve <title>`: propose in one line ({TITLE_RULE}); I ask you which "
+            "objective it serves, and you can discard it there.",
             "`/improve list`: the open and approved proposals, highest priority first.",
             "`/improve objectives`: the steering group's objectives.",
             "`/improve objective add <title>`: add an objective (steering group only).",
             "`/improve merge #<duplicate> into #<proposal>`: merge a duplicate; its votes move "
             "over (steering group only).",
+            "`/improve withdraw #<number>`: withdraw a proposal of yours that is open or still "
+            "needs an objective.",
             "`/improve help`: this help.",
             f"Vote for a proposal by reacting with :{vote_emoji}: on its card.",
+            "_A title that starts with `help`, `list`, `objectives` or `objective` is read as "
+            "that command. After another command word (`merge`, `status`, `top`, …) a number "
+            "means the command and an ordinary word means a title: `/improve Status page shows "
+            "stale incidents` is a proposal. The form (`/improve`) takes any title._",
+            "_Not available yet: `top`, `why`, `show`, `history`, `status`, "
+            "`objective <id>`, filters of `list`, and steering decisions in Slack._",
         ]
     )
 

@@ -1,0 +1,216 @@
+"""What `/improve` answers: usage help for text it cannot use, and its confirmations."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from datetime import datetime
+
+from bot import mrkdwn
+from bot.blocks.kit import Block, error_text, ref, section
+from bot.command_text import MIN_TITLE_LETTERS, MIN_TITLE_WORDS, NotYet, Reason, Refused, Word
+from bot.mrkdwn import escape, truncate
+from bot.proposals import AlreadyMerged, ProposalSummary
+from storage.models import Objective, Proposal
+
+NOTHING_SAVED = "Nothing was saved."
+NOTHING_CHANGED = "Nothing was changed."
+MORE_HELP = "`/improve help` lists everything that works."
+
+_NUMBER_WORDS = {2: "two", 3: "three", 4: "four"}
+TITLE_RULE = (
+    f"a one-line title needs at least {_NUMBER_WORDS.get(MIN_TITLE_WORDS, MIN_TITLE_WORDS)} "
+    f"words and {MIN_TITLE_LETTERS} letters"
+)
+
+TITLE_USAGE = (
+    "`/improve <title>` proposes an improvement in one line, e.g. "
+    f"`/improve Automate TLS certificate renewal` ({TITLE_RULE}). "
+    "`/improve` alone opens the full form."
+)
+
+USAGE: dict[Word, str] = {
+    Word.HELP: "`/improve help` lists everything that works.",
+    Word.LIST: "`/improve list` shows the open and approved proposals, highest priority first.",
+    Word.OBJECTIVES: "`/improve objectives` lists the steering group's objectives.",
+    Word.OBJECTIVE: "`/improve objective add <title>` adds an objective (steering group only).",
+    Word.MERGE: "`/improve merge #<duplicate> into #<proposal>` merges a duplicate into another "
+    "proposal; its votes move over (steering group only).",
+    Word.WITHDRAW: "`/improve withdraw #<number>` withdraws a proposal of yours that is open or "
+    "still needs an objective.",
+}
+
+# The planned words: what each will do, and what to use meanwhile.
+NOT_YET: dict[Word, str] = {
+    Word.LIST: "Filtering the list (by `mine`, `open`, `approved` or an objective) is not "
+    "available yet. `/improve list` shows every open and approved proposal, highest priority "
+    "first.",
+    Word.TOP: "`/improve top` is not available yet; `/improve list` shows the register ranked by "
+    "priority.",
+    Word.WHY: "`/improve why` is not available yet; `/improve list` shows each proposal's "
+    "priority, and the README explains how it is worked out.",
+    Word.SHOW: "`/improve show` is not available yet; `/improve list` shows the open and approved "
+    "proposals with their status and votes.",
+    Word.HISTORY: "`/improve history` is not available yet; `csi-bot export` lists every "
+    "proposal with its current status.",
+    Word.STATUS: "`/improve status` is not available yet. To take back a proposal of yours, use "
+    "`/improve withdraw #<number>`.",
+    Word.OBJECTIVE: "`/improve objective <id>` (an objective's progress) is not available yet; "
+    "`/improve objectives` lists the objectives.",
+    Word.APPROVE: "Approving proposals in Slack is not available yet.",
+    Word.REJECT: "Rejecting proposals in Slack is not available yet.",
+    Word.DEFER: "Deferring proposals in Slack is not available yet.",
+    Word.ASSIGN: "Assigning proposals to an owner in Slack is not available yet.",
+    Word.POLL: "Prioritisation polls are not available yet; `/improve list` shows the register "
+    "ranked by priority.",
+    Word.DIGEST: "The service-level digest is not available yet.",
+    Word.SLA: "Service-level targets are not available yet.",
+}
+
+_MISSING: dict[Word, str] = {
+    Word.OBJECTIVE: "`/improve objective add` needs the objective's title after it.",
+    Word.MERGE: "`/improve merge` needs two proposal numbers: the duplicate, then the proposal "
+    "it goes into.",
+    Word.WITHDRAW: "`/improve withdraw` needs the number of your proposal.",
+}
+
+
+_EXTRA: dict[Word, str] = {
+    Word.MERGE: "`/improve merge` takes exactly two proposal numbers.",
+    Word.WITHDRAW: "`/improve withdraw` takes one proposal number.",
+}
+
+
+def _usage(word: Word | None) -> str:
+    if word is None:
+        return TITLE_USAGE
+    if word in USAGE:
+        return USAGE[word]
+    return NOT_YET[word]
+
+
+def _shown(typed: str) -> str:
+    """What the person typed, quoted safely (escaped, cut short, on one line)."""
+    return "“" + escape(truncate(" ".join(typed.split()), 60)) + "”"
+
+
+def command_refused(command: Refused, *, typed: str) -> str:
+    """Why a text was neither a command nor a proposal, and how to write what it looks like."""
+    word = command.word
+    name = f"`/improve {word}`" if word else ""
+    problem = {
+        Reason.UNREADABLE: "That text contains control characters, so I cannot read it as a "
+        "command or a proposal.",
+        Reason.NUMBER_ONLY: f"{_shown(typed)} looks like a proposal number, not a proposal.",
+        Reason.THIN: (
+            f"{_shown(typed)} starts with the command word `{word}` and is too short to be a "
+            f"proposal; {TITLE_RULE}."
+            if word
+            else f"{_shown(typed)} is too short to be a proposal; {TITLE_RULE}."
+        ),
+        Reason.MISSING: _MISSING.get(word, f"{name} needs a proposal number, like #12.")
+        if word
+        else "",
+        Reason.BAD_NUMBER: "Proposal numbers are plain digits, like #12.",
+        Reason.EXTRA: _EXTRA.get(word, f"{name} takes nothing after it.") if word else "",
+    }[command.reason]
+    outcome = NOTHING_CHANGED if word in {Word.MERGE, Word.WITHDRAW} else NOTHING_SAVED
+    lines = [error_text(f"{problem} {outcome}")]
+    if command.reason is Reason.NUMBER_ONLY:
+        lines.append(USAGE[Word.LIST])
+    lines.append(_usage(word))
+    if word is not None and command.reason is Reason.THIN:
+        lines.append(TITLE_USAGE)
+    lines.append(MORE_HELP)
+    return "\n".join(lines)
+
+
+def command_not_yet(command: NotYet, *, typed: str) -> str:
+    """A planned command this version does not do: said plainly, with what to use meanwhile."""
+    opening = f"`/improve {escape(truncate(' '.join(typed.split()), 60))}`: "
+    if command.word in {Word.APPROVE, Word.REJECT, Word.DEFER, Word.ASSIGN}:
+        opening += f"`{command.word}` is not an `/improve` command. "
+    return "\n".join([f"{opening}{NOT_YET[command.word]} {NOTHING_SAVED}", MORE_HELP])
+
+
+def no_objectives_yet(
+    *,
+    title: str | None,
+    asker_is_steering: bool,
+    steering_members: Collection[str],
+    steering_usergroup: str | None,
+) -> str:
+    """Why nothing can be proposed before the steering group sets an objective, and who can."""
+    lines = [
+        error_text(
+            "Every proposal must serve one of the steering group's objectives, and there are "
+            f"none yet, so I cannot take a proposal. {NOTHING_SAVED}"
+        )
+    ]
+    if asker_is_steering:
+        lines.append(
+            "You are on the steering group: add one with `/improve objective add <title>`, "
+            "then propose again."
+        )
+    else:
+        who = [mrkdwn.user(m) for m in sorted(steering_members)[:5]]
+        if steering_usergroup and steering_usergroup.isalnum():
+            who.append(f"<!subteam^{steering_usergroup}>")
+        named = (" Ask " + " or ".join(who) + ".") if who else ""
+        lines.append(
+            "Only the steering group can add objectives, with `/improve objective add <title>` "
+            f"or `csi-bot objective add`.{named} Then propose again."
+        )
+    if title:
+        lines.append(f"Your title, to use then: {_shown(title)}")
+    return "\n".join(lines)
+
+
+def objective_added(objective: Objective) -> str:
+    """Told to the steering member who added an objective."""
+    return f":dart: Added the objective *{escape(objective.title)}*; proposals can serve it now."
+
+
+def _when(at: datetime) -> str:
+    # Slack shows the date in the reader's own time zone; the fallback is UTC.
+    return f"<!date^{int(at.timestamp())}^{{date_short_pretty}}|{at:%Y-%m-%d} UTC>"
+
+
+def already_merged(error: AlreadyMerged) -> str:
+    """Merging a proposal that was merged before: who did it and when."""
+    into = f"#{error.into_id}" if error.into_id else "another proposal"
+    by = f" by {mrkdwn.user(error.by)}" if error.by else ""
+    when = f" on {_when(error.at)}" if error.at else ""
+    return error_text(f"#{error.proposal_id} was already merged into {into}{by}{when}.")
+
+
+def merge_done(
+    duplicate: Proposal, target: ProposalSummary, *, actor: str, submitter_is_person: bool
+) -> str:
+    """Told to the steering member who merged; promises a message only to a Slack user."""
+    p = target.proposal
+    into = mrkdwn.link(p.permalink, f"{ref(p)} {p.title}")
+    votes = f"{target.votes} vote" + ("" if target.votes == 1 else "s")
+    text = (
+        f":twisted_rightwards_arrows: Merged *{ref(duplicate)} {escape(duplicate.title)}* into "
+        f"{into}, which now has {votes}."
+    )
+    if duplicate.submitter == actor:
+        return text
+    if submitter_is_person:
+        return text + f" I'll let its submitter, {mrkdwn.user(duplicate.submitter)}, know."
+    return text + (
+        f" Its submitter ({escape(duplicate.submitter)}) is not a Slack user, so nobody is told."
+    )
+
+
+def proposal_withdrawn(proposal: Proposal, *, already: bool = False) -> tuple[str, list[Block]]:
+    """Confirms that the submitter withdrew their proposal (Discard, `/improve withdraw`)."""
+    name = f"*{ref(proposal)} {escape(proposal.title)}*"
+    if already:
+        text = f":wastebasket: Your proposal {name} is already withdrawn."
+    else:
+        text = (
+            f":wastebasket: Withdrew your proposal {name}. It stays in the register's history "
+            "as withdrawn."
+        )
+    return text, [section(text)]
