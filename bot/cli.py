@@ -19,6 +19,20 @@ from storage import repositories as repo
 from storage.db import make_engine, session_scope, upgrade
 
 
+def _input_file(raw: str) -> Path:
+    path = Path(raw)
+    if not path.is_file():
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a file")
+    return path
+
+
+def _output_file(raw: str) -> Path:
+    path = Path(raw)
+    if path.is_dir() or not (path.parent if str(path.parent) else Path(".")).is_dir():
+        raise argparse.ArgumentTypeError(f"{raw!r} is a folder or its folder does not exist")
+    return path
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="csi-bot",
@@ -47,11 +61,39 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("--description", default="")
     objective_commands.add_parser("list", help="list the active objectives")
 
-    export = commands.add_parser("export", help="print the register")
+    export = commands.add_parser(
+        "export",
+        help="print the register (CSV or JSON)",
+        description="The whole register, one row per proposal. In CSV, text that a spreadsheet "
+        "would run as a formula (starting with = + - @, a tab or a carriage return) is written "
+        "after a single quote; `csi-bot import` removes it again. JSON is exact.",
+    )
     export.add_argument("--format", choices=["csv", "json"], default="csv")
+    export.add_argument(
+        "--output",
+        type=_output_file,
+        metavar="FILE",
+        help="write to FILE instead of standard output (CSV with a UTF-8 byte order mark, "
+        "as spreadsheets expect)",
+    )
 
-    imp = commands.add_parser("import", help="add proposals from a CSV or JSON file")
-    imp.add_argument("file", type=Path)
+    imp = commands.add_parser(
+        "import",
+        help="add proposals from a CSV or JSON file",
+        description="Adds the proposals of a CSV file (comma, semicolon or tab; UTF-8 with or "
+        "without a byte order mark) or of a JSON array shaped like the export. Every row is "
+        "checked first: if any has a problem, every problem is listed with its line and "
+        "nothing is imported. A row the register already holds (same ref; without a ref, same "
+        "title, submitter and description) is skipped, not imported twice.",
+        epilog=register_io.columns_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    imp.add_argument("file", type=_input_file, help="the CSV or JSON file")
+    imp.add_argument(
+        "--create-objectives",
+        action="store_true",
+        help="create the objectives the file names that do not exist yet (weight 1)",
+    )
 
     similar = commands.add_parser(
         "similar", help="the stored proposals the bot would warn about for a text"
@@ -121,11 +163,16 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
                 print('No objectives yet. Add one: csi-bot objective add "TITLE" [--weight W]')
             for item in objectives:
                 print(f"{item.id}\t{item.title}\tweight {item.weight:g}")
+        elif args.command == "export" and args.output is not None:
+            count = register_io.write_export(session=session, fmt=args.format, output=args.output)
+            print(f"Wrote {count} proposal{'' if count == 1 else 's'} to {args.output}.")
         elif args.command == "export":
             sys.stdout.write(register_io.export_text(session=session, fmt=args.format))
         elif args.command == "import":
-            stored = register_io.import_file(session=session, path=args.file)
-            print(f"Imported {len(stored)} proposals.")
+            result = register_io.import_file(
+                session=session, path=args.file, create_objectives=args.create_objectives
+            )
+            print("\n".join(register_io.report(result)))
         elif args.command == "similar":
             similar_command(args, settings=settings, session=session)
     return 0

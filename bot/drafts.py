@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from dataclasses import fields as dataclass_fields
@@ -30,15 +31,30 @@ BENEFIT_LABELS = {
 
 # T-shirt sizes in person-days, so that sizes and numbers rank on one scale.
 EFFORT_SIZES = {"S": 2.0, "M": 5.0, "L": 15.0, "XL": 40.0}
+EFFORT_WORDS = {"small": "S", "medium": "M", "large": "L", "extra_large": "XL", "x_large": "XL"}
 MAX_EFFORT_DAYS = 10_000.0
 
-_DAYS = re.compile(r"^(\d+(?:[.,]\d+)?)\s*(?:d|days?|pd|person[- ]?days?)?$", re.IGNORECASE)
+# ASCII digits only: float() would also take '٣', '1_000', 'inf', 'nan' and 'Infinity'.
+_DAYS = re.compile(
+    r"^(\d+(?:[.,]\d+)?)\s*(?:d|days?|pd|person[- ]?days?)?$", re.IGNORECASE | re.ASCII
+)
+_NUMBER = re.compile(r"^[+-]?(?:\d+(?:[.,]\d*)?|[.,]\d+)(?:[eE][+-]?\d+)?$", re.ASCII)
+_NOT_FINITE = {"inf", "infinity", "nan", "∞"}
+_WHOLE = re.compile(r"^[+-]?\d+(?:\.0*)?$", re.ASCII)
+# PostgreSQL refuses NUL in text and every driver refuses lone surrogates (not valid UTF-8);
+# the other C0 controls are invisible and break CSV and Slack display. Tab and line breaks stay.
+_UNSTORABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]")
+
+
+def _normalise_word(raw: str) -> str:
+    """'Customer satisfaction', 'customer-satisfaction' → 'customer_satisfaction'."""
+    return "_".join(re.split(r"[\s_-]+", raw.strip().lower())).strip("_")
 
 
 def parse_effort(raw: str) -> tuple[str, float]:
-    """Turn 'M', 'xl', '3', '3d' or '2.5 person-days' into (label, person-days)."""
+    """Turn 'M', 'xl', 'Medium', '3', '3d' or '2.5 person-days' into (label, person-days)."""
     text = raw.strip()
-    size = text.upper()
+    size = EFFORT_WORDS.get(_normalise_word(text), text.upper())
     if size in EFFORT_SIZES:
         return size, EFFORT_SIZES[size]
     match = _DAYS.match(text)
@@ -51,11 +67,54 @@ def parse_effort(raw: str) -> tuple[str, float]:
 
 
 def parse_number(raw: str, what: str) -> float:
-    """A decimal number typed by a person ('1,5' is accepted as 1.5)."""
-    try:
-        return float(raw.strip().replace(",", "."))
-    except ValueError as exc:
-        raise ValueError(f"{what} must be a number.") from exc
+    """A finite decimal number typed by a person ('1,5' is accepted as 1.5)."""
+    text = raw.strip()
+    if not _NUMBER.match(text):
+        if text.lower().lstrip("+-") in _NOT_FINITE:
+            raise ValueError(f"{what} must be an ordinary number, like 6.5 (not infinity or NaN).")
+        raise ValueError(f"{what} must be a number, like 6.5.")
+    number = float(text.replace(",", "."))
+    if not math.isfinite(number):
+        raise ValueError(f"{what} is too large: give an ordinary number, like 6.5.")
+    return number
+
+
+def parse_whole(raw: str, what: str) -> int:
+    """A whole number ('4' or '4.0'); '4.6' is refused, never rounded."""
+    text = raw.strip()
+    if not _WHOLE.match(text):
+        raise ValueError(f"{what} must be a whole number.")
+    return int(text.split(".")[0])
+
+
+def parse_benefit(raw: str) -> str:
+    """A benefit by its value or its label, in any case ('Customer satisfaction')."""
+    word = _normalise_word(raw)
+    for benefit, label in BENEFIT_LABELS.items():
+        if word in {benefit.value, _normalise_word(label)}:
+            return benefit.value
+    raise ValueError("Choose quality, efficiency, cost or customer satisfaction.")
+
+
+def text_problem(text: str, *, limit: int | None = None) -> str | None:
+    """Why this text cannot be stored (a control character, over `limit`), or None."""
+    bad = _UNSTORABLE.search(text)
+    if bad is not None:
+        char = bad.group()
+        name = f"the control character U+{ord(char):04X}"
+        if char == "\x00":
+            name = "a NUL character (U+0000)"
+        elif "\ud800" <= char <= "\udfff":
+            name = f"the invalid character U+{ord(char):04X}"
+        return f"Remove {name} at position {bad.start() + 1}: it cannot be stored."
+    if limit is not None and len(text) > limit:
+        return f"This is {len(text)} characters; the limit is {limit}."
+    return None
+
+
+def one_line(text: str | None) -> str:
+    """The text on one line with single spaces, as titles and names are kept."""
+    return " ".join((text or "").split())
 
 
 @dataclass
@@ -84,10 +143,14 @@ class ProposalDraft:
     def validate(self, *, active_objective_ids: set[int], require_objective: bool) -> None:
         """Normalise the fields in place; raise InvalidInput with a message per bad field."""
         errors: dict[str, str] = {}
-        self.title = " ".join((self.title or "").split())
+        for name in ("title", "description", "outcome", "service", "benefit", "effort", "kpi"):
+            problem = text_problem(str(getattr(self, name) or ""))
+            if problem:
+                errors[name] = problem
+        self.title = one_line(self.title)
         if not self.title:
             errors["title"] = "Give the proposal a title."
-        elif len(self.title) > TITLE_MAX:
+        elif len(self.title) > TITLE_MAX and "title" not in errors:
             errors["title"] = (
                 f"The title is {len(self.title)} characters; keep it to {TITLE_MAX} "
                 "and put the rest in the current state."
@@ -95,32 +158,32 @@ class ProposalDraft:
         for name in ("description", "outcome"):
             text = (getattr(self, name) or "").strip()
             setattr(self, name, text)
-            if len(text) > TEXT_MAX:
+            if len(text) > TEXT_MAX and name not in errors:
                 errors[name] = f"This is {len(text)} characters; the limit is {TEXT_MAX}."
         if self.objective_id is None:
             if require_objective:
                 errors["objective"] = "Choose the objective this proposal serves."
         elif self.objective_id not in active_objective_ids:
             errors["objective"] = "That objective does not exist or was retired; choose another."
-        self.service = (self.service or "").strip() or None
-        if self.service and len(self.service) > SHORT_MAX:
+        self.service = one_line(self.service) or None
+        if self.service and len(self.service) > SHORT_MAX and "service" not in errors:
             errors["service"] = f"Keep the service name to {SHORT_MAX} characters."
-        if self.benefit:
+        if self.benefit and "benefit" not in errors:
             try:
-                self.benefit = Benefit(self.benefit).value
-            except ValueError:
-                errors["benefit"] = "Choose quality, efficiency, cost or customer satisfaction."
+                self.benefit = parse_benefit(self.benefit)
+            except ValueError as exc:
+                errors["benefit"] = str(exc)
         if self.value is not None and not 1 <= self.value <= 5:
             errors["value"] = "Value is rated from 1 (low) to 5 (high)."
-        if self.effort and self.effort.strip():
+        if self.effort and self.effort.strip() and "effort" not in errors:
             try:
                 self.effort, self.effort_days = parse_effort(self.effort)
             except ValueError as exc:
                 errors["effort"] = str(exc)
-        else:
+        elif not (self.effort and self.effort.strip()):
             self.effort = None
-        self.kpi = (self.kpi or "").strip() or None
-        if self.kpi and len(self.kpi) > TITLE_MAX:
+        self.kpi = one_line(self.kpi) or None
+        if self.kpi and len(self.kpi) > TITLE_MAX and "kpi" not in errors:
             errors["kpi"] = f"Keep the KPI name to {TITLE_MAX} characters."
         for raw_name, parsed_name, what in (
             ("kpi_baseline", "baseline", "The KPI baseline"),

@@ -58,6 +58,24 @@ def proposal_by_ref(*, session: Session, ref: str) -> Proposal | None:
     return session.exec(select(Proposal).where(Proposal.ref == ref)).first()
 
 
+def proposal_identities(*, session: Session) -> list[tuple[int, str | None, str, str, str]]:
+    """(id, ref, title, submitter, description) of every proposal: what an import compares."""
+    # SQLModel's select() is typed for at most four columns; SQLAlchemy's takes any number.
+    from sqlalchemy import select as select_columns
+
+    statement = select_columns(
+        col(Proposal.id),
+        col(Proposal.ref),
+        col(Proposal.title),
+        col(Proposal.submitter),
+        col(Proposal.description),
+    ).order_by(col(Proposal.id))
+    return [
+        (int(pid or 0), ref, title, who, text)
+        for pid, ref, title, who, text in session.execute(statement)
+    ]
+
+
 def proposal_by_card(*, session: Session, channel_id: str, message_ts: str) -> Proposal | None:
     """The proposal whose card is this channel message."""
     statement = select(Proposal).where(

@@ -201,7 +201,7 @@ def test_export_then_import_round_trips(engine: Engine, objective_id: int, tmp_p
     # The same rows come back in as new entries carrying their spreadsheet reference.
     csv_file.write_text(csv_file.read_text().replace(",,Fix", ",SHEET-1,Fix", 1))
     with session_scope(engine) as session:
-        stored = register_io.import_file(session=session, path=csv_file)
+        stored = register_io.import_file(session=session, path=csv_file).stored
     assert [(p.title, p.ref, p.status) for p in stored] == [
         ("Fix <!channel> VPN", "SHEET-1", "open")
     ]
