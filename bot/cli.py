@@ -5,15 +5,19 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
+from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from bot import proposals, register_io
 from bot.errors import CsiError
-from bot.settings import Settings, SettingsError
+from bot.outbox import CARD_STATUSES, Outbox, Outcome, Tally
+from bot.settings import HOW_TO_GET, Settings, SettingsError
 from bot.similar_proposals import SimilarProposals
 from storage import repositories as repo
 from storage.db import make_engine, session_scope, upgrade
@@ -113,7 +117,54 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="lowest score shown (default: the calibrated warning threshold)",
     )
+
+    cards = commands.add_parser("cards", help="the proposals' cards in the proposals channel")
+    cards_commands = cards.add_subparsers(dest="cards_command", required=True, metavar="ACTION")
+    cards_post = cards_commands.add_parser(
+        "post",
+        help="post the cards that stored proposals lack (after an import), never twice",
+        description="Posts the card of every stored proposal that has none, oldest first, at "
+        "a pace Slack accepts. Ctrl-C stops after the current card; running the command again "
+        "posts the rest.",
+    )
+    cards_post.add_argument(
+        "--status",
+        action="append",
+        type=_card_statuses,
+        metavar="STATUS",
+        help="only proposals in this status; repeat or separate with commas (default: "
+        + ", ".join(sorted(CARD_STATUSES))
+        + ")",
+    )
+    cards_post.add_argument(
+        "--pace",
+        type=_pace,
+        default=1.0,
+        metavar="SECONDS",
+        help="seconds between two cards (default 1: Slack accepts about one message a second "
+        "in a channel)",
+    )
     return parser
+
+
+def _pace(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value <= 60.0:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds from 0 to 60, not {raw!r}")
+    return value
+
+
+def _card_statuses(raw: str) -> list[str]:
+    wanted = [word.strip().lower().replace(" ", "_") for word in raw.split(",") if word.strip()]
+    unknown = [word for word in wanted if word not in CARD_STATUSES]
+    if not wanted or unknown:
+        raise argparse.ArgumentTypeError(
+            f"{raw!r}: cards are posted for proposals that are " + ", ".join(sorted(CARD_STATUSES))
+        )
+    return wanted
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -149,6 +200,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "db":
         print("Database is up to date.")
         return 0
+    if args.command == "cards":
+        return cards_post_command(args, settings=settings, engine=engine)
     with session_scope(engine) as session:
         if args.command == "objective" and args.objective_command == "add":
             objective = proposals.add_objective(
@@ -242,6 +295,108 @@ def _read_lines(path: Path) -> list[str]:
         return path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
         raise CsiError(f"Cannot read {path}: {exc}") from exc
+
+
+def cards_post_command(args: argparse.Namespace, *, settings: Settings, engine: Engine) -> int:
+    """`csi-bot cards post`: post the missing cards at Slack's pace; stoppable and resumable."""
+    missing = [
+        name
+        for name, value in (
+            ("SLACK_BOT_TOKEN", settings.slack_bot_token),
+            ("CSI_PROPOSALS_CHANNEL", settings.proposals_channel),
+        )
+        if not value
+    ]
+    if missing:
+        lines = [f"  {name}: {HOW_TO_GET[name]}" for name in missing]
+        raise SettingsError("Posting cards needs:\n" + "\n".join(lines))
+    from bot.app import build_client, check_slack
+
+    client = build_client(settings)
+    check_slack(settings, client)
+    # One line per card is the progress; the outbox's own log lines would repeat it.
+    logging.getLogger("bot.outbox").setLevel(logging.WARNING)
+    channel = settings.proposals_channel or ""
+    statuses = sorted({s for chosen in args.status or [sorted(CARD_STATUSES)] for s in chosen})
+    stopping = threading.Event()
+
+    def stop_after_this_card(_signum: int, _frame: object) -> None:
+        if stopping.is_set():
+            raise KeyboardInterrupt
+        stopping.set()
+        print("Stopping after the current card…", file=sys.stderr, flush=True)
+
+    def started(total: int) -> None:
+        if total:
+            print(
+                f"Posting {_count(total, 'card')} to {channel}, one every {args.pace:g} s; "
+                "Ctrl-C stops after the current card.",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    def progress(proposal_id: int, outcome: Outcome, done: int, total: int) -> None:
+        print(
+            f"[{done}/{total}] #{proposal_id}: {_CARD_OUTCOMES[outcome]}",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    handlers = {
+        sig: signal.signal(sig, stop_after_this_card) for sig in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        tally = Outbox(
+            engine=engine, client=client, channel=channel, vote_emoji=settings.vote_emoji
+        ).post_missing(
+            statuses=statuses,
+            respect_backoff=False,
+            pace=args.pace,
+            stop=stopping.is_set,
+            on_start=started,
+            on_card=progress,
+        )
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+    return _cards_summary(tally)
+
+
+_CARD_OUTCOMES = {
+    Outcome.POSTED: "posted",
+    Outcome.ADOPTED: "already in the channel; recorded",
+    Outcome.HAS_CARD: "has its card already",
+    Outcome.BUSY: "being posted by another process",
+    Outcome.FAILED: "failed (see the message above)",
+    Outcome.SKIPPED: "its status changed; no card",
+}
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" + ("" if number == 1 else "s")
+
+
+def _cards_summary(tally: Tally) -> int:
+    posted, failed = tally[Outcome.POSTED], tally[Outcome.FAILED]
+    adopted, busy = tally[Outcome.ADOPTED], tally[Outcome.BUSY]
+    print(f"Posted {_count(posted, 'card')}; {failed} failed.")
+    if adopted:
+        print(f"Recorded {_count(adopted, 'card')} found in the channel from an interrupted run.")
+    if busy:
+        print(
+            f"{_count(busy, 'card')} {'is' if busy == 1 else 'are'} being posted by another "
+            "process, or by a run stopped less than 2 minutes ago; run the command again after "
+            "that to check."
+        )
+    if tally.remaining:
+        print(
+            f"Stopped with {_count(tally.remaining, 'card')} still to post; run the command "
+            "again to post the rest."
+        )
+        return 130
+    if failed:
+        print("Run the command again to retry the cards that failed.")
+    return 1 if failed or busy else 0
 
 
 if __name__ == "__main__":

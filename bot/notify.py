@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import http.client
 import logging
 import re
 from typing import Any
 
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackClientError
 
 log = logging.getLogger(__name__)
+
+# Slack could not be reached or answered something that is not the Web API: whether the call
+# took effect is unknown. Callers that run after the ack log these and carry on.
+UNREACHABLE = (OSError, http.client.HTTPException, SlackClientError)
 
 _USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 
@@ -35,5 +40,8 @@ def tell(
         )
     except SlackApiError as exc:
         log.warning("could not message %s: %s", user_id, exc.response.get("error"))
+        return False
+    except UNREACHABLE as exc:
+        log.warning("could not message %s: %s", user_id, exc)
         return False
     return True

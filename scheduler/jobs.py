@@ -9,8 +9,9 @@ from zoneinfo import ZoneInfo
 
 from slack_sdk import WebClient
 
-from bot import blocks, notify
+from bot import blocks, cards, notify
 from bot.deps import Deps
+from bot.outbox import CARD_STATUSES, Outcome
 from storage import repositories as repo
 from storage.types import utcnow
 
@@ -20,6 +21,10 @@ REMIND_AFTER = timedelta(hours=24)
 # Slack retries an event for at most a few hours; a week of IDs is ample.
 KEEP_EVENT_IDS = timedelta(days=7)
 KEEP_PENDING_DRAFTS = timedelta(days=1)
+# A proposal changed this recently may have its card on the way from its own request.
+CARD_SETTLE = timedelta(seconds=30)
+# Cards per outbox run; at one a second that fits in the minute between runs.
+CARDS_PER_RUN = 50
 
 
 def day_key(now: datetime, timezone: str) -> str:
@@ -59,3 +64,33 @@ def housekeeping(*, deps: Deps, now: datetime | None = None) -> int:
         events = repo.forget_events(session=session, before=now - KEEP_EVENT_IDS)
         drafts = repo.forget_pending_drafts(session=session, before=now - KEEP_PENDING_DRAFTS)
     return events + drafts
+
+
+def post_missing_cards(
+    *, deps: Deps, client: WebClient, now: datetime | None = None, pace: float = 1.0
+) -> int:
+    """The card outbox: post the card of every proposal captured in Slack that should have one
+    and has none (its post failed, or the bot stopped before it). Returns how many were posted.
+
+    Imported proposals are left to `csi-bot cards post`. Replicas may run this at the same time:
+    each card is claimed before it is posted, so it is posted once.
+    """
+    if not deps.settings.proposals_channel:
+        return 0
+    now = now or utcnow()
+    tally = cards.outbox(deps, client).post_missing(
+        statuses=CARD_STATUSES,
+        captured_only=True,
+        unchanged_since=now - CARD_SETTLE,
+        pace=pace,
+        limit=CARDS_PER_RUN,
+    )
+    posted = tally[Outcome.POSTED] + tally[Outcome.ADOPTED]
+    if posted or tally[Outcome.FAILED]:
+        log.info(
+            "card outbox: %d posted, %d found in the channel, %d failed",
+            tally[Outcome.POSTED],
+            tally[Outcome.ADOPTED],
+            tally[Outcome.FAILED],
+        )
+    return posted

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
 from slack_sdk import WebClient
 
 from bot.deps import Deps
@@ -37,5 +40,14 @@ def build_scheduler(*, deps: Deps, client: WebClient) -> BackgroundScheduler:
         kwargs={"deps": deps},
         id="housekeeping",
         replace_existing=True,
+    )
+    # The card outbox runs at start (cards lost to a crash or a stop) and then every minute.
+    scheduler.add_job(
+        jobs.post_missing_cards,
+        IntervalTrigger(minutes=1, timezone=timezone),
+        kwargs={"deps": deps, "client": client},
+        id="card_outbox",
+        replace_existing=True,
+        next_run_time=datetime.now().astimezone(),
     )
     return scheduler

@@ -62,6 +62,11 @@ class Proposal(SQLModel, table=True):
     channel_id: str | None = Field(default=None, max_length=SHORT_MAX)
     message_ts: str | None = Field(default=None, max_length=40)
     permalink: str | None = Field(default=None, max_length=500)
+    # The card outbox (bot/outbox.py): the process posting the card holds `card_claim` until
+    # `card_claimed_until`; a claim that outlives its holder expires and is taken over. With no
+    # claim, `card_claimed_until` is the earliest moment to try again after Slack refused.
+    card_claim: str | None = Field(default=None, max_length=40)
+    card_claimed_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
     # Makes a capture idempotent: the same modal or command delivered twice stores one proposal.
     source_key: str | None = Field(default=None, max_length=120, unique=True)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import delete, func
+from sqlalchemy import delete, func, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -82,6 +82,132 @@ def proposal_by_card(*, session: Session, channel_id: str, message_ts: str) -> P
         Proposal.channel_id == channel_id, Proposal.message_ts == message_ts
     )
     return session.exec(statement).first()
+
+
+class CardClaim(NamedTuple):
+    """A claim on posting a proposal's card; `taken_over` names the expired claim it replaced."""
+
+    token: str
+    taken_over: str | None
+    taken_over_until: datetime | None
+
+
+def proposals_missing_card(
+    *,
+    session: Session,
+    statuses: Iterable[str],
+    now: datetime,
+    captured_only: bool = False,
+    unchanged_since: datetime | None = None,
+    respect_backoff: bool = True,
+    limit: int | None = None,
+) -> list[int]:
+    """IDs of proposals in these statuses without a card that nobody is posting, oldest first.
+
+    `captured_only` keeps those captured in Slack (imported ones have no source key);
+    `unchanged_since` leaves out those changed after that moment (their own request may be
+    posting the card right now); `respect_backoff=False` includes cards Slack refused lately.
+    """
+    statement = (
+        select(Proposal.id)
+        .where(
+            col(Proposal.message_ts).is_(None),
+            col(Proposal.status).in_(list(statuses)),
+            _card_free(now=now, respect_backoff=respect_backoff),
+        )
+        .order_by(col(Proposal.id))
+    )
+    if captured_only:
+        statement = statement.where(col(Proposal.source_key).is_not(None))
+    if unchanged_since is not None:
+        statement = statement.where(col(Proposal.updated_at) < unchanged_since)
+    if limit is not None:
+        statement = statement.limit(limit)
+    return [int(pid) for pid in session.exec(statement) if pid is not None]
+
+
+def _card_free(*, now: datetime, respect_backoff: bool) -> Any:
+    """No live claim on the card (and, respecting backoff, no refused post waiting to retry)."""
+    free = or_(col(Proposal.card_claimed_until).is_(None), col(Proposal.card_claimed_until) < now)
+    if respect_backoff:
+        return free
+    return or_(free, col(Proposal.card_claim).is_(None))
+
+
+def claim_card(
+    *,
+    session: Session,
+    proposal_id: int,
+    token: str,
+    now: datetime,
+    until: datetime,
+    respect_backoff: bool = True,
+) -> CardClaim | None:
+    """Claim the posting of a proposal's card until `until`; None when it has a card, another
+    process holds a live claim, or (respecting backoff) a refused post waits for its retry time.
+
+    One conditional UPDATE decides: of several replicas or threads, one wins.
+    """
+    row = session.exec(
+        select(Proposal.message_ts, Proposal.card_claim, Proposal.card_claimed_until).where(
+            Proposal.id == proposal_id
+        )
+    ).first()
+    if row is None or row[0] is not None:
+        return None
+    _, previous, previous_until = row
+    result: Any = session.execute(
+        update(Proposal)
+        .where(
+            col(Proposal.id) == proposal_id,
+            col(Proposal.message_ts).is_(None),
+            # Compare-and-set: a claim changed since it was read means someone else won.
+            col(Proposal.card_claim).is_not_distinct_from(previous),
+            _card_free(now=now, respect_backoff=respect_backoff),
+        )
+        .values(card_claim=token, card_claimed_until=until)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        return None
+    return CardClaim(token=token, taken_over=previous, taken_over_until=previous_until)
+
+
+def store_card(*, session: Session, proposal_id: int, channel_id: str, message_ts: str) -> bool:
+    """Record where the card was posted and end the claim; False when it already had a card."""
+    result: Any = session.execute(
+        update(Proposal)
+        .where(col(Proposal.id) == proposal_id, col(Proposal.message_ts).is_(None))
+        .values(
+            channel_id=channel_id, message_ts=message_ts, card_claim=None, card_claimed_until=None
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)
+
+
+def store_card_permalink(
+    *, session: Session, proposal_id: int, message_ts: str, permalink: str
+) -> None:
+    """Record the link to the card, if it is still the proposal's card."""
+    session.execute(
+        update(Proposal)
+        .where(col(Proposal.id) == proposal_id, col(Proposal.message_ts) == message_ts)
+        .values(permalink=permalink)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def release_card_claim(
+    *, session: Session, proposal_id: int, token: str, retry_at: datetime | None
+) -> None:
+    """Give up a claim whose post Slack refused; nobody tries again before `retry_at`."""
+    session.execute(
+        update(Proposal)
+        .where(col(Proposal.id) == proposal_id, col(Proposal.card_claim) == token)
+        .values(card_claim=None, card_claimed_until=retry_at)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def list_proposals(

@@ -273,6 +273,27 @@ class SlackWorkspace:
             "response_metadata": {"next_cursor": ""},
         }
 
+    def _api_conversations_history(self, p: Json) -> Json:
+        # Top-level messages, newest first; like Slack, message metadata only on request.
+        channel = str(p.get("channel", ""))
+        oldest, latest = float(p.get("oldest") or 0), float(p.get("latest") or "inf")
+        limit, offset = int(p.get("limit") or 100), int(p.get("cursor") or 0)
+        with_metadata = str(p.get("include_all_metadata", "")).lower() in ("1", "true")
+        with self._lock:
+            found = sorted(
+                (dict(m) for (c, ts), m in self.messages.items()
+                 if c == channel and m.get("thread_ts", ts) == ts
+                 and oldest < float(ts) < latest),
+                key=lambda m: float(m["ts"]), reverse=True,
+            )
+        page = found[offset:offset + limit]
+        if not with_metadata:
+            for message in page:
+                message.pop("metadata", None)
+        more = offset + limit < len(found)
+        return {"ok": True, "messages": page, "has_more": more, "pin_count": 0,
+                "response_metadata": {"next_cursor": str(offset + limit) if more else ""}}
+
     def _api_reactions_get(self, p: Json) -> Json:
         channel, ts = str(p.get("channel", "")), str(p.get("timestamp", ""))
         with self._lock:
