@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import signal
+import socket
 import time
 from typing import Any
 from urllib.error import URLError
@@ -25,9 +27,19 @@ from bot.settings import Settings, SettingsError
 from bot.steering import SteeringGroup
 from handlers import actions, commands, events, home, views
 from scheduler.runner import build_scheduler
-from storage.db import make_engine, upgrade
+from storage.db import check_reachable, make_engine, session_scope, upgrade
 
 log = logging.getLogger(__name__)
+
+
+class _WithoutTokenUnusedWarning(logging.Filter):
+    # Bolt reads SLACK_BOT_TOKEN from the environment even when it is handed a client, and then
+    # warns at every start that the token "will be unused"; the client carries that very token.
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "`token` will be unused" not in record.getMessage()
+
+
+logging.getLogger("slack_bolt.App").addFilter(_WithoutTokenUnusedWarning())
 
 
 def build_client(settings: Settings) -> WebClient:
@@ -49,6 +61,14 @@ def check_slack(settings: Settings, client: WebClient) -> None:
         client.auth_test()
     except SlackApiError as exc:
         error = exc.response.get("error")
+        status = exc.response.status_code
+        if status != 200 or "non-JSON" in str(error):
+            # Not Slack answering at all: a wrong SLACK_API_URL, not a wrong token.
+            raise SettingsError(
+                f"SLACK_API_URL={settings.slack_api_url} is not the Slack Web API (auth.test "
+                f"answered HTTP {status}{'' if status != 200 else ' with a page that is not JSON'}"
+                "). Check SLACK_API_URL, or unset it to use https://slack.com/api/."
+            ) from exc
         raise SettingsError(
             f"Slack refused SLACK_BOT_TOKEN ({error}). Copy the Bot User OAuth Token again from "
             "your app's 'OAuth & Permissions' page; reinstall the app if it was revoked."
@@ -96,18 +116,52 @@ def build_app(deps: Deps, client: WebClient) -> App:
 def serve(settings: Settings) -> None:
     """Migrate, then run the bot and its scheduler (Socket Mode with an app token, else HTTP)."""
     settings.require_for_serve()
-    engine = make_engine(settings.database_url)
-    upgrade(engine)
-    client = build_client(settings)
-    check_slack(settings, client)
-    deps = Deps(settings=settings, engine=engine, steering=SteeringGroup(settings, client))
-    started = time.perf_counter()
+    # Claim the port first, so that a port in use is reported before anything else starts.
+    listener = None if settings.socket_mode else bind_port(settings.port)
     try:
-        similar = deps.similar
-    except ImportError as exc:
-        raise SettingsError(f"CSI_SIMILARITY={settings.similarity_method}: {exc}") from exc
-    with deps.session() as session:
-        indexed = similar.refresh(session=session)
+        _serve(settings, listener)
+    finally:
+        if listener is not None:
+            listener.close()
+
+
+def bind_port(port: int) -> socket.socket:
+    """A socket bound to `port` on every interface; a port in use is a SettingsError."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind(("0.0.0.0", port))
+    except OSError as exc:
+        listener.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise SettingsError(
+                f"PORT={port} is already in use by another program. Stop that program, or set "
+                "PORT to a free port."
+            ) from exc
+        raise SettingsError(f"Cannot listen on PORT={port} ({exc.strerror}).") from exc
+    return listener
+
+
+def _serve(settings: Settings, listener: socket.socket | None) -> None:
+    # Migrations and the first index build may take longer than a Slack request may wait, so
+    # they use an engine without the request path's short timeouts.
+    bulk = make_engine(settings.database_url)
+    try:
+        check_reachable(bulk)
+        upgrade(bulk)
+        client = build_client(settings)
+        check_slack(settings, client)
+        engine = make_engine(settings.database_url, for_requests=True)
+        deps = Deps(settings=settings, engine=engine, steering=SteeringGroup(settings, client))
+        started = time.perf_counter()
+        try:
+            similar = deps.similar
+        except ImportError as exc:
+            raise SettingsError(f"CSI_SIMILARITY={settings.similarity_method}: {exc}") from exc
+        with session_scope(bulk) as session:
+            indexed = similar.refresh(session=session)
+    finally:
+        bulk.dispose()
     log.info(
         "similar-proposal index (%s): %d proposals in %.2f s",
         settings.similarity_method,
@@ -120,7 +174,7 @@ def serve(settings: Settings) -> None:
     # Stop cleanly on SIGTERM (docker stop, systemd) as on Ctrl-C.
     signal.signal(signal.SIGTERM, _exit_on_signal)
     try:
-        _run_transport(settings, app, engine)
+        _run_transport(settings, app, engine, listener)
     finally:
         scheduler.shutdown(wait=False)
         deps.shutdown(wait=False)
@@ -131,7 +185,9 @@ def _exit_on_signal(signum: int, _frame: Any) -> None:
     raise SystemExit(0)
 
 
-def _run_transport(settings: Settings, app: App, engine: Engine) -> None:
+def _run_transport(
+    settings: Settings, app: App, engine: Engine, listener: socket.socket | None
+) -> None:
     if settings.socket_mode:
         from slack_bolt.adapter.socket_mode import SocketModeHandler
 
@@ -147,14 +203,14 @@ def _run_transport(settings: Settings, app: App, engine: Engine) -> None:
         return
     import waitress
 
-    from bot.web import make_wsgi
+    from bot.web import MAX_BODY_BYTES, make_wsgi
 
+    assert listener is not None, "HTTP mode binds its port before start-up"
     log.info("csi-bot listening on port %s", settings.port)
     waitress.serve(
-        make_wsgi(app, engine),
-        host="0.0.0.0",
-        port=settings.port,
+        make_wsgi(app, engine, signing_secret=settings.slack_signing_secret or ""),
+        sockets=[listener],
         threads=8,
-        max_request_body_size=1_048_576,
+        max_request_body_size=MAX_BODY_BYTES,
         ident="csi-bot",
     )

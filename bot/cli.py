@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import signal
 import sys
 import threading
 from collections.abc import Sequence
+from importlib import metadata
 from pathlib import Path
 
 from sqlalchemy.engine import Engine
@@ -20,7 +22,38 @@ from bot.outbox import CARD_STATUSES, Outbox, Outcome, Tally
 from bot.settings import HOW_TO_GET, Settings, SettingsError
 from bot.similar_proposals import SimilarProposals
 from storage import repositories as repo
-from storage.db import make_engine, session_scope, upgrade
+from storage.db import DatabaseUnusable, check_reachable, make_engine, session_scope, upgrade
+
+
+class UsageError(Exception):
+    """The command line asks for something impossible; exit status 2, like argparse's own."""
+
+
+def _version() -> str:
+    try:
+        return metadata.version("csi-bot")
+    except metadata.PackageNotFoundError:
+        return "unknown (not installed)"
+
+
+def _score(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not (math.isfinite(value) and value >= 0.0):
+        raise argparse.ArgumentTypeError(f"must be a number of 0 or more, not {raw!r}")
+    return value
+
+
+def _limit(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 100:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 1 to 100, not {raw!r}")
+    return value
 
 
 def _input_file(raw: str) -> Path:
@@ -43,6 +76,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Continual Service Improvement in Slack. Configuration comes from the "
         "environment and .env (see README).",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands.add_parser("serve", help="migrate the database, start the bot and its scheduler")
 
@@ -62,7 +96,9 @@ def _parser() -> argparse.ArgumentParser:
         default=1.0,
         help="how much proposals serving it count in the priority (default 1)",
     )
-    add.add_argument("--description", default="")
+    add.add_argument(
+        "--description", default="", help="what the objective means, shown with its title"
+    )
     objective_commands.add_parser("list", help="list the active objectives")
 
     export = commands.add_parser(
@@ -107,15 +143,18 @@ def _parser() -> argparse.ArgumentParser:
         "--batch",
         type=Path,
         metavar="FILE",
-        help='JSON lines {"title", "description"} in, one JSON line out each',
+        help='JSON lines {"title", "description"} in ("-" reads standard input), one JSON line '
+        "out each",
     )
-    similar.add_argument("--limit", type=int, default=5)
+    similar.add_argument(
+        "--limit", type=_limit, default=5, help="how many matches at most, 1 to 100 (default 5)"
+    )
     similar.add_argument("--format", choices=["text", "json"], default="text")
     similar.add_argument(
         "--threshold",
-        type=float,
+        type=_score,
         default=None,
-        help="lowest score shown (default: the calibrated warning threshold)",
+        help="lowest score shown; scores run from 0 to about 1 (default: the warning threshold)",
     )
 
     cards = commands.add_parser("cards", help="the proposals' cards in the proposals channel")
@@ -184,8 +223,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             serve(settings)
             return 0
         return _run(args, settings)
-    except SettingsError as exc:
+    except (SettingsError, DatabaseUnusable) as exc:
         print(f"csi-bot: {exc}", file=sys.stderr)
+        return 2
+    except UsageError as exc:
+        print(f"csi-bot {args.command}: {exc} (see csi-bot {args.command} --help)", file=sys.stderr)
         return 2
     except CsiError as exc:
         print(f"csi-bot: {exc}", file=sys.stderr)
@@ -196,6 +238,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
     engine = make_engine(settings.database_url)
+    check_reachable(engine)
     upgrade(engine)
     if args.command == "db":
         print("Database is up to date.")
@@ -234,9 +277,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 def similar_command(args: argparse.Namespace, *, settings: Settings, session: Session) -> None:
     """`csi-bot similar`: what the bot would warn about, for one text or a batch."""
     if (args.text is None) == (args.batch is None):
-        raise CsiError("Give either TEXT or --batch FILE.")
-    if not 1 <= args.limit <= 100:
-        raise CsiError("--limit must be between 1 and 100.")
+        raise UsageError("give either TEXT or --batch FILE, not both or neither")
     try:
         index = SimilarProposals(method=settings.similarity_method)
     except ImportError as exc:
@@ -291,6 +332,8 @@ def similar_command(args: argparse.Namespace, *, settings: Settings, session: Se
 
 
 def _read_lines(path: Path) -> list[str]:
+    if str(path) == "-":
+        return sys.stdin.read().splitlines()
     try:
         return path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:

@@ -1,18 +1,47 @@
-"""The HTTP face of the bot: Slack's requests, the health check, served by waitress."""
+"""The HTTP face of the bot: Slack's requests, the health check and metrics, served by waitress.
+
+Every Slack request is verified here, on the raw bytes, before Bolt parses or sees it: an
+unverified body never reaches a handler or the error handler (which could answer to a
+`response_url` taken from it), and a malformed one is refused with one log line.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
-from collections.abc import Callable, Iterable
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
+from urllib.parse import parse_qsl
 
-from slack_bolt import App
-from slack_bolt.adapter.wsgi import SlackRequestHandler
+from slack_bolt import App, BoltRequest, BoltResponse
+from slack_bolt.adapter.wsgi.http_response import WsgiHttpResponse
 from sqlalchemy.engine import Engine
 
 from storage.db import ping
 
+log = logging.getLogger(__name__)
+
 StartResponse = Callable[..., Any]
+Wsgi = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+
+SLACK_PATH = "/slack/events"
+MAX_BODY_BYTES = 1_048_576  # Slack's own payloads stay far below; the server refuses more.
+MAX_CLOCK_SKEW_S = 300  # Slack's documented replay window
+HEALTH_DEADLINE_S = 2.0
+
+
+class _Refused(Exception):
+    """A request answered with `status` and one log line, never a traceback."""
+
+    def __init__(self, status: str, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
 
 
 def _reply(start_response: StartResponse, status: str, payload: dict[str, Any]) -> list[bytes]:
@@ -23,16 +52,178 @@ def _reply(start_response: StartResponse, status: str, payload: dict[str, Any]) 
     return [body]
 
 
-def make_wsgi(
-    app: App, engine: Engine
-) -> Callable[[dict[str, Any], StartResponse], Iterable[bytes]]:
-    """A WSGI application: POST /slack/events to Bolt, GET /healthz, 404 for the rest."""
-    slack = SlackRequestHandler(app, path="/slack/events")
+def _clip(value: str, limit: int = 40) -> str:
+    # Header values go into the log as repr: an attacker's newlines stay on one line.
+    return repr(value[:limit] + ("…" if len(value) > limit else ""))
 
-    def application(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+
+def verify_signature(
+    *, secret: str, body: bytes, timestamp: str | None, signature: str | None, now: float
+) -> str | None:
+    """None when Slack signed `body` at `timestamp` within the replay window, else why not.
+
+    Works on the raw bytes and never raises, whatever the headers hold.
+    """
+    if not secret:
+        return "no signing secret is configured"
+    if not timestamp or not signature:
+        return "the signature headers are missing"
+    # int() would accept " 12", "1_2" and "١٢"; Slack sends plain ASCII digits.
+    if not (timestamp.isascii() and timestamp.isdigit()) or len(timestamp) > 12:
+        return f"the timestamp {_clip(timestamp)} is not a number of seconds"
+    if abs(now - int(timestamp)) > MAX_CLOCK_SKEW_S:
+        return f"the timestamp {timestamp} is more than 5 minutes away from now"
+    base = b"v0:" + timestamp.encode() + b":" + body
+    expected = "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(expected.encode(), signature.encode("utf-8", "replace")):
+        return "the signature does not match"
+    return None
+
+
+def check_slack_body(body: bytes, content_type: str | None) -> str:
+    """The body as text, when Bolt can read it into a JSON object; raises _Refused (400) else.
+
+    Mirrors how Bolt reads a body (JSON when labelled so or starting with `{`, otherwise a
+    form whose `payload` field is JSON), so nothing it parses later can fail.
+    """
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _Refused("400 Bad Request", "the body is not UTF-8") from exc
+    if not text:
+        raise _Refused("400 Bad Request", "the body is empty")
+    if content_type == "application/json" or text.startswith("{"):
+        _json_object(text, "the JSON body")
+    elif "payload" in text:
+        payload = dict(parse_qsl(text, keep_blank_values=True)).get("payload")
+        if payload is not None:
+            _json_object(payload, "the payload field")
+    return text
+
+
+def _json_object(text: str, what: str) -> None:
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise _Refused("400 Bad Request", f"{what} is not valid JSON") from exc
+    if not isinstance(value, dict):
+        raise _Refused("400 Bad Request", f"{what} is a JSON {type(value).__name__}, not an object")
+
+
+def _read_body(environ: dict[str, Any]) -> bytes:
+    raw_length = environ.get("CONTENT_LENGTH") or ""
+    declared = int(raw_length) if raw_length.isdigit() else None
+    if declared is not None and declared > MAX_BODY_BYTES:
+        raise _Refused("413 Content Too Large", f"the body has {declared} bytes")
+    stream = environ.get("wsgi.input")
+    if stream is None:
+        return b""
+    body: bytes = stream.read(MAX_BODY_BYTES + 1 if declared is None else declared)
+    if len(body) > MAX_BODY_BYTES:
+        raise _Refused("413 Content Too Large", "the body is over 1 MiB")
+    return body
+
+
+class HealthCheck:
+    """Asks the database on a worker thread and answers within HEALTH_DEADLINE_S either way.
+
+    A database that stops answering ties up one worker, not the request threads: later checks
+    wait on the same pending question instead of piling up new ones.
+    """
+
+    def __init__(self, engine: Engine, deadline_s: float = HEALTH_DEADLINE_S) -> None:
+        self._engine = engine
+        self._deadline_s = deadline_s
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="csi-health")
+        self._lock = threading.Lock()
+        self._pending: Future[bool] | None = None
+
+    def healthy(self) -> bool:
+        """True when the database answered within the deadline."""
+        with self._lock:
+            if self._pending is None or self._pending.done():
+                self._pending = self._pool.submit(ping, self._engine)
+            pending = self._pending
+        try:
+            return pending.result(timeout=self._deadline_s)
+        except FutureTimeout:
+            return False
+
+
+class Metrics:
+    """Counters for `GET /metrics` in the Prometheus text format."""
+
+    PATHS = frozenset({SLACK_PATH, "/healthz", "/metrics"})
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._requests: dict[tuple[str, str], int] = {}
+        self._started = time.time()
+
+    def count(self, path: str, status: str) -> None:
+        """Count one answered request; unknown paths share one label to bound the series."""
+        key = (path if path in self.PATHS else "other", status.split(" ", 1)[0])
+        with self._lock:
+            self._requests[key] = self._requests.get(key, 0) + 1
+
+    def render(self) -> str:
+        """The exposition text."""
+        with self._lock:
+            requests = sorted(self._requests.items())
+        lines = [
+            "# HELP csi_bot_up 1 while the bot serves HTTP.",
+            "# TYPE csi_bot_up gauge",
+            "csi_bot_up 1",
+            "# HELP csi_bot_start_time_seconds When the bot started, in Unix seconds.",
+            "# TYPE csi_bot_start_time_seconds gauge",
+            f"csi_bot_start_time_seconds {self._started:.3f}",
+            "# HELP csi_bot_http_requests_total HTTP requests answered, by path and status.",
+            "# TYPE csi_bot_http_requests_total counter",
+        ]
+        lines += [
+            f'csi_bot_http_requests_total{{path="{path}",status="{status}"}} {n}'
+            for (path, status), n in requests
+        ]
+        return "\n".join(lines) + "\n"
+
+
+def make_wsgi(app: App, engine: Engine, *, signing_secret: str) -> Wsgi:
+    """A WSGI application: POST /slack/events (verified) to Bolt, GET /healthz, GET /metrics,
+    404 for the rest."""
+    health = HealthCheck(engine)
+    metrics = Metrics()
+
+    def slack(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        try:
+            body = _read_body(environ)
+            problem = verify_signature(
+                secret=signing_secret,
+                body=body,
+                timestamp=environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP"),
+                signature=environ.get("HTTP_X_SLACK_SIGNATURE"),
+                now=time.time(),
+            )
+            if problem:
+                raise _Refused("401 Unauthorized", f"unverified: {problem}")
+            content_type = (environ.get("CONTENT_TYPE") or "").split(";")[0] or None
+            text = check_slack_body(body, content_type)
+            request = _bolt_request(text, environ)
+        except _Refused as refused:
+            log.warning(
+                "refused a request to %s (%s): %s",
+                SLACK_PATH,
+                refused.status.split(" ", 1)[0],
+                refused,
+            )
+            error = "invalid request" if refused.status.startswith("401") else str(refused)
+            return _reply(start_response, refused.status, {"error": error})
+        response = app.dispatch(request)
+        return _bolt_reply(start_response, response)
+
+    def route(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         method = environ.get("REQUEST_METHOD", "GET")
-        if path == "/slack/events":
+        if path == SLACK_PATH:
             if method != "POST":
                 return _reply(
                     start_response,
@@ -41,13 +232,55 @@ def make_wsgi(
                 )
             return slack(environ, start_response)
         if path == "/healthz":
-            if ping(engine):
+            if health.healthy():
                 return _reply(start_response, "200 OK", {"status": "ok"})
             return _reply(
                 start_response,
                 "503 Service Unavailable",
                 {"status": "error", "error": "the database does not answer"},
             )
-        return _reply(start_response, "404 Not Found", {"error": f"nothing at {path}"})
+        if path == "/metrics":
+            text = metrics.render().encode()
+            start_response(
+                "200 OK",
+                [
+                    ("Content-Type", "text/plain; version=0.0.4; charset=utf-8"),
+                    ("Content-Length", str(len(text))),
+                ],
+            )
+            return [text]
+        return _reply(start_response, "404 Not Found", {"error": "nothing here"})
+
+    def application(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+
+        def counting_start_response(status: str, headers: Any, *exc_info: Any) -> Any:
+            metrics.count(path, status)
+            return start_response(status, headers, *exc_info)
+
+        return route(environ, counting_start_response)
 
     return application
+
+
+def _bolt_request(text: str, environ: dict[str, Any]) -> BoltRequest:
+    headers: dict[str, str | Sequence[str]] = {}
+    for key, value in environ.items():
+        if key in {"CONTENT_LENGTH", "CONTENT_TYPE"}:
+            headers[key.lower().replace("_", "-")] = value
+        elif key.startswith("HTTP_"):
+            headers[key[5:].lower().replace("_", "-")] = value
+    try:
+        return BoltRequest(body=text, query=environ.get("QUERY_STRING", ""), headers=headers)
+    except Exception as exc:
+        # A verified body that is an object but shaped unlike any Slack request (e.g. an
+        # `enterprise` that is a number) fails in Bolt's context extraction.
+        raise _Refused(
+            "400 Bad Request", f"the body is not shaped like a Slack request ({exc!r:.80})"
+        ) from exc
+
+
+def _bolt_reply(start_response: StartResponse, response: BoltResponse) -> Iterable[bytes]:
+    http = WsgiHttpResponse(status=response.status, headers=response.headers, body=response.body)
+    start_response(http.status, http.get_headers())
+    return http.get_body()
