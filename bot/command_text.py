@@ -22,6 +22,8 @@ import unicodedata
 from dataclasses import dataclass
 from enum import StrEnum
 
+from storage.models import TITLE_MAX
+
 MIN_TITLE_WORDS = 2
 MIN_TITLE_LETTERS = 12
 # Proposal numbers are ASCII digits; nine of them stay inside a 32-bit database integer.
@@ -163,7 +165,8 @@ def parse(text: str | None) -> Command:
     if len(words) == 1 and _is_number(words[0]):
         return Refused(None, Reason.NUMBER_ONLY)
     title = " ".join(words)
-    if not is_title(title):
+    # Over-long text goes on to the draft's validation, which says how long a title may be.
+    if not is_title(title) and len(title) <= TITLE_MAX:
         return Refused(word, Reason.THIN)
     return Capture(title)
 

@@ -172,3 +172,46 @@ def test_the_title_minimum_is_two_words_and_twelve_letters() -> None:
 )
 def test_proposal_numbers_are_ascii_digits_of_sane_length(token: str, expected: int | None) -> None:
     assert parse_id(token) == expected
+
+
+def test_an_overlong_single_word_goes_on_to_the_length_check() -> None:
+    assert parse("y" * 400) == Capture("y" * 400)
+    assert parse("y" * 100) == Refused(None, Reason.THIN)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "?",
+        "#3",
+        "<!here>",
+        "<!here> now",
+        "objective add",
+        "objectives <!channel>",
+        "status",
+        "status <!here>",
+        "merge #1 into #²",
+        "merge #1 #2 #3",
+        "withdraw",
+        "why x1",
+        "Fix the VPN\x00 now",
+        "approve #1",
+        "list <!here>",
+        "top 5",
+        "objective 3",
+        "sla",
+    ],
+)
+def test_every_answer_says_nothing_was_stored_shows_usage_and_escapes_the_text(text: str) -> None:
+    from bot import blocks
+
+    command = parse(text)
+    if isinstance(command, NotYet):
+        answer = blocks.command_not_yet(command, typed=text)
+    else:
+        assert isinstance(command, Refused)
+        answer = blocks.command_refused(command, typed=text)
+    assert "Nothing was saved." in answer or "Nothing was changed." in answer
+    assert "`/improve" in answer and "`/improve help`" in answer
+    assert "<!" not in answer and "None" not in answer and "\x00" not in answer
+    assert "  " not in answer and " ." not in answer

@@ -24,8 +24,7 @@ TITLE_RULE = (
 
 TITLE_USAGE = (
     "`/improve <title>` proposes an improvement in one line, e.g. "
-    f"`/improve Automate TLS certificate renewal` ({TITLE_RULE}). "
-    "`/improve` alone opens the full form."
+    "`/improve Automate TLS certificate renewal`; `/improve` alone opens the full form."
 )
 
 USAGE: dict[Word, str] = {
@@ -41,8 +40,8 @@ USAGE: dict[Word, str] = {
 
 # The planned words: what each will do, and what to use meanwhile.
 NOT_YET: dict[Word, str] = {
-    Word.LIST: "Filtering the list (by `mine`, `open`, `approved` or an objective) is not "
-    "available yet. `/improve list` shows every open and approved proposal, highest priority "
+    Word.LIST: "Filtering the list (by `mine`, `open`, `approved` or an objective's title) is "
+    "not available yet; `/improve list` shows every open and approved proposal, highest priority "
     "first.",
     Word.TOP: "`/improve top` is not available yet; `/improve list` shows the register ranked by "
     "priority.",
@@ -56,10 +55,14 @@ NOT_YET: dict[Word, str] = {
     "`/improve withdraw #<number>`.",
     Word.OBJECTIVE: "`/improve objective <id>` (an objective's progress) is not available yet; "
     "`/improve objectives` lists the objectives.",
-    Word.APPROVE: "Approving proposals in Slack is not available yet.",
-    Word.REJECT: "Rejecting proposals in Slack is not available yet.",
-    Word.DEFER: "Deferring proposals in Slack is not available yet.",
-    Word.ASSIGN: "Assigning proposals to an owner in Slack is not available yet.",
+    Word.APPROVE: "`/improve approve` is not a command, and approving proposals in Slack is not "
+    "available yet.",
+    Word.REJECT: "`/improve reject` is not a command, and rejecting proposals in Slack is not "
+    "available yet.",
+    Word.DEFER: "`/improve defer` is not a command, and deferring proposals in Slack is not "
+    "available yet.",
+    Word.ASSIGN: "`/improve assign` is not a command, and assigning a proposal to an owner in "
+    "Slack is not available yet.",
     Word.POLL: "Prioritisation polls are not available yet; `/improve list` shows the register "
     "ranked by priority.",
     Word.DIGEST: "The service-level digest is not available yet.",
@@ -102,10 +105,10 @@ def command_refused(command: Refused, *, typed: str) -> str:
         "command or a proposal.",
         Reason.NUMBER_ONLY: f"{_shown(typed)} looks like a proposal number, not a proposal.",
         Reason.THIN: (
-            f"{_shown(typed)} starts with the command word `{word}` and is too short to be a "
-            f"proposal; {TITLE_RULE}."
+            f"{_shown(typed)} starts with the command word `{word}` and is not a proposal "
+            f"title: {TITLE_RULE}."
             if word
-            else f"{_shown(typed)} is too short to be a proposal; {TITLE_RULE}."
+            else f"{_shown(typed)} is not a proposal title: {TITLE_RULE}."
         ),
         Reason.MISSING: _MISSING.get(word, f"{name} needs a proposal number, like #12.")
         if word
@@ -126,10 +129,11 @@ def command_refused(command: Refused, *, typed: str) -> str:
 
 def command_not_yet(command: NotYet, *, typed: str) -> str:
     """A planned command this version does not do: said plainly, with what to use meanwhile."""
-    opening = f"`/improve {escape(truncate(' '.join(typed.split()), 60))}`: "
-    if command.word in {Word.APPROVE, Word.REJECT, Word.DEFER, Word.ASSIGN}:
-        opening += f"`{command.word}` is not an `/improve` command. "
-    return "\n".join([f"{opening}{NOT_YET[command.word]} {NOTHING_SAVED}", MORE_HELP])
+    message = NOT_YET[command.word]
+    if command.word is Word.LIST:
+        # The typed filter is echoed: "please" in `list please` would be read as an objective.
+        message = f"You asked for {_shown('/improve ' + ' '.join(typed.split()))}. {message}"
+    return "\n".join([f"{message} {NOTHING_SAVED}", MORE_HELP])
 
 
 def no_objectives_yet(
@@ -142,8 +146,8 @@ def no_objectives_yet(
     """Why nothing can be proposed before the steering group sets an objective, and who can."""
     lines = [
         error_text(
-            "Every proposal must serve one of the steering group's objectives, and there are "
-            f"none yet, so I cannot take a proposal. {NOTHING_SAVED}"
+            "Every proposal must serve one of the steering group's objectives, and none exist "
+            f"yet. {NOTHING_SAVED}"
         )
     ]
     if asker_is_steering:
@@ -155,13 +159,13 @@ def no_objectives_yet(
         who = [mrkdwn.user(m) for m in sorted(steering_members)[:5]]
         if steering_usergroup and steering_usergroup.isalnum():
             who.append(f"<!subteam^{steering_usergroup}>")
-        named = (" Ask " + " or ".join(who) + ".") if who else ""
+        ask = f"ask {' or '.join(who)} to add one" if who else "ask them to add one"
         lines.append(
-            "Only the steering group can add objectives, with `/improve objective add <title>` "
-            f"or `csi-bot objective add`.{named} Then propose again."
+            "Only the steering group can add objectives (`/improve objective add <title>`, or "
+            f"`csi-bot objective add` on the server): {ask}, then propose again."
         )
     if title:
-        lines.append(f"Your title, to use then: {_shown(title)}")
+        lines.append(f"Your title, to propose again then: {_shown(title)}")
     return "\n".join(lines)
 
 
