@@ -216,6 +216,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The operator asked for one thing; migration chatter would bury the answer.
         logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
+        _check_usage(args)
         settings = Settings.load()
         if args.command == "serve":
             from bot.app import serve
@@ -274,10 +275,14 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _check_usage(args: argparse.Namespace) -> None:
+    """What argparse cannot say on its own, said before any database is touched."""
+    if args.command == "similar" and (args.text is None) == (args.batch is None):
+        raise UsageError("give either TEXT or --batch FILE, not both or neither")
+
+
 def similar_command(args: argparse.Namespace, *, settings: Settings, session: Session) -> None:
     """`csi-bot similar`: what the bot would warn about, for one text or a batch."""
-    if (args.text is None) == (args.batch is None):
-        raise UsageError("give either TEXT or --batch FILE, not both or neither")
     try:
         index = SimilarProposals(method=settings.similarity_method)
     except ImportError as exc:

@@ -218,10 +218,6 @@ def test_a_verified_request_still_reaches_the_bot(stack: Stack) -> None:
     assert "/improve" in reply.body
 
 
-def test_bolt_does_not_warn_that_the_token_will_be_unused(stack: Stack) -> None:
-    assert "will be unused" not in stack.bot.log()
-
-
 def test_metrics_count_requests_by_path_and_status(stack: Stack) -> None:
     def count(text: str, path: str, status: str) -> int:
         key = f'csi_bot_http_requests_total{{path="{path}",status="{status}"}} '

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.botproc import bot_env, free_port, run_cli
+from tests.botproc import BotProcess, bot_env, free_port, run_cli
 from tests.fakeslack import FakeSlack
 
 pytestmark = pytest.mark.e2e
@@ -87,3 +89,92 @@ def test_socket_mode_connects_with_the_app_token_and_explains_a_refusal(tmp_path
     assert result.returncode == 2
     assert "Slack refused SLACK_APP_TOKEN (invalid_auth)" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def _one_line_failure(result: subprocess.CompletedProcess[str]) -> str:
+    """The single `csi-bot:` line a failed start-up printed; asserts there is no traceback."""
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("csi-bot:")]
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+def _serve(tmp_path: Path, database_url: str, **extra: str) -> subprocess.CompletedProcess[str]:
+    with FakeSlack() as slack:
+        env = bot_env(api_url=slack.api_url, database_url=database_url, port=free_port())
+        return run_cli("serve", env=env | extra, cwd=tmp_path)
+
+
+def test_a_port_in_use_is_one_line_and_nothing_else_starts(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("0.0.0.0", 0))
+        taken.listen(1)
+        port = str(taken.getsockname()[1])
+        database = tmp_path / "csi.db"
+        result = _serve(tmp_path, f"sqlite:///{database}", PORT=port)
+    line = _one_line_failure(result)
+    assert f"PORT={port} is already in use" in line
+    assert not database.exists(), "the port is checked before the database is touched"
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("mysql://csi@127.0.0.1/csi", "is not a database csi-bot can use"),
+        ("garbage", "is not a database csi-bot can use"),
+        ("http://example.com/db", "is not a database csi-bot can use"),
+        ("sqlite:///{tmp}/no/such/folder/csi.db", "no/such/folder does not exist"),
+        ("postgresql://postgres@127.0.0.1:1/csi", "Connection refused"),
+    ],
+    ids=["mysql-without-driver", "garbage", "http", "sqlite-folder-missing", "postgres-down"],
+)
+def test_an_unusable_database_url_is_one_line(tmp_path: Path, url: str, expected: str) -> None:
+    result = _serve(tmp_path, url.format(tmp=tmp_path))
+    line = _one_line_failure(result)
+    assert expected in line, line
+    assert "DATABASE_URL" in line or "database" in line
+
+
+@pytest.mark.postgres
+def test_a_postgres_database_that_does_not_exist_is_one_line(
+    tmp_path: Path, postgres_server: str
+) -> None:
+    base, _, _ = postgres_server.rpartition("/")
+    result = _serve(tmp_path, f"{base}/csi_no_such_database")
+    line = _one_line_failure(result)
+    assert 'database "csi_no_such_database" does not exist' in line
+
+
+@pytest.mark.postgres
+def test_a_database_password_is_never_printed(tmp_path: Path) -> None:
+    result = _serve(tmp_path, "postgresql://csi:s3cret-pw@127.0.0.1:1/csi")
+    line = _one_line_failure(result)
+    assert "s3cret-pw" not in result.stderr
+    assert "***" in line
+
+
+def test_a_slack_api_url_that_answers_404_says_the_url_is_wrong(tmp_path: Path) -> None:
+    with FakeSlack() as slack:
+        env = bot_env(
+            api_url=slack.base_url + "/not-the-api/",
+            database_url=f"sqlite:///{tmp_path / 'csi.db'}",
+            port=free_port(),
+        )
+        result = run_cli("serve", env=env, cwd=tmp_path)
+    line = _one_line_failure(result)
+    assert "SLACK_API_URL" in line and "is not the Slack Web API" in line and "404" in line
+    assert "reinstall" not in line and "SLACK_BOT_TOKEN" not in line
+
+
+def test_bolt_does_not_warn_that_the_token_is_unused_at_start(tmp_path: Path) -> None:
+    with FakeSlack() as slack:
+        env = bot_env(
+            api_url=slack.api_url,
+            database_url=f"sqlite:///{tmp_path / 'csi.db'}",
+            port=free_port(),
+        )
+        with BotProcess(env, tmp_path) as bot:
+            log = bot.log()
+    assert "csi-bot listening on port" in log
+    assert "will be unused" not in log
