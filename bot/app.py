@@ -19,10 +19,8 @@ from slack_sdk.http_retry.builtin_handlers import (
 )
 from sqlalchemy.engine import Engine
 
-from bot import blocks
 from bot.deps import Deps
-from bot.errors import CsiError
-from bot.middleware import deduplicate_events
+from bot.middleware import answer_errors, read_payloads
 from bot.settings import Settings, SettingsError
 from bot.steering import SteeringGroup
 from handlers import actions, commands, events, home, views
@@ -81,7 +79,7 @@ def check_slack(settings: Settings, client: WebClient) -> None:
 
 
 def build_app(deps: Deps, client: WebClient) -> App:
-    """Assemble the Bolt app: client, middleware, every handler module."""
+    """Assemble the Bolt app: client, middleware, every handler module, the error handler."""
     settings = deps.settings
     app = App(
         client=client,
@@ -91,25 +89,20 @@ def build_app(deps: Deps, client: WebClient) -> App:
         # check_slack() has already asked auth.test with a clearer failure.
         token_verification_enabled=False,
         ignoring_self_events_enabled=True,
+        # Listeners run on the request thread and Slack gets its answer when they return: an
+        # event's effect is written before its 200 (a failed write gets 503, and Slack retries),
+        # and an error before the ack is answered by `answer_errors`, never by Bolt's bare 500.
+        # Listeners only read, write and ack; every outgoing Slack call runs on `deps.later`,
+        # so Bolt's own listener executor (used only for lazy listeners) needs no sizing.
+        process_before_response=True,
+        # A request no listener takes (a link button, an event type not subscribed) reaches
+        # the error handler, which acknowledges it quietly instead of Bolt's 404.
+        raise_error_for_unhandled_request=True,
     )
-    app.middleware(deduplicate_events(deps))
+    app.middleware(read_payloads())
     for module in (commands, views, actions, events, home):
         module.register(app, deps)
-
-    @app.error
-    def on_error(error: Exception, body: dict[str, Any], respond: Any) -> None:
-        # Typed failures become a message to the person; anything else is logged with its trace
-        # and the person is told something went wrong rather than left waiting.
-        if isinstance(error, CsiError):
-            message = str(error)
-        else:
-            log.exception("unhandled error", exc_info=error)
-            message = "Something went wrong on my side; nothing was lost. Please try again."
-        if body.get("response_url"):
-            respond(
-                text=blocks.error_text(message), response_type="ephemeral", replace_original=False
-            )
-
+    app.error(answer_errors(deps))
     return app
 
 

@@ -3,16 +3,18 @@ existing proposal instead, or to submit anyway. Plain Python over storage, no Sl
 
 from __future__ import annotations
 
-import secrets
+import hashlib
 from dataclasses import dataclass
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from bot import proposals, similar_proposals
+from bot import proposals, similar_proposals, votes
 from bot.drafts import ProposalDraft
 from bot.errors import CsiError
 from bot.proposals import ProposalSummary
 from bot.similar_proposals import SimilarMatch, SimilarProposals
+from bot.votes import VoteGiven
 from storage import repositories as repo
 from storage.models import Proposal
 
@@ -38,7 +40,18 @@ class Stored:
 class Voted:
     """The author voted for an existing proposal instead; nothing new was stored."""
 
-    summary: ProposalSummary
+    vote: VoteGiven
+
+    @property
+    def summary(self) -> ProposalSummary:
+        """The proposal that has the vote."""
+        return self.vote.summary
+
+
+def held_key(source_key: str) -> str:
+    """The key a form is held under: one per Slack request, so that copies of the same
+    submission hold it once and answer alike. Only its author can take it (see `decide`)."""
+    return hashlib.sha256(source_key.encode()).hexdigest()[:32]
 
 
 def submit(
@@ -56,22 +69,23 @@ def submit(
         require_objective=True,
     )
     if repo.proposal_by_source(session=session, source_key=source_key) is None:
-        matches = similar.similar(session=session, title=draft.title, description=draft.description)
-        if matches:
-            key = secrets.token_urlsafe(16)
-            repo.save_pending_draft(
-                session=session,
-                key=key,
-                user_id=submitter,
-                draft={"fields": fields, "source_key": source_key},
-            )
-            related = similar_proposals.related(
-                session=session,
-                service=draft.service,
-                objective_id=draft.objective_id,
-                exclude=[m.proposal.id or 0 for m in matches],
-            )
-            return Held(key=key, matches=matches, related=related)
+        held = _similar(session=session, similar=similar, draft=draft, key=held_key(source_key))
+        if held is not None:
+            try:
+                repo.save_pending_draft(
+                    session=session,
+                    key=held.key,
+                    user_id=submitter,
+                    draft={"fields": fields, "source_key": source_key},
+                )
+                session.flush()
+            except IntegrityError:
+                # A copy of this submission held the same form a moment ago. The rollback
+                # expires what was read, so read the matches again for the answer.
+                session.rollback()
+                held = _similar(session=session, similar=similar, draft=draft, key=held.key)
+            if held is not None:
+                return held
     proposal, created = proposals.capture(
         session=session,
         draft=draft,
@@ -82,6 +96,21 @@ def submit(
     return Stored(proposal=proposal, created=created)
 
 
+def _similar(
+    *, session: Session, similar: SimilarProposals, draft: ProposalDraft, key: str
+) -> Held | None:
+    matches = similar.similar(session=session, title=draft.title, description=draft.description)
+    if not matches:
+        return None
+    related = similar_proposals.related(
+        session=session,
+        service=draft.service,
+        objective_id=draft.objective_id,
+        exclude=[m.proposal.id or 0 for m in matches],
+    )
+    return Held(key=key, matches=matches, related=related)
+
+
 def decide(
     *,
     session: Session,
@@ -90,13 +119,18 @@ def decide(
     user_id: str,
     vote_for: int | None,
 ) -> Stored | Voted | None:
-    """Carry out the author's choice for a held form; None when it was decided already."""
+    """Carry out the author's choice for a held form; None when it was decided already.
+
+    A vote follows a merge to where the proposal went; when it cannot be given (the proposal no
+    longer takes votes) the form stays held and the refusal says why.
+    """
+    if vote_for is not None:
+        votes.votable_target(session=session, proposal_id=vote_for)
     pending = repo.take_pending_draft(session=session, key=key, user_id=user_id)
     if pending is None:
         return None
     if vote_for is not None:
-        proposals.vote(session=session, proposal_id=vote_for, user_id=user_id)
-        return Voted(summary=proposals.summary(session=session, proposal_id=vote_for))
+        return Voted(vote=votes.vote_for(session=session, proposal_id=vote_for, user_id=user_id))
     draft = ProposalDraft(**pending.draft["fields"])
     try:
         proposal, created = proposals.capture(

@@ -52,6 +52,51 @@ LABELS: dict[Status, str] = {
 }
 
 
+# How a proposal's status reads after its number: "#7 was withdrawn", "#7 is in progress".
+_STATE_PHRASES: dict[Status, str] = {
+    Status.NEEDS_OBJECTIVE: "still needs an objective",
+    Status.OPEN: "is open",
+    Status.APPROVED: "is approved",
+    Status.REJECTED: "was rejected",
+    Status.IN_PROGRESS: "is in progress",
+    Status.IMPLEMENTED: "is implemented",
+    Status.VERIFIED: "is implemented and verified",
+    Status.MERGED: "was merged into another proposal",
+    Status.WITHDRAWN: "was withdrawn",
+}
+
+# What moving to a status is called in a sentence: "it cannot be reopened".
+_MOVE_WORDS: dict[Status, str] = {
+    Status.NEEDS_OBJECTIVE: "sent back for an objective",
+    Status.OPEN: "reopened",
+    Status.APPROVED: "approved",
+    Status.REJECTED: "rejected",
+    Status.IN_PROGRESS: "started",
+    Status.IMPLEMENTED: "marked implemented",
+    Status.VERIFIED: "marked verified",
+    Status.MERGED: "merged",
+    Status.WITHDRAWN: "withdrawn",
+}
+
+
+def state_phrase(status: str, *, merged_into: int | None = None) -> str:
+    """The present state as it follows a proposal's number ("was withdrawn")."""
+    if status == Status.MERGED and merged_into is not None:
+        return f"was merged into #{merged_into}"
+    try:
+        return _STATE_PHRASES[Status(status)]
+    except ValueError:
+        return f"is {status}"
+
+
+def move_word(status: str) -> str:
+    """Moving to `status`, as a past participle ("reopened")."""
+    try:
+        return _MOVE_WORDS[Status(status)]
+    except ValueError:
+        return f"moved to {status}"
+
+
 def can_move(current: str, target: str) -> bool:
     """True when a proposal in `current` may move to `target`."""
     return Status(target) in TRANSITIONS[Status(current)]

@@ -2,46 +2,42 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from typing import Any
 
 from bot.drafts import ProposalDraft
 from bot.ids import BlockId
 from storage.models import Proposal
 
-
-def selected_value(state: dict[str, Any], block_id: str) -> str | None:
-    """The single element's value in an input block (text, or a select's chosen option)."""
-    block = state.get(block_id) or {}
-    for element in block.values():
-        if not isinstance(element, dict):
-            continue
-        if "selected_option" in element or element.get("type") in {
-            "static_select",
-            "radio_buttons",
-        }:
-            selected = element.get("selected_option") or {}
-            return selected.get("value")
-        return element.get("value")
-    return None
+# ASCII digits, at most nine: '²' or a 20-digit number must not reach int() or the database.
+_SMALL_NUMBER = re.compile(r"[0-9]{1,9}")
 
 
-def draft_from_state(state_values: dict[str, Any]) -> ProposalDraft:
-    """A draft from `view.state.values`; unparseable choices become validation errors later."""
+def _number(raw: str | None) -> int | None:
+    """A chosen ID or rating; anything that is not a plain number reads as 0 (refused later)."""
+    if raw is None:
+        return None
+    return int(raw) if _SMALL_NUMBER.fullmatch(raw) else 0
+
+
+def draft_from_state(values: Mapping[str, str | None]) -> ProposalDraft:
+    """A draft from the modal's entered values (`ModalView.values`); a choice that is not a
+    plain number becomes a validation error, not a crash."""
 
     def text(block_id: BlockId) -> str:
-        return selected_value(state_values, block_id) or ""
+        return values.get(block_id) or ""
 
-    objective = text(BlockId.OBJECTIVE)
-    value = text(BlockId.VALUE)
+    objective = _number(values.get(BlockId.OBJECTIVE) or None)
     return ProposalDraft(
         title=text(BlockId.TITLE),
         description=text(BlockId.DESCRIPTION),
         outcome=text(BlockId.OUTCOME),
-        # A forged or stale ID that is not a number maps to "no such objective", not a crash.
-        objective_id=int(objective) if objective.isdigit() else (-1 if objective else None),
+        # A forged or stale ID maps to "no such objective".
+        objective_id=-1 if objective == 0 else objective,
         service=text(BlockId.SERVICE),
         benefit=text(BlockId.BENEFIT) or None,
-        value=int(value) if value.isdigit() else (0 if value else None),
+        value=_number(values.get(BlockId.VALUE) or None),
         effort=text(BlockId.EFFORT) or None,
         kpi=text(BlockId.KPI),
         kpi_baseline=text(BlockId.KPI_BASELINE) or None,
@@ -49,9 +45,9 @@ def draft_from_state(state_values: dict[str, Any]) -> ProposalDraft:
     )
 
 
-def initial_from_state(state_values: dict[str, Any]) -> dict[str, Any]:
+def initial_from_state(values: Mapping[str, str | None]) -> dict[str, Any]:
     """The form's current values, to carry over when the form is redrawn."""
-    return {block_id.value: selected_value(state_values, block_id) for block_id in BlockId}
+    return {block_id.value: values.get(block_id) for block_id in BlockId}
 
 
 def initial_from_proposal(proposal: Proposal) -> dict[str, Any]:

@@ -46,9 +46,12 @@ def proposal_number(raw: object, *, what: str = "proposal") -> int:
         number = raw
     elif isinstance(raw, str) and _DIGITS.fullmatch(raw.strip().removeprefix("#")):
         number = int(raw.strip().removeprefix("#"))
+    elif raw is None or raw == "":
+        raise BadPayload(f"No {what} number was given.")
     else:
-        shown = escape(truncate(str(raw), 20)) if isinstance(raw, str | int | float) else "that"
-        raise BadPayload(f"“{shown}” is not a {what} number; use digits, like #12.")
+        shown = f"“{escape(truncate(str(raw), 20))}”" if isinstance(raw, str | float) else "That"
+        article = "an" if what[:1] in "aeiou" else "a"
+        raise BadPayload(f"{shown} is not {article} {what} number; use digits, like #12.")
     if not 1 <= number <= ID_MAX:
         raise BadPayload(f"There is no {what} #{number}.")
     return number
@@ -430,4 +433,12 @@ def first_input_block(body: object) -> str | None:
             block_id = block.get("block_id")
             if isinstance(block_id, str) and 0 < len(block_id) <= SHORT_MAX:
                 return block_id
+    return None
+
+
+def response_url_of(body: object) -> str | None:
+    """The response_url of a body that could not be read otherwise (to say so to its sender)."""
+    url = body.get("response_url") if isinstance(body, dict) else None
+    if isinstance(url, str) and url.startswith(("https://", "http://")) and len(url) <= URL_MAX:
+        return url
     return None

@@ -7,12 +7,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from bot import scoring
 from bot.drafts import ProposalDraft
 from bot.errors import InvalidInput, NotFound, PermissionDenied
-from bot.lifecycle import VOTABLE, Status, can_move, label
+from bot.lifecycle import VOTABLE, Status, can_move, label, move_word, state_phrase
 from storage import repositories as repo
 from storage.models import TITLE_MAX, Objective, Proposal
 from storage.types import utcnow
@@ -78,7 +79,8 @@ def capture(
     """Store a new proposal; returns it and whether it is new.
 
     With an objective it is `open`; without (one-line capture) it waits in `needs_objective`.
-    The same `source_key` (one Slack request) never stores two proposals.
+    The same `source_key` (one Slack request) never stores two proposals, even when its copies
+    arrive at once; with a `source_key` the capture must be the first write of the unit of work.
     """
     if source_key:
         existing = repo.proposal_by_source(session=session, source_key=source_key)
@@ -94,7 +96,19 @@ def capture(
     )
     _apply(proposal, draft)
     session.add(proposal)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError:
+        if not source_key:
+            raise
+        # A copy of the same request stored it first (the unique key made this insert wait for
+        # it, then fail): that proposal is the answer. Nothing else was written in this unit of
+        # work, so rolling it back loses nothing.
+        session.rollback()
+        stored = repo.proposal_by_source(session=session, source_key=source_key)
+        if stored is None:
+            raise
+        return stored, False
     assert proposal.id is not None
     repo.audit(
         session=session,
@@ -121,8 +135,10 @@ def update_details(
 def choose_objective(
     *, session: Session, proposal_id: int, objective_id: int, actor: str
 ) -> Proposal:
-    """Give a `needs_objective` proposal its objective, which opens it."""
+    """Give a `needs_objective` proposal its objective, which opens it (again: no change)."""
     proposal = _editable(session=session, proposal_id=proposal_id, actor=actor)
+    if proposal.status == Status.OPEN and proposal.objective_id == objective_id:
+        return proposal
     if objective_id not in active_objective_ids(session=session):
         raise InvalidInput({"objective": "That objective was retired; choose another."})
     proposal.objective_id = objective_id
@@ -227,7 +243,8 @@ def transition(
     """Move a proposal to another status if the lifecycle allows it, and record it."""
     proposal = _get(session=session, proposal_id=proposal_id)
     if not can_move(proposal.status, to):
-        raise InvalidInput({"status": f"A proposal that is {proposal.status} cannot become {to}."})
+        now = state_phrase(proposal.status, merged_into=proposal.merged_into_id)
+        raise InvalidInput({"status": f"#{proposal_id} {now}, so it cannot be {move_word(to)}."})
     before = proposal.status
     proposal.status = to
     proposal.updated_at = utcnow()
@@ -242,19 +259,6 @@ def transition(
         detail={"reason": reason} if reason else None,
     )
     return proposal
-
-
-def withdraw_for(*, session: Session, proposal_id: int, in_favour_of: int, actor: str) -> Proposal:
-    """The submitter withdraws a fresh proposal because an existing one says the same."""
-    _editable(session=session, proposal_id=proposal_id, actor=actor)
-    _get(session=session, proposal_id=in_favour_of)
-    return transition(
-        session=session,
-        proposal_id=proposal_id,
-        to=Status.WITHDRAWN,
-        actor=actor,
-        reason=f"voted for #{in_favour_of} instead",
-    )
 
 
 def merge(*, session: Session, duplicate_id: int, into_id: int, actor: str) -> Proposal:
@@ -366,6 +370,11 @@ def discard(*, session: Session, proposal_id: int, actor: str) -> tuple[Proposal
     return proposal, True
 
 
+def get(*, session: Session, proposal_id: int) -> Proposal:
+    """The proposal with this number; NotFound says so when there is none."""
+    return _get(session=session, proposal_id=proposal_id)
+
+
 def _get(*, session: Session, proposal_id: int) -> Proposal:
     proposal = repo.get_proposal(session=session, proposal_id=proposal_id)
     if proposal is None:
@@ -376,9 +385,10 @@ def _get(*, session: Session, proposal_id: int) -> Proposal:
 def _editable(*, session: Session, proposal_id: int, actor: str) -> Proposal:
     proposal = _get(session=session, proposal_id=proposal_id)
     if proposal.submitter != actor:
-        raise PermissionDenied("Only the person who proposed it can change this proposal.")
+        raise PermissionDenied(f"Only the person who proposed #{proposal_id} can change it.")
     if proposal.status not in {Status.NEEDS_OBJECTIVE, Status.OPEN}:
-        raise InvalidInput({"status": "This proposal was already decided and can't be edited."})
+        now = state_phrase(proposal.status, merged_into=proposal.merged_into_id)
+        raise InvalidInput({"status": f"#{proposal_id} {now}, so it can no longer be changed."})
     return proposal
 
 

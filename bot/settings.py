@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,6 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from dotenv import dotenv_values
 
 DEFAULT_API_URL = "https://slack.com/api/"
+_EMOJI_NAME = re.compile(r"[a-z0-9_+'.-]{1,100}")
 SIMILARITY_METHODS = ("lexical", "semantic")
 
 # Where a newcomer finds each required value; shown when it is missing.
@@ -25,6 +27,34 @@ HOW_TO_GET = {
         "at the bottom: an ID like C0123456789); invite the bot there with /invite"
     ),
 }
+
+
+# Slack knows some emoji under two names and sends a reaction under either; a skin tone arrives
+# appended (`+1::skin-tone-3`). A small table of the aliases people pick as a vote emoji, so that
+# CSI_VOTE_EMOJI=thumbsup and a reaction named +1 are the same vote.
+EMOJI_ALIASES: tuple[frozenset[str], ...] = (
+    frozenset({"+1", "thumbsup"}),
+    frozenset({"-1", "thumbsdown"}),
+    frozenset({"hand", "raised_hand"}),
+    frozenset({"laughing", "satisfied"}),
+    frozenset({"facepunch", "punch"}),
+    frozenset({"squirrel", "shipit"}),
+)
+_SKIN_TONE = re.compile(r"::skin-tone-[2-6]$")
+
+
+def emoji_name(raw: str) -> str:
+    """An emoji as Slack names it in a reaction: without colons, case or skin tone."""
+    return _SKIN_TONE.sub("", raw.strip().strip(":").lower()).strip(":")
+
+
+def emoji_names(name: str) -> frozenset[str]:
+    """Every name under which Slack may send this emoji (the name itself and its aliases)."""
+    base = emoji_name(name)
+    for names in EMOJI_ALIASES:
+        if base in names:
+            return names
+    return frozenset({base})
 
 
 class SettingsError(Exception):
@@ -53,6 +83,10 @@ class Settings:
     poll_days: int = 7
     ingest_token: str | None = None
     similarity_method: str = "lexical"
+
+    def is_vote(self, reaction: str) -> bool:
+        """True when a reaction (as Slack names it, skin tone and all) is the vote emoji."""
+        return emoji_name(reaction) in emoji_names(self.vote_emoji)
 
     @property
     def socket_mode(self) -> bool:
@@ -132,7 +166,7 @@ class Settings:
             steering_channel=get("CSI_STEERING_CHANNEL") or proposals,
             steering_members=members,
             steering_usergroup=get("CSI_STEERING_USERGROUP"),
-            vote_emoji=(get("CSI_VOTE_EMOJI") or "+1").strip(":"),
+            vote_emoji=_vote_emoji(get("CSI_VOTE_EMOJI")),
             timezone=timezone,
             digest_cron=get("CSI_DIGEST_CRON") or "0 9 * * MON",
             poll_cron=get("CSI_POLL_CRON") or "0 10 1 * *",
@@ -140,6 +174,16 @@ class Settings:
             ingest_token=get("CSI_INGEST_TOKEN"),
             similarity_method=method,
         )
+
+
+def _vote_emoji(raw: str | None) -> str:
+    name = emoji_name(raw or "+1")
+    if not _EMOJI_NAME.fullmatch(name):
+        raise SettingsError(
+            f"CSI_VOTE_EMOJI={raw!r} is not an emoji name; give one like +1, thumbsup or "
+            "white_check_mark (with or without the colons)."
+        )
+    return name
 
 
 def _integer(raw: str | None, name: str, default: int) -> int:

@@ -1,44 +1,44 @@
-"""Buttons and selects in messages: the objective question of a one-line proposal."""
+"""Buttons and selects: the form's title look-up, the objective question of a one-line proposal,
+"vote for #N instead", "add details" and "discard"."""
 
 from __future__ import annotations
 
-import json
-import logging
 import re
 from typing import Any
 
-from slack_bolt import Ack, App, Respond
+from slack_bolt import Ack, App
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
 
-from bot import blocks, cards, payloads, proposals, similar_proposals
+from bot import blocks, cards, payloads, proposals, similar_proposals, votes
+from bot.blocks.votes import voted_instead
 from bot.deps import Deps
-from bot.errors import CsiError
+from bot.errors import BadPayload, CsiError
 from bot.ids import ActionId
+from bot.lifecycle import Status, state_phrase
+from bot.middleware import payload
 from bot.modal_state import draft_from_state, initial_from_proposal, initial_from_state
+from bot.payloads import BlockAction
+from handlers.replies import call_later, respond_later, respond_now
 from storage import repositories as repo
 
-log = logging.getLogger(__name__)
-
-
-def _proposal_id(action: dict[str, Any]) -> int | None:
-    """The proposal an action is about: its button value, or the `objective:<id>` block."""
-    raw = action.get("value") or action.get("block_id", "").partition(":")[2]
-    return int(raw) if str(raw).isdigit() else None
+EDITABLE = frozenset({Status.NEEDS_OBJECTIVE, Status.OPEN})
 
 
 def register(app: App, deps: Deps) -> None:
     """Wire the form's title look-up, the objective question and 'vote instead'."""
     vote_emoji = deps.settings.vote_emoji
 
+    def refuse(click: BlockAction, message: str) -> None:
+        respond_later(deps, click.response_url, blocks.error_text(message))
+
     @app.action(ActionId.TITLE)
-    def title_entered(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+    def title_entered(ack: Ack, context: dict[str, Any], client: WebClient) -> None:
         ack()
-        view = body["view"]
-        state = view.get("state", {}).get("values", {})
-        draft = draft_from_state(state)
-        meta = json.loads(view.get("private_metadata") or "{}")
-        own = [int(meta["proposal_id"])] if meta.get("proposal_id") else []
+        view = payload(context, BlockAction).view
+        if view is None:
+            raise BadPayload(payloads.UNREADABLE_FORM)
+        draft = draft_from_state(view.values)
+        own = [view.meta.proposal_id] if view.meta.proposal_id else []
         with deps.session() as session:
             matches = deps.similar.similar(
                 session=session, title=draft.title, description=draft.description, exclude=own
@@ -52,125 +52,126 @@ def register(app: App, deps: Deps) -> None:
             objectives = repo.list_objectives(session=session)
         form = blocks.proposal_modal(
             objectives=objectives,
-            initial=initial_from_state(state),
-            proposal_id=meta.get("proposal_id"),
+            initial=initial_from_state(view.values),
+            proposal_id=view.meta.proposal_id,
             notice_blocks=blocks.similar_notice(matches, related, vote_emoji=vote_emoji),
         )
-        try:
-            client.views_update(view_id=view["id"], hash=view.get("hash"), view=form)
-        except SlackApiError as exc:
-            # hash_conflict: the form changed meanwhile; the next Enter shows fresh matches.
-            log.info("similar proposals not shown: %s", exc.response.get("error"))
-
-    @app.action(re.compile(rf"^{ActionId.VOTE_INSTEAD}(:\d+)?$"))
-    def vote_instead(
-        ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient, respond: Respond
-    ) -> None:
-        ack()
-        user_id = body["user"]["id"]
-        target, _, mine = str(action.get("value", "")).partition(":")
-        if not (target.isdigit() and mine.isdigit()):
-            return
-        try:
-            with deps.session() as session:
-                proposals.withdraw_for(
-                    session=session, proposal_id=int(mine), in_favour_of=int(target), actor=user_id
-                )
-                proposals.vote(session=session, proposal_id=int(target), user_id=user_id)
-                summary = proposals.summary(session=session, proposal_id=int(target))
-        except CsiError as exc:
-            respond(
-                text=blocks.error_text(str(exc)), replace_original=False, response_type="ephemeral"
-            )
-            return
-        cards.refresh_card(deps=deps, client=client, proposal_id=int(target))
-        respond(
-            text=blocks.vote_recorded(summary), replace_original=True, response_type="ephemeral"
+        # hash_conflict (the form changed meanwhile) is logged; the next Enter shows fresh matches.
+        call_later(
+            deps,
+            "similar proposals not shown",
+            client.views_update,
+            view_id=view.id,
+            hash=view.hash,
+            view=form,
         )
 
-    @app.action(ActionId.CHOOSE_OBJECTIVE)
-    def choose_objective(
-        ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient, respond: Respond
-    ) -> None:
+    @app.action(re.compile(rf"^{ActionId.VOTE_INSTEAD}(:[0-9]+)?$"))
+    def vote_instead(ack: Ack, context: dict[str, Any], client: WebClient) -> None:
         ack()
-        user_id = body["user"]["id"]
-        proposal_id = _proposal_id(action)
-        chosen = (action.get("selected_option") or {}).get("value", "")
-        if proposal_id is None or not chosen.isdigit():
-            respond(
-                text=blocks.error_text("That choice could not be read; try again."),
-                replace_original=False,
-                response_type="ephemeral",
-            )
-            return
+        click = payload(context, BlockAction)
+        target, _, mine = (click.value or "").partition(":")
         try:
+            in_favour_of = payloads.proposal_number(target)
+            proposal_id = payloads.proposal_number(mine)
+            with deps.session() as session:
+                result = votes.vote_instead(
+                    session=session,
+                    proposal_id=proposal_id,
+                    in_favour_of=in_favour_of,
+                    actor=click.user_id,
+                )
+        except CsiError as exc:
+            refuse(click, str(exc))
+            return
+        respond_later(deps, click.response_url, voted_instead(result), replace_original=True)
+        if not result.already:
+            for changed in (result.vote.summary.proposal.id, proposal_id):
+                deps.later(cards.refresh_card, deps=deps, client=client, proposal_id=changed)
+
+    @app.action(ActionId.CHOOSE_OBJECTIVE)
+    def choose_objective(ack: Ack, context: dict[str, Any], client: WebClient) -> None:
+        ack()
+        click = payload(context, BlockAction)
+        try:
+            # The select sits in the block `objective:<proposal id>`.
+            proposal_id = payloads.proposal_number(click.block_id.partition(":")[2])
+            objective_id = payloads.proposal_number(click.selected, what="objective")
             with deps.session() as session:
                 proposals.choose_objective(
                     session=session,
                     proposal_id=proposal_id,
-                    objective_id=int(chosen),
-                    actor=user_id,
+                    objective_id=objective_id,
+                    actor=click.user_id,
                 )
         except CsiError as exc:
-            respond(
-                text=blocks.error_text(str(exc)), replace_original=False, response_type="ephemeral"
-            )
+            refuse(click, str(exc))
             return
-        cards.post_card(deps=deps, client=client, proposal_id=proposal_id)
-        with deps.session() as session:
-            summary = proposals.summary(session=session, proposal_id=proposal_id)
-        text, message = blocks.objective_chosen(summary, channel_id=summary.proposal.channel_id)
-        respond(text=text, blocks=message, replace_original=True, response_type="ephemeral")
+        deps.later(_post_and_confirm, deps, client, proposal_id, click.response_url)
 
     @app.action(ActionId.ADD_DETAILS)
-    def add_details(
-        ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient, respond: Respond
-    ) -> None:
+    def add_details(ack: Ack, context: dict[str, Any], client: WebClient) -> None:
         ack()
-        proposal_id = _proposal_id(action)
-        with deps.session() as session:
-            proposal = (
-                repo.get_proposal(session=session, proposal_id=proposal_id) if proposal_id else None
-            )
-            objectives = repo.list_objectives(session=session)
-        if proposal is None or proposal.submitter != body["user"]["id"]:
-            respond(
-                text=blocks.error_text("Only the person who proposed it can add details."),
-                replace_original=False,
-                response_type="ephemeral",
-            )
+        click = payload(context, BlockAction)
+        try:
+            proposal_id = payloads.proposal_number(click.value)
+            with deps.session() as session:
+                proposal = proposals.get(session=session, proposal_id=proposal_id)
+                objectives = repo.list_objectives(session=session)
+        except CsiError as exc:
+            refuse(click, str(exc))
             return
-        client.views_open(
-            trigger_id=body["trigger_id"],
-            view=blocks.proposal_modal(
-                objectives=objectives,
-                initial=initial_from_proposal(proposal),
-                proposal_id=proposal.id,
-            ),
+        if proposal.submitter != click.user_id:
+            refuse(click, f"Only the person who proposed #{proposal_id} can add details.")
+            return
+        if proposal.status not in EDITABLE:
+            now = state_phrase(proposal.status, merged_into=proposal.merged_into_id)
+            refuse(click, f"#{proposal_id} {now}, so it can no longer be changed.")
+            return
+        form = blocks.proposal_modal(
+            objectives=objectives, initial=initial_from_proposal(proposal), proposal_id=proposal.id
+        )
+        call_later(
+            deps,
+            "the details form did not open",
+            client.views_open,
+            trigger_id=click.trigger_id,
+            view=form,
         )
 
     @app.action(ActionId.DISCARD)
-    def discard(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond) -> None:
+    def discard(ack: Ack, context: dict[str, Any], client: WebClient) -> None:
         # Only the submitter may discard; a second click finds it withdrawn and confirms again.
         ack()
+        click = payload(context, BlockAction)
         try:
-            click = payloads.parse_block_action(body)
             proposal_id = payloads.proposal_number(click.value)
             with deps.session() as session:
                 proposal, changed = proposals.discard(
                     session=session, proposal_id=proposal_id, actor=click.user_id
                 )
         except CsiError as exc:
-            deps.later(
-                respond,
-                text=blocks.error_text(str(exc)),
-                replace_original=False,
-                response_type="ephemeral",
-            )
+            refuse(click, str(exc))
             return
         text, message = blocks.proposal_withdrawn(proposal, already=not changed)
-        deps.later(
-            respond, text=text, blocks=message, replace_original=True, response_type="ephemeral"
-        )
+        respond_later(deps, click.response_url, text, blocks=message, replace_original=True)
         if changed and proposal.message_ts:
             deps.later(cards.refresh_card, deps=deps, client=client, proposal_id=proposal_id)
+
+    @app.action(ActionId.OPEN_PROPOSAL)
+    def open_proposal(ack: Ack) -> None:
+        # A link button: Slack opens the URL and tells the app; there is nothing to do.
+        ack()
+
+
+def _post_and_confirm(
+    deps: Deps, client: WebClient, proposal_id: int, response_url: str | None
+) -> None:
+    """After the ack: post the now open proposal's card, then replace the question with where
+    it went."""
+    cards.post_card(deps=deps, client=client, proposal_id=proposal_id)
+    with deps.session() as session:
+        summary = proposals.summary(session=session, proposal_id=proposal_id)
+    text, message = blocks.objective_chosen(summary, channel_id=summary.proposal.channel_id)
+    if response_url:
+        respond_now(response_url, text, blocks=message, replace_original=True)

@@ -1,18 +1,24 @@
-"""Modal submissions: the proposal form, and the choice it turns into when similar ones exist."""
+"""Modal submissions: the proposal form, and the choice it turns into when similar ones exist.
+
+Each answers Slack with its final word from the request (errors, the choice, or close); the card
+and the direct message follow after the ack.
+"""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
-from bot import blocks, cards, held_forms, notify, proposals
+from bot import blocks, cards, held_forms, notify, payloads, proposals
+from bot.blocks.votes import vote_given
 from bot.deps import Deps
-from bot.errors import CsiError, InvalidInput
+from bot.errors import BadPayload, CsiError, InvalidInput
 from bot.ids import BlockId, CallbackId
-from bot.modal_state import draft_from_state, selected_value
+from bot.middleware import payload
+from bot.modal_state import draft_from_state
+from bot.payloads import ViewSubmission
 
 FORM_BLOCKS = {b.value for b in BlockId}
 
@@ -27,23 +33,30 @@ def modal_errors(exc: CsiError) -> dict[str, str]:
     return errors
 
 
+def _vote_choice(choice: str | None) -> int | None:
+    """The similar-choice radio value: `vote:<id>`, or `new` (submit anyway)."""
+    if choice == blocks.CHOICE_NEW:
+        return None
+    if choice and choice.startswith("vote:"):
+        return payloads.proposal_number(choice.removeprefix("vote:"))
+    raise BadPayload("Choose one of the options.")
+
+
 def register(app: App, deps: Deps) -> None:
     """Wire the proposal form and the similar-proposal choice."""
     vote_emoji = deps.settings.vote_emoji
 
     @app.view(CallbackId.PROPOSAL)
-    def submit_proposal(
-        ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient
-    ) -> None:
-        user_id = body["user"]["id"]
-        draft = draft_from_state(view.get("state", {}).get("values", {}))
-        meta = json.loads(view.get("private_metadata") or "{}")
+    def submit_proposal(ack: Ack, context: dict[str, Any], client: WebClient) -> None:
+        submission = payload(context, ViewSubmission)
+        view, user_id = submission.view, submission.user_id
+        draft = draft_from_state(view.values)
         try:
             with deps.session() as session:
-                if meta.get("proposal_id"):
+                if view.meta.proposal_id:
                     proposal = proposals.update_details(
                         session=session,
-                        proposal_id=int(meta["proposal_id"]),
+                        proposal_id=view.meta.proposal_id,
                         draft=draft,
                         actor=user_id,
                     )
@@ -56,7 +69,7 @@ def register(app: App, deps: Deps) -> None:
                         similar=deps.similar,
                         draft=draft,
                         submitter=user_id,
-                        source_key=f"view:{view['id']}",
+                        source_key=f"view:{view.id}",
                     )
         except CsiError as exc:
             ack(response_action="errors", errors=modal_errors(exc))
@@ -75,18 +88,18 @@ def register(app: App, deps: Deps) -> None:
             return
         ack()
         if outcome.created and outcome.proposal.id is not None:
-            # A repeated delivery of the same submission was stored once and is announced once.
-            notify_stored(deps, client, outcome.proposal.id, user_id)
+            # Copies of the same submission store it once, and it is announced once.
+            deps.later(notify_stored, deps, client, outcome.proposal.id, user_id)
 
     @app.view(CallbackId.SIMILAR_CHOICE)
-    def submit_choice(
-        ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient
-    ) -> None:
-        user_id = body["user"]["id"]
-        key = json.loads(view.get("private_metadata") or "{}").get("pending", "")
-        choice = selected_value(view.get("state", {}).get("values", {}), BlockId.CHOICE) or ""
-        vote_for = int(choice[5:]) if choice.startswith("vote:") and choice[5:].isdigit() else None
+    def submit_choice(ack: Ack, context: dict[str, Any], client: WebClient) -> None:
+        submission = payload(context, ViewSubmission)
+        user_id = submission.user_id
         try:
+            key = submission.view.meta.pending
+            if not key:
+                raise BadPayload(payloads.UNREADABLE_FORM)
+            vote_for = _vote_choice(submission.view.value(BlockId.CHOICE))
             with deps.session() as session:
                 outcome = held_forms.decide(
                     session=session,
@@ -98,18 +111,23 @@ def register(app: App, deps: Deps) -> None:
         except CsiError as exc:
             ack(response_action="errors", errors={BlockId.CHOICE: str(exc)})
             return
+        # None: this choice was made before (a repeated delivery): it closes the same way.
         ack(response_action="clear")
         if isinstance(outcome, held_forms.Stored) and outcome.created:
-            notify_stored(deps, client, outcome.proposal.id or 0, user_id)
+            deps.later(notify_stored, deps, client, outcome.proposal.id or 0, user_id)
         elif isinstance(outcome, held_forms.Voted):
-            cards.refresh_card(
-                deps=deps, client=client, proposal_id=outcome.summary.proposal.id or 0
-            )
-            notify.tell(client, user_id, blocks.vote_recorded(outcome.summary))
+            deps.later(_tell_vote, deps, client, outcome, user_id)
+
+
+def _tell_vote(deps: Deps, client: WebClient, outcome: held_forms.Voted, user_id: str) -> None:
+    """After the ack: redraw the card that has the new vote and tell the voter."""
+    if outcome.vote.added:
+        cards.refresh_card(deps=deps, client=client, proposal_id=outcome.summary.proposal.id or 0)
+    notify.tell(client, user_id, vote_given(outcome.vote))
 
 
 def notify_stored(deps: Deps, client: WebClient, proposal_id: int, user_id: str) -> None:
-    """Post the card and tell the submitter where their proposal is."""
+    """After the ack: post the card and tell the submitter where their proposal is."""
     posted = cards.post_card(deps=deps, client=client, proposal_id=proposal_id)
     with deps.session() as session:
         summary = proposals.summary(session=session, proposal_id=proposal_id)

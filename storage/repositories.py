@@ -43,9 +43,12 @@ def list_objectives(*, session: Session, include_retired: bool = False) -> list[
     return list(session.exec(statement))
 
 
-def get_proposal(*, session: Session, proposal_id: int) -> Proposal | None:
-    """The proposal with this ID, or None."""
-    return session.get(Proposal, proposal_id)
+def get_proposal(
+    *, session: Session, proposal_id: int, for_update: bool = False
+) -> Proposal | None:
+    """The proposal with this ID, or None; `for_update` locks its row until the unit of work ends
+    (PostgreSQL; SQLite has one writer at a time anyway)."""
+    return session.get(Proposal, proposal_id, with_for_update=True if for_update else None)
 
 
 def proposal_by_source(*, session: Session, source_key: str) -> Proposal | None:
@@ -342,6 +345,24 @@ def first_delivery(*, session: Session, event_id: str) -> bool:
     return True
 
 
+def claim_event(*, session: Session, event_id: str) -> bool:
+    """Mark a Slack event as handled as the FIRST write of the caller's unit of work, so the mark
+    commits or rolls back together with the event's effect (a failed effect leaves the event to
+    Slack's retry). False when it was handled before; the unit of work is then rolled back.
+
+    A plain flush, not a savepoint: on SQLite a savepoint opened before any other write commits
+    on release, which would commit the mark alone. The unique key makes a concurrent copy wait
+    for the first and then fail here.
+    """
+    session.add(ProcessedEvent(event_id=event_id))
+    try:
+        session.flush()
+    except IntegrityError:
+        session.rollback()
+        return False
+    return True
+
+
 def claim_job_run(*, session: Session, job: str, period: str) -> bool:
     """Claim the run of `job` for `period`; False when another replica already has it."""
     try:
@@ -390,8 +411,15 @@ def take_pending_draft(*, session: Session, key: str, user_id: str) -> PendingDr
     pending = session.get(PendingDraft, key)
     if pending is None or pending.user_id != user_id:
         return None
-    session.delete(pending)
-    return pending
+    # A conditional delete, not session.delete(): of two copies of the same choice arriving at
+    # once, the one that deletes the row takes the form; the other finds nothing to take.
+    result: Any = session.execute(
+        delete(PendingDraft)
+        .where(col(PendingDraft.key) == key, col(PendingDraft.user_id) == user_id)
+        .execution_options(synchronize_session=False)
+    )
+    session.expunge(pending)
+    return pending if result.rowcount == 1 else None
 
 
 def forget_events(*, session: Session, before: datetime) -> int:

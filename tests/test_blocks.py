@@ -7,6 +7,7 @@ import json
 from bot import blocks
 from bot.ids import ActionId, BlockId, CallbackId
 from bot.modal_state import draft_from_state, initial_from_proposal
+from bot.payloads import parse_state
 from bot.mrkdwn import escape, link, user
 from bot.proposals import ProposalSummary
 from storage.models import Objective, Proposal
@@ -108,7 +109,7 @@ def test_modal_state_reads_back_into_a_draft() -> None:
                     "value": element.get("initial_value"),
                 }
             }
-    draft = draft_from_state(state)
+    draft = draft_from_state(parse_state({"values": state}))
     assert (draft.title, draft.objective_id, draft.value, draft.benefit) == ("T", 2, 5, "cost")
     assert (draft.kpi_baseline, draft.kpi_target, draft.effort) == ("1.5", "0", "3d")
 
@@ -119,7 +120,7 @@ def test_forged_objective_value_becomes_a_validation_error_not_a_crash() -> None
             ActionId.INPUT: {"type": "static_select", "selected_option": {"value": "drop table"}}
         }
     }
-    assert draft_from_state(state).objective_id == -1
+    assert draft_from_state(parse_state({"values": state})).objective_id == -1
 
 
 def test_objective_question_offers_the_active_objectives() -> None:
