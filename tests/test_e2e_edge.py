@@ -17,6 +17,8 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.conftest import Stack
 from tests.fakeslack import sign
@@ -241,3 +243,52 @@ def test_metrics_count_requests_by_path_and_status(stack: Stack) -> None:
     assert count(after, "other", "404") == count(before, "other", "404") + 1
     # The path of an unknown page never becomes a label of its own.
     assert "/no/such/page" not in after
+
+
+_HEADER_TEXT = st.text(
+    st.characters(min_codepoint=0x20, max_codepoint=0xFF, exclude_characters="\x7f"), max_size=30
+)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    body=st.one_of(
+        st.binary(max_size=300),
+        st.builds(
+            lambda url, text: _command_body(url, text),
+            st.just("http://127.0.0.1:9/hook"),
+            st.text(max_size=40),
+        ),
+    ),
+    content_type=st.sampled_from([FORM, JSON, "text/plain", "", "application/JSON; x"]),
+    timestamp=st.one_of(_HEADER_TEXT, st.integers(-(10**12), 10**12).map(str)),
+    signature=st.one_of(_HEADER_TEXT, st.just("v0=" + "0" * 64)),
+)
+def test_arbitrary_unsigned_requests_are_refused_and_reach_nothing(
+    stack: Stack,
+    attacker: Listener,
+    body: bytes,
+    content_type: str,
+    timestamp: str,
+    signature: str,
+) -> None:
+    body = body.replace(b"http://127.0.0.1:9/hook", attacker.url.encode())
+    headers = {"Content-Type": content_type, "X-Slack-Request-Timestamp": timestamp}
+    headers["X-Slack-Signature"] = signature
+    assert stack.driver.raw(body, headers).status == 401
+    assert attacker.hits == []
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(body=st.binary(max_size=300), content_type=st.sampled_from([FORM, JSON, "text/plain"]))
+def test_arbitrary_signed_bytes_never_get_a_5xx_or_a_traceback(
+    stack: Stack, body: bytes, content_type: str
+) -> None:
+    before = len(stack.bot.log())
+    reply = stack.driver.raw(body, {**stack.driver.signed(body), "Content-Type": content_type})
+    assert reply.status < 500, reply.body
+    assert "Traceback" not in stack.bot.log()[before:]
