@@ -84,8 +84,9 @@ def make_engine(url: str, *, for_requests: bool = False) -> Engine:
             connect_args=connect_args,
         )
     except (ArgumentError, ImportError) as exc:
+        reason = f"its driver is not installed: {exc}" if isinstance(exc, ImportError) else exc
         raise DatabaseUnusable(
-            f"DATABASE_URL={_safe(url)} is not a database csi-bot can use ({exc}). Use "
+            f"DATABASE_URL={_safe(url)} is not a database csi-bot can use ({reason}). Use "
             "sqlite:///path/to/csi.db or postgresql://user:password@host:5432/database."
         ) from exc
 
