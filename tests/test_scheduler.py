@@ -112,3 +112,38 @@ def test_housekeeping_forgets_old_event_ids_and_abandoned_drafts(engine: Engine)
         assert [d.key for d in session.exec(select(PendingDraft))] == ["new"]
         # Within its retention window a retried event is still recognised.
         assert not proposals.repo.first_delivery(session=session, event_id="EvNEW")
+
+
+def test_the_card_outbox_runs_at_start_and_every_minute(sqlite_engine: Engine) -> None:
+    scheduler = build_scheduler(deps=_deps(sqlite_engine), client=WebClient(token="xoxb-x"))
+    scheduler.start(paused=True)
+    try:
+        job = scheduler.get_job("card_outbox")
+        assert job is not None
+        assert job.trigger.interval == timedelta(minutes=1)
+        # Due at once: cards lost when the bot stopped go out as soon as it is back.
+        assert job.next_run_time <= datetime.now(UTC) + timedelta(seconds=1)
+    finally:
+        scheduler.shutdown(wait=False)
+
+
+def test_the_card_outbox_posts_only_captured_proposals_missing_a_card(engine: Engine) -> None:
+    proposal_id = _waiting_proposal(
+        engine, created_at=datetime.now(UTC) - timedelta(hours=1), user="U0CARD"
+    )
+    with session_scope(engine) as session:
+        objective = proposals.repo.list_objectives(session=session)[0]
+        proposal = proposals.choose_objective(
+            session=session, proposal_id=proposal_id, objective_id=objective.id or 0, actor="U0CARD"
+        )
+        # Stored by a one-line capture, which always carries its Slack request's key.
+        proposal.source_key = "command:T0CARD"
+        session.add(proposal)
+    later = datetime.now(UTC) + timedelta(minutes=5)
+    with FakeSlack() as slack:
+        client = WebClient(token="xoxb-test-token", base_url=slack.api_url)
+        assert jobs.post_missing_cards(deps=_deps(engine), client=client, now=later, pace=0) == 1
+        assert jobs.post_missing_cards(deps=_deps(engine), client=client, now=later, pace=0) == 0
+        posted = slack.calls("chat.postMessage")
+    assert [c.params["channel"] for c in posted] == ["C1"]
+    assert posted[0].params["metadata"]["event_payload"] == {"proposal_id": proposal_id}
