@@ -57,7 +57,10 @@ def register(app: App, deps: Deps) -> None:
             case ListObjectives():
                 with deps.session() as session:
                     objectives = repo.list_objectives(session=session)
-                ack(text=blocks.objectives_list(objectives))
+                if objectives:
+                    ack(text=blocks.objectives_list(objectives))
+                else:
+                    ack(text=no_objectives(slash, None, proposing=False))
             case ListRegister():
                 with deps.session() as session:
                     ranked = proposals.ranked(session=session)
@@ -75,9 +78,10 @@ def register(app: App, deps: Deps) -> None:
             case Refused():
                 ack(text=blocks.command_refused(command, typed=slash.text))
 
-    def no_objectives(slash: SlashCommand, title: str | None) -> str:
+    def no_objectives(slash: SlashCommand, title: str | None, *, proposing: bool = True) -> str:
         return blocks.no_objectives_yet(
             title=title,
+            proposing=proposing,
             asker_is_steering=steering.is_member(slash.user_id),
             steering_members=deps.settings.steering_members,
             steering_usergroup=deps.settings.steering_usergroup,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.command_text import (
     AddObjective,
@@ -21,6 +23,7 @@ from bot.command_text import (
     parse,
     parse_id,
 )
+from bot.ids import ActionId
 
 
 @pytest.mark.parametrize(
@@ -215,3 +218,40 @@ def test_every_answer_says_nothing_was_stored_shows_usage_and_escapes_the_text(t
     assert "`/improve" in answer and "`/improve help`" in answer
     assert "<!" not in answer and "None" not in answer and "\x00" not in answer
     assert "  " not in answer and " ." not in answer
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(max_size=200))
+def test_any_text_is_read_without_error_and_only_titles_are_captured(text: str) -> None:
+    from bot import blocks
+
+    command = parse(text)
+    if isinstance(command, Capture):
+        assert command.title == " ".join(text.split())
+        assert is_title(command.title) or len(command.title) > 150
+    elif isinstance(command, Refused):
+        assert "Nothing was" in blocks.command_refused(command, typed=text)
+    elif isinstance(command, NotYet):
+        assert "Nothing was saved." in blocks.command_not_yet(command, typed=text)
+    elif isinstance(command, Merge):
+        assert 0 < command.duplicate_id < 10**9 and 0 < command.into_id < 10**9
+
+
+def test_the_objective_question_always_offers_discard() -> None:
+    from bot import blocks
+    from storage.models import Objective, Proposal
+
+    proposal = Proposal(
+        id=7, title="Retire the fax gateway", submitter="U1", status="needs_objective"
+    )
+    for objectives in ([], [Objective(id=1, title="Fewer outages")]):
+        for reminder in (False, True):
+            _, question = blocks.objective_question(proposal, objectives, reminder=reminder)
+            buttons = [
+                e
+                for b in question
+                if b["type"] == "actions"
+                for e in b["elements"]
+                if e.get("action_id") == ActionId.DISCARD
+            ]
+            assert [b["value"] for b in buttons] == ["7"]

@@ -5,6 +5,7 @@ The module's tests share one bot; the first ones run before any objective exists
 
 from __future__ import annotations
 
+import html
 import json
 from pathlib import Path
 from typing import Any
@@ -81,6 +82,9 @@ def test_without_objectives_a_one_line_title_stores_nothing_and_says_who_can_add
     form = _text(stack.driver.slash_command("", user_id="U3A"))
     assert "none exist yet" in form and f"<@{STEERING}>" in form
     assert stack.slack.calls("views.open") == []
+    listed = _text(stack.driver.slash_command("objectives", user_id="U3A"))
+    assert listed.startswith("The steering group has not set any objectives yet.")
+    assert f"ask <@{STEERING}> to add one." in listed and "Nothing was saved" not in listed
     assert _rows(stack) == []
 
 
@@ -128,7 +132,7 @@ def test_text_that_is_not_a_proposal_gets_usage_and_stores_nothing(
 ) -> None:
     user = "U3" + format(abs(hash(text)) % 10**8, "08d")
     answer = _text(stack.driver.slash_command(text, user_id=user))
-    assert says in answer, answer
+    assert says in html.unescape(answer), answer
     assert "Nothing was saved." in answer or "Nothing was changed." in answer
     assert "`/improve help`" in answer
     assert "Traceback" not in answer and "Something went wrong" not in answer
@@ -145,7 +149,8 @@ def test_a_real_title_that_starts_with_a_command_word_is_a_proposal(
 
 
 def test_help_lists_what_works_and_the_title_rule(stack: Stack, objective: str) -> None:
-    answer = _text(stack.driver.slash_command("help", user_id="U3HELP"))
+    # Placeholders such as <number> reach Slack as entities, so that they show as typed.
+    answer = html.unescape(_text(stack.driver.slash_command("help", user_id="U3HELP")))
     for form in ("`/improve withdraw #<number>`", "`/improve merge #<duplicate> into #<proposal>`"):
         assert form in answer
     assert "at least two words and 12 letters" in answer

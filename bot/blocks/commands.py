@@ -6,11 +6,24 @@ from collections.abc import Collection
 from datetime import datetime
 
 from bot import mrkdwn
-from bot.blocks.kit import Block, error_text, ref, section
+from bot.blocks.kit import Block, ref, section
 from bot.command_text import MIN_TITLE_LETTERS, MIN_TITLE_WORDS, NotYet, Reason, Refused, Word
 from bot.mrkdwn import escape, truncate
 from bot.proposals import AlreadyMerged, ProposalSummary
 from storage.models import Objective, Proposal
+
+
+def _inert(text: str) -> str:
+    # Our usage texts show placeholders like `<title>`; in mrkdwn a bare `<…>` is a link or a
+    # mention, so they go to Slack as entities and are shown as typed.
+    return text.replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _warning(text: str) -> str:
+    # Like kit.error_text, for a message that carries our own mentions or dates (`<@U…>`,
+    # `<!date…>`) and user text already escaped with `escape`.
+    return f":warning: {text}"
+
 
 NOTHING_SAVED = "Nothing was saved."
 NOTHING_CHANGED = "Nothing was changed."
@@ -22,7 +35,7 @@ TITLE_RULE = (
     f"words and {MIN_TITLE_LETTERS} letters"
 )
 
-TITLE_USAGE = (
+TITLE_USAGE = _inert(
     "`/improve <title>` proposes an improvement in one line, e.g. "
     "`/improve Automate TLS certificate renewal`; `/improve` alone opens the full form."
 )
@@ -83,6 +96,10 @@ _EXTRA: dict[Word, str] = {
 }
 
 
+USAGE = {word: _inert(text) for word, text in USAGE.items()}
+NOT_YET = {word: _inert(text) for word, text in NOT_YET.items()}
+
+
 def _usage(word: Word | None) -> str:
     if word is None:
         return TITLE_USAGE
@@ -117,7 +134,7 @@ def command_refused(command: Refused, *, typed: str) -> str:
         Reason.EXTRA: _EXTRA.get(word, f"{name} takes nothing after it.") if word else "",
     }[command.reason]
     outcome = NOTHING_CHANGED if word in {Word.MERGE, Word.WITHDRAW} else NOTHING_SAVED
-    lines = [error_text(f"{problem} {outcome}")]
+    lines = [_warning(f"{problem} {outcome}")]
     if command.reason is Reason.NUMBER_ONLY:
         lines.append(USAGE[Word.LIST])
     lines.append(_usage(word))
@@ -142,18 +159,23 @@ def no_objectives_yet(
     asker_is_steering: bool,
     steering_members: Collection[str],
     steering_usergroup: str | None,
+    proposing: bool = True,
 ) -> str:
-    """Why nothing can be proposed before the steering group sets an objective, and who can."""
-    lines = [
-        error_text(
+    """Why nothing can be proposed before the steering group sets an objective, and who can
+    add one; with `proposing=False`, the answer to `/improve objectives`."""
+    if proposing:
+        opening = _warning(
             "Every proposal must serve one of the steering group's objectives, and none exist "
             f"yet. {NOTHING_SAVED}"
         )
-    ]
+    else:
+        opening = "The steering group has not set any objectives yet."
+    lines = [opening]
+    then = ", then propose again" if proposing else ""
     if asker_is_steering:
         lines.append(
-            "You are on the steering group: add one with `/improve objective add <title>`, "
-            "then propose again."
+            "You are on the steering group: add one with "
+            f"`/improve objective add &lt;title&gt;`{then}."
         )
     else:
         who = [mrkdwn.user(m) for m in sorted(steering_members)[:5]]
@@ -161,8 +183,9 @@ def no_objectives_yet(
             who.append(f"<!subteam^{steering_usergroup}>")
         ask = f"ask {' or '.join(who)} to add one" if who else "ask them to add one"
         lines.append(
-            "Only the steering group can add objectives (`/improve objective add <title>`, or "
-            f"`csi-bot objective add` on the server): {ask}, then propose again."
+            "Only the steering group can add objectives "
+            "(`/improve objective add &lt;title&gt;`, or `csi-bot objective add` on the server): "
+            f"{ask}{then}."
         )
     if title:
         lines.append(f"Your title, to propose again then: {_shown(title)}")
@@ -184,7 +207,7 @@ def already_merged(error: AlreadyMerged) -> str:
     into = f"#{error.into_id}" if error.into_id else "another proposal"
     by = f" by {mrkdwn.user(error.by)}" if error.by else ""
     when = f" on {_when(error.at)}" if error.at else ""
-    return error_text(f"#{error.proposal_id} was already merged into {into}{by}{when}.")
+    return _warning(f"#{error.proposal_id} was already merged into {into}{by}{when}.")
 
 
 def merge_done(
