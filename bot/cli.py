@@ -18,7 +18,7 @@ from sqlmodel import Session
 
 from bot import proposals, register_io
 from bot.errors import CsiError
-from bot.outbox import CARD_STATUSES, Outbox, Outcome, Tally
+from bot.outbox import CARD_STATUSES, GIVE_UP_AFTER, Outbox, Outcome, Tally
 from bot.settings import HOW_TO_GET, Settings, SettingsError
 from bot.similar_proposals import SimilarProposals
 from storage import repositories as repo
@@ -436,6 +436,12 @@ def _cards_summary(tally: Tally) -> int:
             "process, or by a run stopped less than 2 minutes ago; run the command again after "
             "that to check."
         )
+    if tally.gave_up:
+        print(
+            f"The last {GIVE_UP_AFTER} cards failed in a row, so I stopped with "
+            f"{_count(tally.remaining, 'card')} still to post; run the command again later."
+        )
+        return 1
     if tally.remaining:
         print(
             f"Stopped with {_count(tally.remaining, 'card')} still to post; run the command "

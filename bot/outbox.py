@@ -52,6 +52,8 @@ CLAIM_FOR = timedelta(minutes=2)
 # After Slack refused a card (not in the channel, archived...), the outbox waits this long.
 RETRY_REFUSED_AFTER = timedelta(minutes=10)
 RETRY_RATELIMITED_AFTER = timedelta(minutes=1)
+# A run stops after this many failed cards in a row: Slack is down, the rest can wait.
+GIVE_UP_AFTER = 3
 # Slack is asked for at most this many pages of history when looking for a lost card.
 HISTORY_PAGES = 10
 # A clock of another replica may be a little behind: look this much further back.
@@ -74,7 +76,8 @@ class Tally:
     """How many cards ended each way in one run."""
 
     counts: dict[Outcome, int] = field(default_factory=lambda: dict.fromkeys(Outcome, 0))
-    remaining: int = 0
+    remaining: int = 0  # not tried: the run was stopped, or gave up
+    gave_up: bool = False  # Slack failed too often in a row to go on
 
     def add(self, outcome: Outcome) -> None:
         """Count one more card that ended this way."""
@@ -290,13 +293,15 @@ class Outbox:
         respect_backoff: bool = True,
         pace: float = 1.0,
         limit: int | None = None,
+        give_up_after: int = GIVE_UP_AFTER,
         stop: Callable[[], bool] = lambda: False,
         on_start: Callable[[int], None] | None = None,
         on_card: Callable[[int, Outcome, int, int], None] | None = None,
     ) -> Tally:
         """Post the cards these proposals lack, oldest first, one every `pace` seconds (Slack
-        accepts about one message a second per channel); `stop()` ends the run between cards.
-        `on_start(total)` and `on_card(proposal_id, outcome, done, total)` follow the progress."""
+        accepts about one message a second per channel); `stop()` ends the run between cards,
+        and so do `give_up_after` failures in a row (Slack is down: the rest waits for the next
+        run). `on_start(total)` and `on_card(proposal_id, outcome, done, total)` follow it."""
         tally = Tally()
         with session_scope(self.engine) as session:
             waiting = repo.proposals_missing_card(
@@ -310,8 +315,11 @@ class Outbox:
             )
         if on_start is not None:
             on_start(len(waiting))
-        last_post = 0.0
+        last_post, failed_in_a_row = 0.0, 0
         for done, proposal_id in enumerate(waiting, start=1):
+            if failed_in_a_row >= give_up_after:
+                tally.remaining, tally.gave_up = len(waiting) - done + 1, True
+                break
             if stop():
                 tally.remaining = len(waiting) - done + 1
                 break
@@ -322,6 +330,7 @@ class Outbox:
             outcome = self.deliver(proposal_id, statuses=statuses, respect_backoff=respect_backoff)
             if outcome in (Outcome.POSTED, Outcome.FAILED):
                 last_post = time.monotonic()
+            failed_in_a_row = failed_in_a_row + 1 if outcome is Outcome.FAILED else 0
             tally.add(outcome)
             if on_card is not None:
                 on_card(proposal_id, outcome, done, len(waiting))

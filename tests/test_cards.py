@@ -259,3 +259,13 @@ def test_a_rate_limited_card_holds_no_database_lock_while_it_waits(engine: Engin
         worker.join(timeout=15)
         assert result == [True]
         assert len(_cards_of(slack, proposal_id)) == 1
+
+
+def test_a_run_gives_up_when_slack_keeps_failing_and_leaves_the_rest(engine: Engine) -> None:
+    ids = [_stored(engine, f"Posted into an outage {n}") for n in range(5)]
+    with FakeSlack() as slack:
+        api_url = slack.api_url
+    client = WebClient(token="xoxb-test-token", base_url=api_url, timeout=2)
+    tally = Outbox(engine=engine, client=client, channel=CHANNEL).post_missing(pace=0)
+    assert tally[Outcome.FAILED] == 3 and tally.remaining == 2 and tally.gave_up
+    assert all(_proposal(engine, pid).message_ts is None for pid in ids)
