@@ -56,13 +56,15 @@ def proposal_modal(
         *notice_blocks,
         input_block(
             BlockId.DESCRIPTION,
-            "Where are we now? (problem / current state)",
+            "Where are we now?",
             text_input(text(BlockId.DESCRIPTION), multiline=True, max_length=TEXT_MAX),
+            hint="The problem, or the current state this improvement starts from.",
         ),
         input_block(
             BlockId.OUTCOME,
-            "Where do we want to be? (desired outcome)",
+            "Where do we want to be?",
             text_input(text(BlockId.OUTCOME), multiline=True, max_length=TEXT_MAX),
+            hint="The outcome you want once it is done.",
         ),
         input_block(
             BlockId.OBJECTIVE,
@@ -107,7 +109,7 @@ def proposal_modal(
         ),
         input_block(
             BlockId.KPI,
-            "KPI (optional)",
+            "KPI",
             text_input(
                 text(BlockId.KPI), max_length=TITLE_MAX, placeholder="e.g. Mean time to restore (h)"
             ),

@@ -6,11 +6,18 @@ from collections.abc import Sequence
 from typing import Any
 
 from bot.ids import ActionId, BlockId
-from bot.mrkdwn import truncate
+from bot.mrkdwn import escape_once, truncate, truncate_markup
 from storage.models import Objective, Proposal
 
 Block = dict[str, Any]
 VALUE_LABELS = {1: "1 · low", 2: "2", 3: "3 · medium", 4: "4", 5: "5 · high"}
+SECTION_MAX = 3000  # Slack's limit on a section's text
+HEADER_MAX = 150  # Slack's limit on a header's text
+
+
+def count(number: int, noun: str, plural: str | None = None) -> str:
+    """A number with its noun in agreement: 1 vote, 2 votes, 0 proposals."""
+    return f"{number} {noun if number == 1 else (plural or noun + 's')}"
 
 
 def plain(text: str) -> dict[str, Any]:
@@ -20,7 +27,49 @@ def plain(text: str) -> dict[str, Any]:
 
 def md(text: str) -> dict[str, Any]:
     """A mrkdwn text object; callers escape user text first."""
-    return {"type": "mrkdwn", "text": truncate(text, 3000) or " "}
+    return {"type": "mrkdwn", "text": truncate_markup(text, SECTION_MAX) or " "}
+
+
+def header(text: str) -> Block:
+    """A header block: plain text, shown exactly as typed."""
+    return {"type": "header", "text": plain(truncate(text, HEADER_MAX))}
+
+
+def plain_section(text: str) -> Block:
+    """A section of plain text: user text shown exactly as typed, never as markup."""
+    return {"type": "section", "text": plain(text)}
+
+
+def labelled(rows: Sequence[tuple[str, str]]) -> Block:
+    """Lines of a bold label and user text shown exactly as typed (rich text is never parsed as
+    markup, so `*`, `_`, `~`, backticks and `<!channel>` in the text stay as they are)."""
+    return {
+        "type": "rich_text",
+        "elements": [
+            {
+                "type": "rich_text_section",
+                "elements": [
+                    {"type": "text", "text": f"{label}: ", "style": {"bold": True}},
+                    {"type": "text", "text": text or "—"},
+                ],
+            }
+            for label, text in rows
+        ],
+    }
+
+
+def sections(heading: str, lines: Sequence[str], *, empty: str) -> list[Block]:
+    """A heading and its lines as sections that each stay within Slack's limit, split between
+    lines (never inside a link)."""
+    chunks: list[list[str]] = [[heading]]
+    size = len(heading)
+    for line in lines or [empty]:
+        if size + 1 + len(line) > SECTION_MAX and chunks[-1]:
+            chunks.append([])
+            size = -1
+        chunks[-1].append(line)
+        size += 1 + len(line)
+    return [section("\n".join(chunk)) for chunk in chunks if chunk]
 
 
 def section(text: str, **extra: Any) -> Block:
@@ -107,5 +156,7 @@ def select(options: list[dict[str, Any]], initial: str | None, placeholder: str)
 
 
 def error_text(message: str) -> str:
-    """A user-facing error line."""
-    return f":warning: {message}"
+    """A user-facing error line. `message` is our text, which may carry code spans and user text
+    escaped with `mrkdwn.escape`; `& < >` left unescaped are escaped here, never twice, so an
+    error that echoes unescaped user text (a duplicate objective's title) cannot ping or link."""
+    return f":warning: {escape_once(message)}"

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from bot import mrkdwn
-from bot.blocks.kit import Block, context, plain, ref, section
+from bot.blocks.kit import Block, context, count, plain, ref, section
 from bot.ids import ActionId, BlockId, CallbackId
 from bot.lifecycle import VOTABLE, label
 from bot.proposals import ProposalSummary
@@ -19,7 +19,7 @@ CHOICE_NEW = "new"
 def _line(summary: ProposalSummary, *, vote_emoji: str) -> str:
     p = summary.proposal
     title = mrkdwn.link(p.permalink, f"{ref(p)} {p.title}")
-    votes = f":{vote_emoji}: {summary.votes}"
+    votes = f":{vote_emoji}: {count(summary.votes, 'vote')}"
     return f"{title} · {label(p.status)} · {votes}"
 
 
