@@ -16,7 +16,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -58,6 +58,14 @@ GIVE_UP_AFTER = 3
 HISTORY_PAGES = 10
 # A clock of another replica may be a little behind: look this much further back.
 CLOCK_SKEW = timedelta(minutes=1)
+
+
+class CardClaim(NamedTuple):
+    """This process's claim on a card; `taken_over` is the expired claim it replaces, if any."""
+
+    token: str
+    taken_over: str | None
+    taken_over_until: datetime | None
 
 
 class Outcome(StrEnum):
@@ -106,7 +114,7 @@ class Outbox:
     ) -> Outcome:
         """Make sure this proposal's card is in the channel, posting it at most once."""
         now = utcnow()
-        token = uuid.uuid4().hex
+        claim = CardClaim(token=uuid.uuid4().hex, taken_over=None, taken_over_until=None)
         try:
             with session_scope(self.engine) as session:
                 proposal = repo.get_proposal(session=session, proposal_id=proposal_id)
@@ -114,10 +122,15 @@ class Outbox:
                     return Outcome.SKIPPED
                 if proposal.message_ts:
                     return Outcome.HAS_CARD
-                claim = repo.claim_card(
+                claim = claim._replace(
+                    taken_over=proposal.card_claim, taken_over_until=proposal.card_claimed_until
+                )
+            with session_scope(self.engine) as session:
+                won = repo.claim_card(
                     session=session,
                     proposal_id=proposal_id,
-                    token=token,
+                    token=claim.token,
+                    seen_claim=claim.taken_over,
                     now=now,
                     until=now + self.claim_for,
                     respect_backoff=respect_backoff,
@@ -125,8 +138,9 @@ class Outbox:
         except SQLAlchemyError as exc:
             log.warning("card of #%s not claimed, the database failed: %s", proposal_id, exc)
             return Outcome.FAILED
-        if claim is None:
+        if not won:
             return Outcome.HAS_CARD if self._has_card(proposal_id) else Outcome.BUSY
+        token = claim.token
         if claim.taken_over is not None:
             found = self._find_posted(proposal_id, claim)
             if found is None:
@@ -193,7 +207,7 @@ class Outbox:
         log.info("card of #%s %s as %s", proposal_id, "found" if adopted else "posted", ts)
         return Outcome.ADOPTED if adopted else Outcome.POSTED
 
-    def _find_posted(self, proposal_id: int, claim: repo.CardClaim) -> str | None:
+    def _find_posted(self, proposal_id: int, claim: CardClaim) -> str | None:
         """The ts of a card an interrupted claimant posted, "" if there is none, None if Slack
         cannot tell."""
         since = (claim.taken_over_until or utcnow()) - self.claim_for - CLOCK_SKEW

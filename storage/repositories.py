@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any
 
 from sqlalchemy import delete, func, or_, update
 from sqlalchemy.exc import IntegrityError
@@ -87,14 +87,6 @@ def proposal_by_card(*, session: Session, channel_id: str, message_ts: str) -> P
     return session.exec(statement).first()
 
 
-class CardClaim(NamedTuple):
-    """A claim on posting a proposal's card; `taken_over` names the expired claim it replaced."""
-
-    token: str
-    taken_over: str | None
-    taken_over_until: datetime | None
-
-
 def proposals_missing_card(
     *,
     session: Session,
@@ -142,38 +134,31 @@ def claim_card(
     session: Session,
     proposal_id: int,
     token: str,
+    seen_claim: str | None,
     now: datetime,
     until: datetime,
     respect_backoff: bool = True,
-) -> CardClaim | None:
-    """Claim the posting of a proposal's card until `until`; None when it has a card, another
-    process holds a live claim, or (respecting backoff) a refused post waits for its retry time.
+) -> bool:
+    """Claim the posting of a proposal's card until `until`, if its claim is still `seen_claim`
+    (read before, in another transaction); False when it has a card, another process holds a
+    live claim or won the race, or (respecting backoff) a refused post waits for its retry time.
 
-    One conditional UPDATE decides: of several replicas or threads, one wins.
+    One conditional UPDATE decides: of several replicas or threads, one wins. It runs in a
+    transaction of its own: on SQLite a read before it could not be upgraded to a write.
     """
-    row = session.exec(
-        select(Proposal.message_ts, Proposal.card_claim, Proposal.card_claimed_until).where(
-            Proposal.id == proposal_id
-        )
-    ).first()
-    if row is None or row[0] is not None:
-        return None
-    _, previous, previous_until = row
     result: Any = session.execute(
         update(Proposal)
         .where(
             col(Proposal.id) == proposal_id,
             col(Proposal.message_ts).is_(None),
             # Compare-and-set: a claim changed since it was read means someone else won.
-            col(Proposal.card_claim).is_not_distinct_from(previous),
+            col(Proposal.card_claim).is_not_distinct_from(seen_claim),
             _card_free(now=now, respect_backoff=respect_backoff),
         )
         .values(card_claim=token, card_claimed_until=until)
         .execution_options(synchronize_session=False)
     )
-    if result.rowcount != 1:
-        return None
-    return CardClaim(token=token, taken_over=previous, taken_over_until=previous_until)
+    return bool(result.rowcount == 1)
 
 
 def store_card(*, session: Session, proposal_id: int, channel_id: str, message_ts: str) -> bool:
