@@ -182,3 +182,59 @@ def test_adding_a_duplicate_objective_echoes_its_title_inert(stack: Stack, objec
     assert "already exists" in answer
     assert_shown_as_typed({"text": answer}, title)
     assert "<!channel>" not in _answer(first)["text"]
+
+
+# ---- no text points to a card that does not exist ---------------------------------------------
+
+
+def _number(answer: dict[str, Any]) -> int:
+    block = next(b for b in answer["blocks"] if str(b.get("block_id", "")).startswith("objective:"))
+    return int(block["block_id"].split(":")[1])
+
+
+def test_a_merge_into_a_proposal_without_a_card_points_to_no_thread(
+    stack: Stack, objective: str, tmp_path: Any
+) -> None:
+    source = tmp_path / "register.json"
+    source.write_text(
+        json.dumps(
+            [
+                {
+                    "ref": "NOCARD-1",
+                    "title": "Replace the ageing core switches",
+                    "objective": objective,
+                    "value": "4",
+                    "effort": "L",
+                }
+            ]
+        )
+    )
+    assert stack.cli("import", str(source)).returncode == 0
+    rows = json.loads(stack.cli("export", "--format", "json").stdout)
+    imported = next(r["id"] for r in rows if r["ref"] == "NOCARD-1")
+
+    def merge_and_tell(user: str) -> str:
+        answer = _answer(stack.driver.slash_command("Replace the old core switches", user_id=user))
+        duplicate = _number(answer)
+        merged = stack.driver.slash_command(
+            f"merge #{duplicate} into #{imported}", user_id="USTEER"
+        )
+        assert merged.status == 200
+        told = stack.slack.wait_for(
+            "chat.postMessage",
+            lambda c: c.params.get("channel") == user and "was merged" in str(c.params["text"]),
+        )
+        return str(told.params["text"])
+
+    without_card = merge_and_tell("U0NOCARD")
+    assert f"was merged into #{imported} Replace the ageing core switches by" in without_card
+    assert "thread" not in without_card and "<http" not in without_card
+    listing = _answer(stack.driver.slash_command("list", user_id="U0NOCARD"))["text"]
+    line = next(x for x in listing.splitlines() if f"#{imported} " in x)
+    assert "<http" not in line  # nothing to link to
+
+    assert stack.cli("cards", "post", "--pace", "0").returncode == 0
+    with_card = merge_and_tell("U0WITHCARD")
+    assert "Follow and discuss it in its thread." in with_card
+    assert f"|#{imported} Replace the ageing core switches>" in with_card  # linked to the card
+    assert stack.slack.refused() == []
