@@ -13,7 +13,7 @@ from sqlmodel import Session
 from bot import scoring
 from bot.drafts import ProposalDraft
 from bot.errors import InvalidInput, NotFound, PermissionDenied
-from bot.lifecycle import VOTABLE, Status, can_move, label, move_word, state_phrase
+from bot.lifecycle import VOTABLE, Status, can_move, move_word, state_phrase
 from storage import repositories as repo
 from storage.models import TITLE_MAX, Objective, Proposal
 from storage.types import utcnow
@@ -273,10 +273,7 @@ def merge(*, session: Session, duplicate_id: int, into_id: int, actor: str) -> P
         raise _already_merged(session=session, duplicate=duplicate)
     if not can_move(duplicate.status, Status.MERGED):
         raise InvalidInput(
-            {
-                "merge": f"#{duplicate_id} is {label(duplicate.status).lower()}, "
-                "so it cannot be merged."
-            }
+            {"merge": f"#{duplicate_id} {state_phrase(duplicate.status)}, so it cannot be merged."}
         )
     if target.status == Status.MERGED:
         raise InvalidInput(
@@ -356,7 +353,7 @@ def discard(*, session: Session, proposal_id: int, actor: str) -> tuple[Proposal
     if proposal.status not in {Status.NEEDS_OBJECTIVE, Status.OPEN}:
         raise InvalidInput(
             {
-                "status": f"#{proposal_id} is {label(proposal.status).lower()}, "
+                "status": f"#{proposal_id} {state_phrase(proposal.status)}, "
                 "so it can no longer be withdrawn."
             }
         )

@@ -6,13 +6,12 @@ Every answer is the ack itself (ephemeral); cards and direct messages go out aft
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
-from bot import blocks, cards, command_text, notify, payloads, proposals
+from bot import blocks, cards, command_text, notify, proposals
 from bot.command_text import (
     AddObjective,
     Capture,
@@ -27,12 +26,11 @@ from bot.command_text import (
 )
 from bot.deps import Deps
 from bot.drafts import ProposalDraft
-from bot.errors import BadPayload, CsiError
+from bot.errors import CsiError
+from bot.middleware import payload
 from bot.mrkdwn import escape
 from bot.payloads import SlashCommand
 from storage import repositories as repo
-
-log = logging.getLogger(__name__)
 
 
 def register(app: App, deps: Deps) -> None:
@@ -41,13 +39,9 @@ def register(app: App, deps: Deps) -> None:
     vote_emoji = deps.settings.vote_emoji
 
     @app.command("/improve")
-    def improve(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
-        try:
-            slash = payloads.parse_slash_command(body)
-        except BadPayload as exc:
-            log.info("/improve refused: %s", payloads.reason(exc))
-            ack(text=blocks.error_text(str(exc)))
-            return
+    def improve(ack: Ack, context: dict[str, Any], client: WebClient) -> None:
+        # An unreadable body never gets here: the middleware refuses it (bot/middleware.py).
+        slash = payload(context, SlashCommand)
         command = command_text.parse(slash.text)
         match command:
             case OpenForm():
