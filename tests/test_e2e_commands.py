@@ -235,7 +235,7 @@ def test_merging_an_imported_proposal_neither_votes_nor_tells_its_placeholder_su
         stack.driver.slash_command(f"merge #{imported['id']} into #{target}", user_id=STEERING)
     )
     assert "which now has 0 votes." in answer
-    assert "is not a Slack user, so nobody is told" in answer
+    assert "Its submitter, “import”, is not a Slack user, so there is nobody to tell." in answer
     assert "I'll let" not in answer and "was told" not in answer
     with session_scope(stack.engine) as session:
         assert repo.voters(session=session, proposal_id=target) == []

@@ -226,7 +226,8 @@ def merge_done(
     if submitter_is_person:
         return text + f" I'll let its submitter, {mrkdwn.user(duplicate.submitter)}, know."
     return text + (
-        f" Its submitter ({escape(duplicate.submitter)}) is not a Slack user, so nobody is told."
+        f" Its submitter, “{escape(duplicate.submitter)}”, is not a Slack user, so there is "
+        "nobody to tell."
     )
 
 
