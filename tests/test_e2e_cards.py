@@ -17,7 +17,7 @@ from storage import repositories as repo
 from storage.db import session_scope
 from storage.models import Proposal
 from storage.types import utcnow
-from tests.botproc import PROPOSALS_CHANNEL, csi_bot_command
+from tests.botproc import PROPOSALS_CHANNEL, csi_bot_command, run_cli
 from tests.conftest import Stack
 from tests.fakeslack import Call
 from tests.fakeslack.webapi import BOT_ID, BOT_USER_ID
@@ -194,6 +194,13 @@ def test_cards_post_refuses_a_status_without_cards(stack: Stack) -> None:
     assert result.returncode == 2
     assert "cards are posted for proposals that are" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_cards_post_names_what_it_needs_to_reach_slack(stack: Stack) -> None:
+    env = {k: v for k, v in stack.env.items() if k not in ("SLACK_BOT_TOKEN",)}
+    result = run_cli("cards", "post", env=env, cwd=stack.workdir)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "SLACK_BOT_TOKEN" in result.stderr and "Traceback" not in result.stderr
 
 
 def _start_cards_post(stack: Stack, *args: str) -> subprocess.Popen[str]:
