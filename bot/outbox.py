@@ -156,6 +156,7 @@ class Outbox:
                 summary = proposals.summary(session=session, proposal_id=proposal_id)
         except SQLAlchemyError as exc:
             log.warning("card of #%s not posted, the database failed: %s", proposal_id, exc)
+            self._release(proposal_id, token, retry_at=utcnow() + RETRY_RATELIMITED_AFTER)
             return Outcome.FAILED
         text, card = blocks.proposal_card(summary, vote_emoji=self.vote_emoji)
         try:
@@ -169,6 +170,12 @@ class Outbox:
             )
         except SlackApiError as exc:
             error = exc.response.get("error")
+            if exc.response.status_code >= 500:
+                # Slack's own failure: the message may have been posted all the same.
+                log.warning(
+                    "card of #%s: Slack failed (%s); checked again later", proposal_id, error
+                )
+                return Outcome.FAILED
             log.warning("Slack refused the card of #%s in %s: %s", proposal_id, self.channel, error)
             wait = RETRY_RATELIMITED_AFTER if error == "ratelimited" else RETRY_REFUSED_AFTER
             self._release(proposal_id, token, retry_at=utcnow() + wait)

@@ -269,3 +269,18 @@ def test_a_run_gives_up_when_slack_keeps_failing_and_leaves_the_rest(engine: Eng
     tally = Outbox(engine=engine, client=client, channel=CHANNEL).post_missing(pace=0)
     assert tally[Outcome.FAILED] == 3 and tally.remaining == 2 and tally.gave_up
     assert all(_proposal(engine, pid).message_ts is None for pid in ids)
+
+
+def test_a_slack_server_error_leaves_the_claim_so_the_channel_is_checked(engine: Engine) -> None:
+    proposal_id = _stored(engine, "Posted while Slack had an outage")
+    with FakeSlack() as slack:
+        slack.fail_next("chat.postMessage", error="internal_error", status=500, retry_after=None)
+        outbox = Outbox(engine=engine, client=_client(slack), channel=CHANNEL)
+        assert outbox.deliver(proposal_id) is Outcome.FAILED
+        # Slack may have posted it anyway: nobody posts again before the claim expires...
+        assert outbox.deliver(proposal_id) is Outcome.BUSY
+        _expire_claim(engine, proposal_id, ago=timedelta(seconds=1))
+        # ...and then the channel is searched before a post.
+        assert outbox.deliver(proposal_id) is Outcome.POSTED
+        assert slack.calls("conversations.history")
+        assert len(_cards_of(slack, proposal_id)) == 1
