@@ -362,3 +362,17 @@ def test_a_card_that_takes_no_votes_does_not_ask_for_them() -> None:
     assert "Merged into #3" in text
     rejected = _all_text(blocks.proposal_card(_with(2, status="rejected"), vote_emoji="+1")[1])
     assert "react with" not in rejected and "no longer takes votes" in rejected
+
+
+def test_similar_proposals_that_take_no_votes_are_not_offered_for_one() -> None:
+    from bot.similar_proposals import SimilarMatch
+
+    closed = [SimilarMatch(summary=_with(2, id=3, status="verified"), score=0.9)]
+    notice = _all_text(blocks.similar_notice(closed, [], vote_emoji="+1"))
+    assert "vote for one of them" not in notice and "None of them takes votes now" in notice
+    view = blocks.similar_choice_view(
+        matches=closed, related=[], pending_key="k", title="Faster builds", vote_emoji="+1"
+    )
+    assert "Voting for one of them" not in _all_text(view)
+    choice = view["blocks"][-1]["element"]["options"]
+    assert [o["text"]["text"] for o in choice] == ["Submit mine"]

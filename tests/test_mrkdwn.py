@@ -12,6 +12,7 @@ from bot.ids import ActionId, BlockId, CallbackId
 from bot.mrkdwn import LOOKALIKES, escape, escape_once, link, truncate_markup
 from tests.botproc import PROPOSALS_CHANNEL
 from tests.conftest import Stack
+from tests.fakeslack.validation import check_ack
 
 TYPED = "<!channel> *bold* _it_ ~s~ `code` & more"
 MARKUP = ("<!channel>", "*bold*", "_it_", "~s~", "`code`")
@@ -108,11 +109,14 @@ def objective(stack: Stack) -> str:
 
 
 def _answer(reply: Any) -> dict[str, Any]:
-    """A command's answer as Slack reads it: the JSON body, or a plain-text body as its text."""
+    """A command's answer as Slack reads it (the JSON body, or a plain-text body as its text),
+    checked as Slack checks it."""
     try:
-        return dict(reply.json())
+        answer = dict(reply.json())
     except ValueError:
-        return {"text": reply.body}
+        answer = {"text": reply.body}
+    assert check_ack(answer) is None, answer
+    return answer
 
 
 def _objective_id(stack: Stack) -> str:

@@ -33,10 +33,16 @@ def similar_notice(
             f"• {_line(m.summary, vote_emoji=vote_emoji)} · {round(m.score * 100)}% alike"
             for m in matches
         ]
+        if any(m.proposal.status in VOTABLE for m in matches):
+            advice = ": vote for one of them instead of starting the same work twice."
+        else:
+            advice = ". None of them takes votes now; see what became of them before you go on."
         shown.append(
             section(
-                ":mag: *Similar proposals already in the register*: vote for one of them "
-                "instead of starting the same work twice.\n" + "\n".join(lines),
+                ":mag: *Similar proposals already in the register*"
+                + advice
+                + "\n"
+                + "\n".join(lines),
                 block_id=BlockId.SIMILAR,
             )
         )
@@ -94,12 +100,16 @@ def similar_choice_view(
         for m in matches
         if m.proposal.status in VOTABLE
     ]
-    options.append({"text": plain("Submit mine anyway"), "value": CHOICE_NEW})
-    intro = (
-        f"*{mrkdwn.escape(title)}* looks like proposals already in the register. "
-        "Voting for one of them keeps the work in one place; if yours is different, submit "
-        "it anyway and the two are linked as related."
-    )
+    submit = "Submit mine anyway" if options else "Submit mine"
+    options_all = [*options, {"text": plain(submit), "value": CHOICE_NEW}]
+    if options:
+        advice = (
+            "Voting for one of them keeps the work in one place; if yours is different, submit "
+            "it anyway and the two are linked as related."
+        )
+    else:
+        advice = "None of them takes votes now; if yours is still needed, submit it."
+    intro = f"*{mrkdwn.escape(title)}* looks like proposals already in the register. {advice}"
     blocks: list[Block] = [
         section(intro),
         *similar_notice(matches, related, vote_emoji=vote_emoji),
@@ -110,8 +120,8 @@ def similar_choice_view(
             "element": {
                 "type": "radio_buttons",
                 "action_id": ActionId.INPUT,
-                "options": options,
-                "initial_option": options[0],
+                "options": options_all,
+                "initial_option": options_all[0],
             },
         },
     ]
