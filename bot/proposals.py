@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
+from sqlalchemy import CursorResult, update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from bot import scoring
 from bot.drafts import ProposalDraft
@@ -348,23 +349,45 @@ def discard(*, session: Session, proposal_id: int, actor: str) -> tuple[Proposal
     proposal = _get(session=session, proposal_id=proposal_id)
     if proposal.submitter != actor:
         raise PermissionDenied(f"Only the person who proposed #{proposal_id} can withdraw it.")
-    if proposal.status == Status.WITHDRAWN:
-        return proposal, False
     if proposal.status not in {Status.NEEDS_OBJECTIVE, Status.OPEN}:
-        raise InvalidInput(
-            {
-                "status": f"#{proposal_id} {state_phrase(proposal.status)}, "
-                "so it can no longer be withdrawn."
-            }
+        return _already_decided(proposal)
+    # Compare-and-set: of two clicks at once, exactly one moves it (and records it); the other
+    # finds it withdrawn. A read followed by a write would let both through.
+    before = proposal.status
+    moved = session.execute(
+        update(Proposal)
+        .where(
+            col(Proposal.id) == proposal_id,
+            col(Proposal.status).in_([Status.NEEDS_OBJECTIVE, Status.OPEN]),
         )
-    transition(
+        .values(status=Status.WITHDRAWN, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    session.refresh(proposal)
+    if cast(CursorResult[Any], moved).rowcount != 1:
+        return _already_decided(proposal)
+    repo.audit(
         session=session,
         proposal_id=proposal_id,
-        to=Status.WITHDRAWN,
         actor=actor,
-        reason="withdrawn by its submitter",
+        action="status",
+        from_status=before,
+        to_status=Status.WITHDRAWN,
+        detail={"reason": "withdrawn by its submitter"},
     )
     return proposal, True
+
+
+def _already_decided(proposal: Proposal) -> tuple[Proposal, bool]:
+    """A proposal that cannot be discarded now: withdrawn already (fine), or moved on."""
+    if proposal.status == Status.WITHDRAWN:
+        return proposal, False
+    raise InvalidInput(
+        {
+            "status": f"#{proposal.id} {state_phrase(proposal.status)}, "
+            "so it can no longer be withdrawn."
+        }
+    )
 
 
 def get(*, session: Session, proposal_id: int) -> Proposal:

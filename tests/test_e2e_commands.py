@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import html
 import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -168,8 +169,8 @@ def test_discard_withdraws_the_proposal_once_and_only_for_its_submitter(
     )
     assert _by(stack, "U3DISCARD")[0]["status"] == "needs_objective"
 
-    _click_discard(stack, blocks, "U3DISCARD")
-    _click_discard(stack, blocks, "U3DISCARD")  # a double click
+    with ThreadPoolExecutor(max_workers=3) as pool:  # a triple click, all at once
+        list(pool.map(lambda _: _click_discard(stack, blocks, "U3DISCARD"), range(3)))
     stack.slack.wait_for("response_url", lambda c: "is already withdrawn" in json.dumps(c.params))
     confirmations = [
         c
