@@ -79,6 +79,44 @@ def proposal_identities(*, session: Session) -> list[tuple[int, str | None, str,
     ]
 
 
+def proposal_identities(*, session: Session) -> list[tuple[int, str | None, str, str, str]]:
+    """(id, ref, title, submitter, description) of every proposal: what an import compares."""
+    # SQLModel's select() is typed for at most four columns; SQLAlchemy's takes any number.
+    from sqlalchemy import select as select_columns
+
+    statement = select_columns(
+        col(Proposal.id),
+        col(Proposal.ref),
+        col(Proposal.title),
+        col(Proposal.submitter),
+        col(Proposal.description),
+    ).order_by(col(Proposal.id))
+    return [
+        (int(pid or 0), ref, title, who, text)
+        for pid, ref, title, who, text in session.execute(statement)
+    ]
+
+
+def add_proposals(*, session: Session, rows: list[dict[str, Any]]) -> dict[str, Proposal]:
+    """Insert many proposals in a few statements (an import), by their distinct `source_key`."""
+    if not rows:
+        return {}
+    # One INSERT … RETURNING per batch: the unit of work inserts a self-referencing table row
+    # by row, and SQLite batches RETURNING only without a guaranteed order, hence the keys.
+    from sqlalchemy import insert
+
+    stored = session.scalars(insert(Proposal).returning(Proposal), rows)
+    return {str(proposal.source_key): proposal for proposal in stored}
+
+
+def add_audit_entries(*, session: Session, entries: list[dict[str, Any]]) -> None:
+    """Append many history entries at once; each names every column but the ID."""
+    if entries:
+        from sqlalchemy import insert
+
+        session.execute(insert(AuditEntry), entries)
+
+
 def proposal_by_card(*, session: Session, channel_id: str, message_ts: str) -> Proposal | None:
     """The proposal whose card is this channel message."""
     statement = select(Proposal).where(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -385,35 +386,42 @@ def _store(
 ) -> list[Proposal]:
     now = utcnow()
     new = [plan for plan in planned if plan.existing_id is None]
+    # Where each proposal came from; also lets the rows be matched to what the database returns.
+    batch = f"import:{secrets.token_hex(8)}:"
+    rows = []
     for plan in new:
         draft = plan.draft
         objective_id = draft.objective_id
         if plan.objective_key is not None:
             objective_id = objectives[plan.objective_key].id
-        plan.proposal = Proposal(
-            ref=plan.ref,
-            title=draft.title,
-            description=draft.description,
-            outcome=draft.outcome,
-            objective_id=objective_id,
-            service=draft.service,
-            benefit=draft.benefit,
-            value=draft.value,
-            effort=draft.effort,
-            effort_days=draft.effort_days,
-            kpi=draft.kpi,
-            kpi_baseline=draft.baseline,
-            kpi_target=draft.target,
-            kpi_actual=plan.kpi_actual,
-            submitter=plan.submitter,
-            owner=plan.owner,
-            status=plan.status,
-            created_at=plan.created_at or now,
-            updated_at=now,
+        rows.append(
+            {
+                "ref": plan.ref,
+                "title": draft.title,
+                "description": draft.description,
+                "outcome": draft.outcome,
+                "objective_id": objective_id,
+                "service": draft.service,
+                "benefit": draft.benefit,
+                "value": draft.value,
+                "effort": draft.effort,
+                "effort_days": draft.effort_days,
+                "kpi": draft.kpi,
+                "kpi_baseline": draft.baseline,
+                "kpi_target": draft.target,
+                "kpi_actual": plan.kpi_actual,
+                "submitter": plan.submitter,
+                "owner": plan.owner,
+                "status": plan.status.value,
+                "source_key": f"{batch}{plan.line}",
+                "created_at": plan.created_at or now,
+                "updated_at": now,
+            }
         )
-    stored = [plan.proposal for plan in new if plan.proposal is not None]
-    session.add_all(stored)
-    session.flush()
+    by_key = repo.add_proposals(session=session, rows=rows)
+    for plan in new:
+        plan.proposal = by_key[f"{batch}{plan.line}"]
+    entries = []
     for plan in new:
         assert plan.proposal is not None and plan.proposal.id is not None
         target = plan.target
@@ -421,20 +429,25 @@ def _store(
             target = target.existing_id or (target.proposal.id if target.proposal else None)
         if target is not None:
             plan.proposal.merged_into_id = target
+            session.add(plan.proposal)
             repo.link_related(session=session, proposal_id=plan.proposal.id, related_id=target)
         detail: dict[str, Any] = {"line": plan.line}
         if plan.ref:
             detail["ref"] = plan.ref
-        repo.audit(
-            session=session,
-            proposal_id=plan.proposal.id,
-            actor=IMPORT_SUBMITTER,
-            action="imported",
-            to_status=plan.status,
-            detail=detail,
+        entries.append(
+            {
+                "proposal_id": plan.proposal.id,
+                "at": now,
+                "actor": IMPORT_SUBMITTER,
+                "action": "imported",
+                "from_status": None,
+                "to_status": plan.status.value,
+                "detail": detail,
+            }
         )
+    repo.add_audit_entries(session=session, entries=entries)
     session.flush()
-    return stored
+    return [plan.proposal for plan in new if plan.proposal is not None]
 
 
 def report(result: ImportResult, *, most: int = 20) -> list[str]:
