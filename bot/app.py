@@ -20,7 +20,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 from sqlalchemy.engine import Engine
 
 from bot.deps import Deps
-from bot.middleware import answer_errors, read_payloads
+from bot.middleware import GuardedApp, answer_errors
 from bot.settings import Settings, SettingsError
 from bot.steering import SteeringGroup
 from handlers import actions, commands, events, home, views
@@ -81,11 +81,12 @@ def check_slack(settings: Settings, client: WebClient) -> None:
 def build_app(deps: Deps, client: WebClient) -> App:
     """Assemble the Bolt app: client, middleware, every handler module, the error handler."""
     settings = deps.settings
-    app = App(
+    app = GuardedApp(
+        deps=deps,
         client=client,
         signing_secret=settings.slack_signing_secret or "",
         # Socket Mode traffic is authenticated by the app token, not signed.
-        request_verification_enabled=not settings.socket_mode,
+        verify=not settings.socket_mode,
         # check_slack() has already asked auth.test with a clearer failure.
         token_verification_enabled=False,
         ignoring_self_events_enabled=True,
@@ -99,7 +100,6 @@ def build_app(deps: Deps, client: WebClient) -> App:
         # the error handler, which acknowledges it quietly instead of Bolt's 404.
         raise_error_for_unhandled_request=True,
     )
-    app.middleware(read_payloads())
     for module in (commands, views, actions, events, home):
         module.register(app, deps)
     app.error(answer_errors(deps))

@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from bot import proposals, similar_proposals, votes
@@ -62,30 +61,38 @@ def submit(
     submitter: str,
     source_key: str,
 ) -> Held | Stored:
-    """Store a complete form, unless similar proposals exist: then hold it and say which."""
-    fields = draft.fields()
+    """Store a complete form, unless similar proposals exist: then hold it and say which.
+
+    Copies of one submission (`source_key`) arriving at once are decided once: the first holds
+    the form's key until it has stored or held it, the others wait for it and answer alike.
+    """
     draft.validate(
         active_objective_ids=proposals.active_objective_ids(session=session),
         require_objective=True,
     )
-    if repo.proposal_by_source(session=session, source_key=source_key) is None:
-        held = _similar(session=session, similar=similar, draft=draft, key=held_key(source_key))
+    stored = repo.proposal_by_source(session=session, source_key=source_key)
+    if stored is not None:
+        return Stored(proposal=stored, created=False)
+    key = held_key(source_key)
+    held_draft = {"fields": draft.fields(), "source_key": source_key}
+    if repo.hold_draft(session=session, key=key, user_id=submitter, draft=held_draft):
+        stored = repo.proposal_by_source(session=session, source_key=source_key)
+        if stored is not None:
+            # A copy stored it and gave the key back just before this one took it.
+            repo.take_pending_draft(session=session, key=key, user_id=submitter)
+            return Stored(proposal=stored, created=False)
+        held = _similar(session=session, similar=similar, draft=draft, key=key)
         if held is not None:
-            try:
-                repo.save_pending_draft(
-                    session=session,
-                    key=held.key,
-                    user_id=submitter,
-                    draft={"fields": fields, "source_key": source_key},
-                )
-                session.flush()
-            except IntegrityError:
-                # A copy of this submission held the same form a moment ago. The rollback
-                # expires what was read, so read the matches again for the answer.
-                session.rollback()
-                held = _similar(session=session, similar=similar, draft=draft, key=held.key)
-            if held is not None:
-                return held
+            return held
+        repo.take_pending_draft(session=session, key=key, user_id=submitter)
+    else:
+        # Another copy had the key; it has finished now. Its answer is ours.
+        stored = repo.proposal_by_source(session=session, source_key=source_key)
+        if stored is not None:
+            return Stored(proposal=stored, created=False)
+        held = _similar(session=session, similar=similar, draft=draft, key=key)
+        if held is not None:
+            return held
     proposal, created = proposals.capture(
         session=session,
         draft=draft,

@@ -1,5 +1,5 @@
-"""Bolt middleware: every request is read into its typed payload before any listener sees it,
-and every failure is answered in one place."""
+"""The Slack edge inside Bolt: every request is verified and read into its typed payload before
+any of Bolt's own code indexes it, and every failure is answered in one place."""
 
 from __future__ import annotations
 
@@ -7,9 +7,11 @@ import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from slack_bolt import BoltResponse
+from slack_bolt import App, BoltRequest, BoltResponse
 from slack_bolt.error import BoltUnhandledRequestError
+from slack_bolt.kwargs_injection.utils import build_required_kwargs
 from slack_sdk.errors import SlackClientError
+from slack_sdk.signature import SignatureVerifier
 from slack_sdk.webhook import WebhookClient
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
@@ -24,48 +26,96 @@ log = logging.getLogger(__name__)
 PAYLOAD = "csi_payload"
 VERIFIED = "csi_verified"
 
+DATABASE_TROUBLE = (OperationalError, InterfaceError, SQLAlchemyTimeoutError)
+DATABASE_MESSAGE = (
+    "The register did not answer in time, so nothing was changed. Please try again in a moment."
+)
+UNEXPECTED_MESSAGE = "Something went wrong on my side and this was not done. Please try again."
+
 T = TypeVar("T")
 
 
-def read_payloads() -> Callable[..., Any]:
-    """Parse the body into its typed value (`payload(context, Kind)` hands it to a listener).
-
-    A body that cannot be read raises BadPayload here, before Bolt's own listener matchers index
-    it, so the error handler answers it cleanly instead of a matcher failing with a 500.
+class GuardedApp(App):
+    """Bolt's App, guarded: a request is verified, then read into its typed payload
+    (`payload(context, Kind)`), before Bolt's middleware, matchers and argument injection index
+    the raw body. A body they could not read is refused here in words; `dispatch` never raises.
     """
 
-    def middleware(body: Any, context: dict[str, Any], next: Callable[[], Any]) -> Any:
-        # Global middleware runs after Bolt's request verification: reaching here means the
-        # request was signed by Slack (or came over the authenticated Socket Mode connection).
-        context[VERIFIED] = True
-        context[PAYLOAD] = payloads.parse(body)
-        return next()
+    def __init__(self, *, deps: Deps, signing_secret: str, verify: bool, **kwargs: Any) -> None:
+        super().__init__(
+            signing_secret=signing_secret, request_verification_enabled=verify, **kwargs
+        )
+        self._deps = deps
+        self._verifier = SignatureVerifier(signing_secret) if verify else None
 
-    return middleware
+    def dispatch(self, req: BoltRequest) -> BoltResponse:
+        """Verify, read, then let Bolt route the request; a clean answer whatever happens."""
+        if not self._verified(req):
+            log.warning("refused a request whose signature does not verify")
+            return BoltResponse(status=401, body={"error": "invalid request"})
+        req.context[VERIFIED] = True
+        kind = payloads.kind_of(req.body)
+        try:
+            req.context[PAYLOAD] = payloads.parse(req.body)
+            _check_bolt_can_read(req)
+        except BadPayload as error:
+            return _answer(self._deps, kind, error, req.body, req.context)
+        try:
+            return super().dispatch(req)
+        except Exception as error:
+            # Bolt's own error path failed (its argument injection on an odd body): still one
+            # clean answer and one log line.
+            log.error("%s request failed inside Bolt: %s", kind, _one_line(error))
+            refusal = BadPayload(payloads.UNREADABLE_REQUEST)
+            return _answer(self._deps, kind, refusal, req.body, req.context)
+
+    def _verified(self, req: BoltRequest) -> bool:
+        if self._verifier is None or req.mode == "socket_mode":
+            # Socket Mode traffic comes over the connection the app token opened.
+            return True
+        timestamp = req.headers.get("x-slack-request-timestamp", ["0"])[0]
+        signature = req.headers.get("x-slack-signature", [""])[0]
+        try:
+            return self._verifier.is_valid(req.raw_body, timestamp, signature)
+        except (ValueError, TypeError, OverflowError):
+            return False
+
+
+def _check_bolt_can_read(req: BoltRequest) -> None:
+    """Refuse a body Bolt's own helpers would fail on (they index it without checking)."""
+    event = req.body.get("event") if isinstance(req.body, dict) else None
+    if event is not None and not isinstance(event, dict):
+        raise BadPayload(payloads.UNREADABLE_REQUEST) from None
+    try:
+        build_required_kwargs(
+            logger=log,
+            required_arg_names=[],
+            request=req,
+            response=None,
+            next_keys_required=False,
+        )
+    except Exception as error:
+        raise BadPayload(payloads.UNREADABLE_REQUEST) from payloads.Why(
+            f"Bolt cannot read it: {_one_line(error)}"
+        )
 
 
 def payload(context: Any, kind: type[T]) -> T:
     """The typed payload of this request, as the listener expects it."""
     value = context.get(PAYLOAD) if hasattr(context, "get") else None
     if not isinstance(value, kind):
-        # A listener matched a body the parser read as another surface (e.g. a slash command
+        # A listener matched a body the parser read as another surface (e.g. a `command`
         # field inside an interactivity payload): refuse it rather than guess.
         raise BadPayload(payloads.UNREADABLE_REQUEST)
     return value
 
 
 def is_verified(context: Any) -> bool:
-    """True once Bolt's verification passed for this request."""
+    """True once this request's signature was verified (or it came over Socket Mode)."""
     return bool(context.get(VERIFIED)) if hasattr(context, "get") else False
 
 
 # ---- the one place a failed request is answered -------------------------------------------------
-
-DATABASE_TROUBLE = (OperationalError, InterfaceError, SQLAlchemyTimeoutError)
-DATABASE_MESSAGE = (
-    "The register did not answer in time, so nothing was changed. Please try again in a moment."
-)
-UNEXPECTED_MESSAGE = "Something went wrong on my side and this was not done. Please try again."
 
 
 def answer_errors(deps: Deps) -> Callable[..., BoltResponse | None]:
@@ -86,7 +136,7 @@ def answer_errors(deps: Deps) -> Callable[..., BoltResponse | None]:
             answer = BoltResponse(status=200, body="")
         elif not is_verified(context):
             log.warning("refused an unverified request: %s", _one_line(error))
-            answer = BoltResponse(status=401, body="")
+            answer = BoltResponse(status=401, body={"error": "invalid request"})
         else:
             answer = _answer(deps, kind, error, body, context)
         # Bolt passes no response once a listener has acknowledged (nothing left to answer).
@@ -111,6 +161,7 @@ def _describe(kind: str, error: Exception) -> str:
 
 
 def _answer(deps: Deps, kind: str, error: Exception, body: Any, context: Any) -> BoltResponse:
+    """The answer to a failed request of this kind, on the surface it came from."""
     message = _describe(kind, error)
     if kind == "command":
         return BoltResponse(
@@ -130,7 +181,7 @@ def _answer(deps: Deps, kind: str, error: Exception, body: Any, context: Any) ->
             if isinstance(parsed, payloads.BlockAction)
             else payloads.response_url_of(body)
         )
-        if url:
+        if url and is_verified(context):
             deps.later(_respond, url, blocks.error_text(message))
         return BoltResponse(status=200, body="")
     if kind == "event_callback" and isinstance(error, DATABASE_TROUBLE):

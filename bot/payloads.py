@@ -59,7 +59,7 @@ def proposal_number(raw: object, *, what: str = "proposal") -> int:
 
 def _object(raw: object, what: str, message: str = UNREADABLE_REQUEST) -> Json:
     if not isinstance(raw, dict):
-        raise BadPayload(message) from _Why(f"{what} is {type(raw).__name__}, not an object")
+        raise BadPayload(message) from Why(f"{what} is {type(raw).__name__}, not an object")
     return raw
 
 
@@ -76,11 +76,11 @@ def _string(
     if raw is None and optional:
         return ""
     if not isinstance(raw, str):
-        raise BadPayload(message) from _Why(f"{what} is {type(raw).__name__}, not a string")
+        raise BadPayload(message) from Why(f"{what} is {type(raw).__name__}, not a string")
     if len(raw) > limit:
-        raise BadPayload(message) from _Why(f"{what} is longer than {limit} characters")
+        raise BadPayload(message) from Why(f"{what} is longer than {limit} characters")
     if pattern is not None and not (raw == "" and optional) and not pattern.fullmatch(raw):
-        raise BadPayload(message) from _Why(f"{what} is not in the expected format")
+        raise BadPayload(message) from Why(f"{what} is not in the expected format")
     return raw
 
 
@@ -89,14 +89,14 @@ def _maybe_string(raw: object, what: str, *, limit: int = TEXT_MAX) -> str | Non
     return None if raw is None else _string(raw, what, limit=limit)
 
 
-class _Why(Exception):
+class Why(Exception):
     """The technical reason a payload was refused: kept as the cause, for the log line."""
 
 
 def reason(error: BadPayload) -> str:
     """The technical reason behind a refusal, for one log line."""
     cause = error.__cause__
-    return str(cause) if isinstance(cause, _Why) else str(error)
+    return str(cause) if isinstance(cause, Why) else str(error)
 
 
 def _user_id(raw: object, what: str = "user") -> str:
@@ -177,14 +177,14 @@ def parse_meta(raw: object) -> FormMeta:
     try:
         data = json.loads(text)
     except ValueError as exc:
-        raise BadPayload(UNREADABLE_FORM) from _Why(f"private_metadata is not JSON ({exc})")
+        raise BadPayload(UNREADABLE_FORM) from Why(f"private_metadata is not JSON ({exc})")
     meta = _object(data, "private_metadata", UNREADABLE_FORM)
     proposal_id = meta.get("proposal_id")
     pending = meta.get("pending")
     try:
         number = None if proposal_id in (None, "") else proposal_number(proposal_id)
     except BadPayload as exc:
-        raise BadPayload(UNREADABLE_FORM) from _Why(f"private_metadata.proposal_id: {exc}")
+        raise BadPayload(UNREADABLE_FORM) from Why(f"private_metadata.proposal_id: {exc}")
     return FormMeta(
         proposal_id=number,
         pending=None if pending is None else _string(pending, "pending", limit=40),
@@ -268,7 +268,7 @@ def parse_block_action(body: Json) -> BlockAction:
     """A block_actions payload; Slack sends one action per click."""
     actions = body.get("actions")
     if not isinstance(actions, list) or not actions:
-        raise BadPayload(UNREADABLE_REQUEST) from _Why("actions is not a non-empty list")
+        raise BadPayload(UNREADABLE_REQUEST) from Why("actions is not a non-empty list")
     action = _object(actions[0], "actions[0]")
     option = action.get("selected_option")
     selected = None
@@ -410,7 +410,7 @@ def kind_of(body: object) -> str:
 def parse(body: object) -> Payload:
     """The typed value of any Slack request body; BadPayload when it cannot be read."""
     if not isinstance(body, dict):
-        raise BadPayload(UNREADABLE_REQUEST) from _Why(f"body is {type(body).__name__}")
+        raise BadPayload(UNREADABLE_REQUEST) from Why(f"body is {type(body).__name__}")
     kind = kind_of(body)
     if kind == "command":
         return parse_slash_command(body)

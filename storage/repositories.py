@@ -429,6 +429,19 @@ def save_pending_draft(*, session: Session, key: str, user_id: str, draft: dict[
     session.merge(PendingDraft(key=key, user_id=user_id, draft=draft))
 
 
+def hold_draft(*, session: Session, key: str, user_id: str, draft: dict[str, Any]) -> bool:
+    """Hold a form under `key` as the first write of the unit of work; False when the key is
+    held already (the unit of work is then rolled back). The unique key makes a concurrent
+    copy wait for the first and then fail here."""
+    session.add(PendingDraft(key=key, user_id=user_id, draft=draft))
+    try:
+        session.flush()
+    except IntegrityError:
+        session.rollback()
+        return False
+    return True
+
+
 def take_pending_draft(*, session: Session, key: str, user_id: str) -> PendingDraft | None:
     """The user's held form, removed from the store (so it is used once); None if not theirs."""
     pending = session.get(PendingDraft, key)

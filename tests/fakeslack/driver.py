@@ -13,10 +13,13 @@ import hmac
 import itertools
 import json
 import secrets
+import threading
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 from urllib.parse import urlencode
 
@@ -110,6 +113,35 @@ class SlackDriver:
         """A plain GET on the bot, e.g. `get("/healthz")`."""
         return self.raw(b"", {}, method="GET", path=path)
 
+    def body_of(self, send: Callable[[SlackDriver], Any]) -> bytes:
+        """The exact body a driver call would post, without posting it, e.g.
+        `body_of(lambda d: d.view_submission(view, ...))`, to send it several times."""
+        recorder = _BodyRecorder(**{f.name: getattr(self, f.name) for f in fields(self)})
+        send(recorder)
+        return recorder.bodies[-1]
+
+    def at_once(self, body: bytes, copies: int = 8) -> list[Reply]:
+        """Send `copies` of one signed body at the same moment, as Slack's retries and a
+        person's double click can; the answers in the order the copies were started."""
+        headers = self.signed(body)
+        start = threading.Barrier(copies)
+
+        def send() -> Reply:
+            start.wait()
+            return self.raw(body, headers)
+
+        with ThreadPoolExecutor(max_workers=copies) as pool:
+            sent = [pool.submit(send) for _ in range(copies)]
+            return [future.result() for future in sent]
+
+    def interactive(self, payload: Any) -> Reply:
+        """Sign and send any interactivity payload as Slack does (form field `payload`)."""
+        return self.post(self._interactive(payload))
+
+    def event_body(self, envelope: Any) -> Reply:
+        """Sign and send any Events API body as JSON."""
+        return self.post(json.dumps(envelope).encode(), {"Content-Type": JSON})
+
     # ---- common shapes ---------------------------------------------------------------
     def trigger_id(self) -> str:
         """A fresh trigger_id in Slack's format."""
@@ -128,7 +160,7 @@ class SlackDriver:
         """A unique response_url; point `response_url_base` at FakeSlack to record replies."""
         return f"{self.response_url_base}{next(_seq)}/{secrets.token_hex(12)}"
 
-    def _interactive(self, payload: Json) -> bytes:
+    def _interactive(self, payload: Any) -> bytes:
         return urlencode({"payload": json.dumps(payload)}).encode()
 
     # ---- slash commands --------------------------------------------------------------
@@ -323,3 +355,14 @@ class SlackDriver:
         """The handshake Slack sends when the Request URL is configured."""
         body = {"token": VERIFICATION_TOKEN, "challenge": challenge, "type": "url_verification"}
         return self.post(json.dumps(body).encode())
+
+
+@dataclass(frozen=True)
+class _BodyRecorder(SlackDriver):
+    """A driver that records what it would post instead of posting it."""
+
+    bodies: list[bytes] = field(default_factory=list)
+
+    def post(self, body: bytes, extra_headers: dict[str, str] | None = None) -> Reply:
+        self.bodies.append(body)
+        return Reply(200, "", {})
