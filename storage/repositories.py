@@ -79,24 +79,6 @@ def proposal_identities(*, session: Session) -> list[tuple[int, str | None, str,
     ]
 
 
-def proposal_identities(*, session: Session) -> list[tuple[int, str | None, str, str, str]]:
-    """(id, ref, title, submitter, description) of every proposal: what an import compares."""
-    # SQLModel's select() is typed for at most four columns; SQLAlchemy's takes any number.
-    from sqlalchemy import select as select_columns
-
-    statement = select_columns(
-        col(Proposal.id),
-        col(Proposal.ref),
-        col(Proposal.title),
-        col(Proposal.submitter),
-        col(Proposal.description),
-    ).order_by(col(Proposal.id))
-    return [
-        (int(pid or 0), ref, title, who, text)
-        for pid, ref, title, who, text in session.execute(statement)
-    ]
-
-
 def add_proposals(*, session: Session, rows: list[dict[str, Any]]) -> dict[str, Proposal]:
     """Insert many proposals in a few statements (an import), by their distinct `source_key`."""
     if not rows:
