@@ -131,7 +131,7 @@ def objective_question(
         blocks.append(
             context(
                 "Until it has an objective, it waits here and is not posted to the proposals "
-                "channel. Discard takes it back."
+                "channel. Discard withdraws it."
             )
         )
     else:

@@ -281,18 +281,26 @@ class SlackWorkspace:
         with_metadata = str(p.get("include_all_metadata", "")).lower() in ("1", "true")
         with self._lock:
             found = sorted(
-                (dict(m) for (c, ts), m in self.messages.items()
-                 if c == channel and m.get("thread_ts", ts) == ts
-                 and oldest < float(ts) < latest),
-                key=lambda m: float(m["ts"]), reverse=True,
+                (
+                    dict(m)
+                    for (c, ts), m in self.messages.items()
+                    if c == channel and m.get("thread_ts", ts) == ts and oldest < float(ts) < latest
+                ),
+                key=lambda m: float(m["ts"]),
+                reverse=True,
             )
-        page = found[offset:offset + limit]
+        page = found[offset : offset + limit]
         if not with_metadata:
             for message in page:
                 message.pop("metadata", None)
         more = offset + limit < len(found)
-        return {"ok": True, "messages": page, "has_more": more, "pin_count": 0,
-                "response_metadata": {"next_cursor": str(offset + limit) if more else ""}}
+        return {
+            "ok": True,
+            "messages": page,
+            "has_more": more,
+            "pin_count": 0,
+            "response_metadata": {"next_cursor": str(offset + limit) if more else ""},
+        }
 
     def _api_reactions_get(self, p: Json) -> Json:
         channel, ts = str(p.get("channel", "")), str(p.get("timestamp", ""))
