@@ -283,6 +283,20 @@ def merge(*, session: Session, duplicate_id: int, into_id: int, actor: str) -> P
                 "merge into that one."
             }
         )
+    merged = _move_once(
+        session=session,
+        proposal=duplicate,
+        to=Status.MERGED,
+        actor=actor,
+        reason=f"merged into #{into_id}",
+        merged_into_id=into_id,
+    )
+    if not merged:  # another request merged (or moved) it since it was read
+        if duplicate.status == Status.MERGED:
+            raise _already_merged(session=session, duplicate=duplicate)
+        raise InvalidInput(
+            {"merge": f"#{duplicate_id} {state_phrase(duplicate.status)}, so it cannot be merged."}
+        )
     # An imported submitter ("import", an email) is no person who can vote.
     voters = set(repo.voters(session=session, proposal_id=duplicate_id)) | {duplicate.submitter}
     moved = sum(
@@ -290,15 +304,6 @@ def merge(*, session: Session, duplicate_id: int, into_id: int, actor: str) -> P
         for user in sorted(voters)
         if user != target.submitter and is_person(user)
     )
-    transition(
-        session=session,
-        proposal_id=duplicate_id,
-        to=Status.MERGED,
-        actor=actor,
-        reason=f"merged into #{into_id}",
-    )
-    duplicate.merged_into_id = into_id
-    session.add(duplicate)
     repo.link_related(session=session, proposal_id=duplicate_id, related_id=into_id)
     repo.audit(
         session=session,
@@ -351,31 +356,42 @@ def discard(*, session: Session, proposal_id: int, actor: str) -> tuple[Proposal
         raise PermissionDenied(f"Only the person who proposed #{proposal_id} can withdraw it.")
     if proposal.status not in {Status.NEEDS_OBJECTIVE, Status.OPEN}:
         return _already_decided(proposal)
-    # Compare-and-set: of two clicks at once, exactly one moves it (and records it); the other
-    # finds it withdrawn. A read followed by a write would let both through.
+    withdrawn = _move_once(
+        session=session,
+        proposal=proposal,
+        to=Status.WITHDRAWN,
+        actor=actor,
+        reason="withdrawn by its submitter",
+    )
+    return (proposal, True) if withdrawn else _already_decided(proposal)
+
+
+def _move_once(
+    *, session: Session, proposal: Proposal, to: Status, actor: str, reason: str, **values: Any
+) -> bool:
+    """Move a proposal on from the status just read, and record it; False (nothing written)
+    when another request moved it first. Compare-and-set: of two clicks or two copies of one
+    command at once, exactly one moves it, where a read followed by a write lets both through."""
     before = proposal.status
-    moved = session.execute(
+    result = session.execute(
         update(Proposal)
-        .where(
-            col(Proposal.id) == proposal_id,
-            col(Proposal.status).in_([Status.NEEDS_OBJECTIVE, Status.OPEN]),
-        )
-        .values(status=Status.WITHDRAWN, updated_at=utcnow())
+        .where(col(Proposal.id) == proposal.id, col(Proposal.status) == before)
+        .values(status=to, updated_at=utcnow(), **values)
         .execution_options(synchronize_session=False)
     )
     session.refresh(proposal)
-    if cast(CursorResult[Any], moved).rowcount != 1:
-        return _already_decided(proposal)
+    if cast(CursorResult[Any], result).rowcount != 1:
+        return False
     repo.audit(
         session=session,
-        proposal_id=proposal_id,
+        proposal_id=proposal.id or 0,
         actor=actor,
         action="status",
         from_status=before,
-        to_status=Status.WITHDRAWN,
-        detail={"reason": "withdrawn by its submitter"},
+        to_status=to,
+        detail={"reason": reason},
     )
-    return proposal, True
+    return True
 
 
 def _already_decided(proposal: Proposal) -> tuple[Proposal, bool]:

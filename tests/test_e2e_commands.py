@@ -241,3 +241,27 @@ def test_merging_an_imported_proposal_neither_votes_nor_tells_its_placeholder_su
     with session_scope(stack.engine) as session:
         assert repo.voters(session=session, proposal_id=target) == []
     assert not [c for c in stack.slack.calls("chat.postMessage") if c.params["channel"] == "import"]
+
+
+def test_copies_of_one_merge_at_once_merge_once_and_the_rest_say_so(
+    stack: Stack, objective: str
+) -> None:
+    target, _ = _question(stack, "Patch the hypervisors every month", "U3HYPER")
+    duplicate, _ = _question(stack, "Monthly patching for the hypervisor hosts", "U3PATCH")
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        answers = list(
+            pool.map(
+                lambda _: _text(
+                    stack.driver.slash_command(
+                        f"merge #{duplicate} into #{target}", user_id=STEERING
+                    )
+                ),
+                range(4),
+            )
+        )
+    assert len([a for a in answers if a.startswith(":twisted_rightwards_arrows: Merged")]) == 1
+    assert len([a for a in answers if "was already merged into" in a]) == 3, answers
+    with session_scope(stack.engine) as session:
+        history = repo.history(session=session, proposal_id=duplicate)
+        assert len([e for e in history if e.to_status == "merged"]) == 1
+        assert repo.voters(session=session, proposal_id=target) == ["U3PATCH"]
