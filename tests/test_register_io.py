@@ -333,7 +333,7 @@ def test_importing_the_same_file_twice_skips_what_is_stored(
     assert [p.title for p in third.stored] == ["Something new"]
     assert register_io.report(third)[-2:] == [
         "Imported 1 proposal; skipped 2 already in the register.",
-        "It has no card in Slack yet: csi-bot cards post posts the missing cards.",
+        "It has no card in the proposals channel yet; csi-bot cards post posts it.",
     ]
     assert len(_stored(engine)) == 3
 

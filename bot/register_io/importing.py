@@ -474,8 +474,10 @@ def report(result: ImportResult, *, most: int = 20) -> list[str]:
         summary += f"; skipped {len(result.skipped)} already in the register"
     lines.append(summary + ".")
     if count:
-        they = "It has" if count == 1 else "They have"
-        lines.append(f"{they} no card in Slack yet: csi-bot cards post posts the missing cards.")
+        they, them = ("It has", "it") if count == 1 else ("They have", "them")
+        lines.append(
+            f"{they} no card in the proposals channel yet; csi-bot cards post posts {them}."
+        )
     return lines
 
 
