@@ -17,6 +17,7 @@ from sqlalchemy.engine import Engine
 
 from bot import proposals, register_io
 from bot.drafts import ProposalDraft
+from bot.lifecycle import Status
 from storage import repositories as repo
 from storage.db import session_scope
 from storage.models import AuditEntry, Objective, Proposal, ProposalLink, Vote
@@ -460,7 +461,7 @@ def test_export_into_an_empty_installation_reproduces_the_register(
         proposals.merge(
             session=session, duplicate_id=duplicate.id or 0, into_id=kept.id or 0, actor="USTEER"
         )
-        for status in ("approved", "in_progress"):
+        for status in (Status.APPROVED, Status.IN_PROGRESS):
             proposals.transition(
                 session=session, proposal_id=moving.id or 0, to=status, actor="USTEER"
             )
