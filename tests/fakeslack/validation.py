@@ -28,35 +28,12 @@ MESSAGE_TEXT_MAX = 40_000
 ID_MAX = 255
 
 BLOCK_TYPES = frozenset(
-    {
-        "section",
-        "divider",
-        "image",
-        "actions",
-        "context",
-        "input",
-        "header",
-        "rich_text",
-        "file",
-        "video",
-        "markdown",
-    }
+    {"section", "divider", "image", "actions", "context", "input", "header", "rich_text"}
+    | {"file", "video", "markdown"}
 )
 TEXT_TYPES = frozenset({"plain_text", "mrkdwn"})
-SELECTS = frozenset(
-    {
-        "static_select",
-        "multi_static_select",
-        "external_select",
-        "multi_external_select",
-        "users_select",
-        "multi_users_select",
-        "conversations_select",
-        "multi_conversations_select",
-        "channels_select",
-        "multi_channels_select",
-    }
-)
+_PICKS = ("static", "external", "users", "conversations", "channels")
+SELECTS = frozenset(f"{m}{p}_select" for p in _PICKS for m in ("", "multi_"))
 OPTION_ELEMENTS = SELECTS | {"radio_buttons", "checkboxes", "overflow"}
 
 # Methods whose payload FakeSlack checks: "message" methods answer invalid_blocks, views
