@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bot import blocks
 from bot.ids import ActionId, BlockId, CallbackId
@@ -27,6 +30,27 @@ def test_escape_makes_every_markup_character_inert() -> None:
     assert not set("*_~`<>") & set(shown)
     assert escape(shown.translate(LOOKALIKES)) == escape(shown)  # look-alikes stay as they are
     assert escape(None) == "" and escape("") == ""
+
+
+@given(st.text())
+def test_no_typed_text_survives_escaping_as_markup(typed: str) -> None:
+    shown = escape(typed)
+    assert not set("*_~`<>") & set(shown)
+    assert re.sub(r"&(amp|lt|gt);", "", shown).count("&") == 0
+    # Reading it back (entities decoded, look-alikes undone) gives exactly what was typed.
+    undo = str.maketrans({v: k for k, v in LOOKALIKES.items() if isinstance(v, str)})
+    back = shown.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    assert back.translate(undo) == typed.translate(LOOKALIKES).translate(undo)
+    assert escape_once(shown) == shown  # an error line never escapes it twice
+
+
+@given(st.text(), st.integers(min_value=2, max_value=200))
+def test_cut_markup_is_never_broken(typed: str, limit: int) -> None:
+    text = link("https://example.slack.com/archives/C1/p1", typed) + " " + escape(typed)
+    cut = truncate_markup(text, limit)
+    assert len(cut) <= limit
+    assert cut.count("<") == cut.count(">")
+    assert re.sub(r"&(amp|lt|gt);", "", cut).count("&") == 0
 
 
 def test_a_linked_title_cannot_break_out_of_its_link() -> None:
