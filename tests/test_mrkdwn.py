@@ -266,3 +266,45 @@ def test_a_merge_into_a_proposal_without_a_card_points_to_no_thread(
     assert "Follow and discuss it in its thread." in with_card
     assert f"|#{imported} Replace the ageing core switches>" in with_card  # linked to the card
     assert stack.slack.refused() == []
+
+
+def test_the_longest_proposal_is_shown_whole_and_slack_accepts_every_message(
+    stack: Stack, objective: str
+) -> None:
+    user = "U0LONGEST"
+    title = ("Longest title " + "x" * 150)[:150]
+    view = _open_modal(stack, user)
+    form: dict[str, Any] = {
+        BlockId.TITLE: {ActionId.TITLE: title},
+        BlockId.OBJECTIVE: {
+            ActionId.INPUT: {
+                "type": "static_select",
+                "selected_option": {"value": _objective_id(stack)},
+            }
+        },
+        BlockId.DESCRIPTION: {ActionId.INPUT: "d" * 3000},
+        BlockId.OUTCOME: {ActionId.INPUT: "o" * 3000},
+        BlockId.SERVICE: {ActionId.INPUT: "s" * 80},
+        BlockId.KPI: {ActionId.INPUT: "k" * 150},
+        BlockId.KPI_BASELINE: {ActionId.INPUT: "123456789.5"},
+        BlockId.KPI_TARGET: {ActionId.INPUT: "0.000001"},
+    }
+    assert stack.driver.view_submission(view, user_id=user, state_values=form).status == 200
+    card = stack.slack.wait_for(
+        "chat.postMessage",
+        lambda c: c.params.get("channel") == PROPOSALS_CHANNEL and title in json.dumps(c.params),
+    )
+    assert card.response["ok"], card.response
+    shown = card.params["blocks"]
+    assert len(shown[0]["text"]["text"]) == 150 and shown[0]["text"]["text"].endswith("…")
+    assert shown[1] == {
+        "type": "section",
+        "text": {"type": "plain_text", "text": title, "emoji": True},
+    }
+    told = stack.slack.wait_for("chat.postMessage", lambda c: c.params.get("channel") == user)
+    assert told.response["ok"] and title in str(told.params["text"])
+    assert stack.driver.app_home_opened(user).status == 200
+    home = stack.slack.wait_for("views.publish", lambda c: c.params.get("user_id") == user)
+    assert home.response["ok"], home.response
+    assert title in _answer(stack.driver.slash_command("list", user_id=user))["text"]
+    assert stack.slack.refused() == []
