@@ -376,3 +376,15 @@ def test_similar_proposals_that_take_no_votes_are_not_offered_for_one() -> None:
     assert "Voting for one of them" not in _all_text(view)
     choice = view["blocks"][-1]["element"]["options"]
     assert [o["text"]["text"] for o in choice] == ["Submit mine"]
+
+
+def test_the_card_says_only_what_is_known_of_the_kpi() -> None:
+    def kpi(**fields: Any) -> str:
+        card = blocks.proposal_card(_with(1, kpi="MTTR (h)", **fields), vote_emoji="+1")[1]
+        rows = next(b for b in card if b["type"] == "rich_text")["elements"]
+        return next(r["elements"][1]["text"] for r in rows if r["elements"][0]["text"] == "KPI: ")
+
+    assert kpi(kpi_baseline=6.5, kpi_target=2.0) == "MTTR (h), from 6.5 to 2"
+    assert kpi(kpi_target=0.0) == "MTTR (h), target 0"
+    assert kpi(kpi_baseline=6.5) == "MTTR (h), now 6.5"
+    assert kpi() == "MTTR (h)"

@@ -8,6 +8,7 @@ from typing import Any
 from bot import mrkdwn
 from bot.blocks.commands import TITLE_RULE
 from bot.blocks.kit import (
+    HEADER_MAX,
     Block,
     context,
     count,
@@ -52,10 +53,21 @@ def _fields(summary: ProposalSummary) -> list[tuple[str, str]]:
     if p.outcome:
         rows.append(("Where we want to be", truncate(p.outcome, 600)))
     if p.kpi:
-        baseline = "?" if p.kpi_baseline is None else f"{p.kpi_baseline:g}"
-        target = "?" if p.kpi_target is None else f"{p.kpi_target:g}"
-        rows.append(("KPI", f"{p.kpi}, from {baseline} to {target}"))
+        rows.append(("KPI", _kpi(p)))
     return rows
+
+
+def _kpi(p: Proposal) -> str:
+    """The KPI with what is known of it: "MTTR (h), from 6.5 to 2", "…, target 2"."""
+    baseline = None if p.kpi_baseline is None else f"{p.kpi_baseline:g}"
+    target = None if p.kpi_target is None else f"{p.kpi_target:g}"
+    if baseline and target:
+        return f"{p.kpi}, from {baseline} to {target}"
+    if target:
+        return f"{p.kpi}, target {target}"
+    if baseline:
+        return f"{p.kpi}, now {baseline}"
+    return p.kpi or ""
 
 
 def _status(p: Proposal) -> str:
@@ -72,7 +84,7 @@ def proposal_card(summary: ProposalSummary, *, vote_emoji: str) -> tuple[str, li
     p = summary.proposal
     name = f"{ref(p)} {p.title}"
     blocks: list[Block] = [header(name)]
-    if len(name) > 150:  # the header is cut at Slack's limit: the whole title follows
+    if len(name) > HEADER_MAX:  # the header is cut at Slack's limit: the whole title follows
         blocks.append(plain_section(p.title))
     blocks.append(labelled(_fields(summary)))
     votes = f":{vote_emoji}: {count(summary.votes, 'vote')}"
