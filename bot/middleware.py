@@ -60,6 +60,11 @@ class GuardedApp(App):
             _check_bolt_can_read(req)
         except BadPayload as error:
             return _answer(self._deps, kind, error, req.body, req.context)
+        except Exception as error:
+            # A shape the parser did not foresee: refused like any unreadable body.
+            log.error("could not read a %s request: %s", kind, _one_line(error))
+            refusal = BadPayload(payloads.UNREADABLE_REQUEST)
+            return _answer(self._deps, kind, refusal, req.body, req.context)
         try:
             return super().dispatch(req)
         except Exception as error:
@@ -83,9 +88,9 @@ class GuardedApp(App):
 
 def _check_bolt_can_read(req: BoltRequest) -> None:
     """Refuse a body Bolt's own helpers would fail on (they index it without checking)."""
-    event = req.body.get("event") if isinstance(req.body, dict) else None
-    if event is not None and not isinstance(event, dict):
-        raise BadPayload(payloads.UNREADABLE_REQUEST) from None
+    if "event" in req.body and not isinstance(req.body["event"], dict):
+        # Bolt's self-event filter reads `event` as an object in every request.
+        raise BadPayload(payloads.UNREADABLE_REQUEST) from payloads.Why("event is not an object")
     try:
         build_required_kwargs(
             logger=log,

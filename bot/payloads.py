@@ -193,7 +193,8 @@ def parse_meta(raw: object) -> FormMeta:
 
 def _element_value(element: Json, where: str) -> str | None:
     """A text input's value or a select's / radio button's chosen value."""
-    if "selected_option" in element or element.get("type") in {"static_select", "radio_buttons"}:
+    # A tuple, not a set: the type may be any JSON value, a dict included (unhashable).
+    if "selected_option" in element or element.get("type") in ("static_select", "radio_buttons"):
         option = element.get("selected_option")
         if option is None:
             return None
