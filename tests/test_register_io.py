@@ -186,6 +186,13 @@ def test_csv_dialect_and_byte_order_mark_are_detected(
     assert got == [("Fix VPN, quickly; now", 6.5, "Café\tcrème"), ("Patch servers", -5.0, "")]
 
 
+def test_excel_delimiter_line_is_honoured(engine: Engine, tmp_path: Path) -> None:
+    path = _write(tmp_path, "sep=;\r\ntitle;value\r\nFix VPN, soon;3\r\nBad;9\r\n")
+    assert _refused(engine, path).problems == [
+        "line 4: value: Value is rated from 1 (low) to 5 (high)."
+    ]
+
+
 def test_another_encoding_is_told_to_save_as_csv_utf8(engine: Engine, tmp_path: Path) -> None:
     path = _write(tmp_path, "title,description\nCafé menu,Crème brûlée\n".encode("cp1252"))
     refusal = _refused(engine, path)

@@ -101,13 +101,19 @@ def _delimiter(header_line: str) -> str:
 
 
 def _csv_sheet(text: str) -> Sheet:
-    delimiter = _delimiter(text.split("\n", 1)[0])
+    lines = text.split("\n", 2)
+    # Excel writes and reads a first line "sep=;" that names the delimiter.
+    hint = lines[0].rstrip("\r")
+    named = hint[4:] if len(hint) == 5 and hint.lower().startswith("sep=") else None
+    delimiter = named or _delimiter(lines[0])
     limit = csv.field_size_limit()
     # Over-long cells are reported by validation, with their line and column, not by the reader.
     csv.field_size_limit(max(limit, len(text) + 1))
     try:
         reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-        header = next(reader)
+        if named:
+            next(reader)
+        header = next(reader, [])
         names = _header_names(header)
         sheet = Sheet(
             rows=[],
@@ -151,7 +157,8 @@ def _csv_row(line: int, record: list[str], names: list[str | None], delimiter: s
     if any(cell.strip() for cell in record[len(names) :]):
         row.problems.append(
             f"line {line}: this row has {len(record)} fields but the header has {len(names)}; "
-            f"a value containing {DELIMITERS[delimiter]} must be in double quotes."
+            f"a value containing {DELIMITERS.get(delimiter, repr(delimiter))} must be in double "
+            "quotes."
         )
     return row
 
