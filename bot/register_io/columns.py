@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import textwrap
 from dataclasses import dataclass
@@ -71,6 +72,7 @@ TEXT_COLUMNS = frozenset(c.name for c in COLUMNS if not c.numeric)
 _RUNNABLE = re.compile(r"'*[=+\-@\t\r]")
 
 
+@functools.lru_cache(maxsize=1024)
 def column_name(header: str) -> str:
     """'KPI baseline', ' kpi-baseline ', 'Kpi_Baseline' → 'kpi_baseline'."""
     return "_".join(re.split(r"[\s_-]+", header.strip().lower())).strip("_")

@@ -197,9 +197,14 @@ def _json_sheet(text: str) -> Sheet:
         except (ValueError, RecursionError) as exc:
             raise RegisterImportError([f"line {start}: not valid JSON ({exc}).".strip()]) from exc
         if isinstance(item, dict):
-            values = {column_name(str(k)): v for k, v in item.items()}
-            ignored.update({str(k).strip(): None for k in item if column_name(str(k)) not in KNOWN})
-            sheet.rows.append(Row(start, {k: v for k, v in values.items() if k in KNOWN}))
+            values = {}
+            for key, value in item.items():
+                name = column_name(key)
+                if name in KNOWN:
+                    values[name] = value
+                else:
+                    ignored[key.strip()] = None
+            sheet.rows.append(Row(start, values))
         else:
             sheet.rows.append(Row(start, {}, [f"line {start}: each proposal must be an object."]))
         position = skip(position)
