@@ -151,8 +151,14 @@ Command = (
 )
 
 
+def as_typed(text: str) -> str:
+    """The command's text as the person typed it: Slack sends `&`, `<` and `>` in it as
+    `&amp;`, `&lt;` and `&gt;` (only those three; `&amp;` last so `&amp;lt;` stays `&lt;`)."""
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
 def parse(text: str | None) -> Command:
-    """Read the text typed after `/improve`."""
+    """Read the text typed after `/improve` (decoded with `as_typed`)."""
     raw = text or ""
     if _has_control_characters(raw):
         return Refused(None, Reason.UNREADABLE)

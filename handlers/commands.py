@@ -42,7 +42,8 @@ def register(app: App, deps: Deps) -> None:
     def improve(ack: Ack, context: dict[str, Any], client: WebClient) -> None:
         # An unreadable body never gets here: the middleware refuses it (bot/middleware.py).
         slash = payload(context, SlashCommand)
-        command = command_text.parse(slash.text)
+        typed = command_text.as_typed(slash.text)
+        command = command_text.parse(typed)
         match command:
             case OpenForm():
                 open_form(ack, client, slash)
@@ -68,9 +69,9 @@ def register(app: App, deps: Deps) -> None:
             case Capture(title=title):
                 capture_one_line(ack, slash, title)
             case NotYet():
-                ack(text=blocks.command_not_yet(command, typed=slash.text))
+                ack(text=blocks.command_not_yet(command, typed=typed))
             case Refused():
-                ack(text=blocks.command_refused(command, typed=slash.text))
+                ack(text=blocks.command_refused(command, typed=typed))
 
     def no_objectives(slash: SlashCommand, title: str | None, *, proposing: bool = True) -> str:
         return blocks.no_objectives_yet(

@@ -19,6 +19,7 @@ from bot.command_text import (
     ShowHelp,
     Withdraw,
     Word,
+    as_typed,
     is_title,
     parse,
     parse_id,
@@ -255,3 +256,10 @@ def test_the_objective_question_always_offers_discard() -> None:
                 if e.get("action_id") == ActionId.DISCARD
             ]
             assert [b["value"] for b in buttons] == ["7"]
+
+
+def test_slack_entities_in_the_text_are_read_as_typed() -> None:
+    assert as_typed("Printers for the R&amp;D lab &lt;3rd floor&gt;") == (
+        "Printers for the R&D lab <3rd floor>"
+    )
+    assert as_typed("AT&amp;amp;T") == "AT&amp;T"

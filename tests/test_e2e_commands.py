@@ -265,3 +265,12 @@ def test_copies_of_one_merge_at_once_merge_once_and_the_rest_say_so(
         history = repo.history(session=session, proposal_id=duplicate)
         assert len([e for e in history if e.to_status == "merged"]) == 1
         assert repo.voters(session=session, proposal_id=target) == ["U3PATCH"]
+
+
+def test_a_title_with_ampersand_or_angle_brackets_is_stored_as_typed(
+    stack: Stack, objective: str
+) -> None:
+    # Slack sends `&`, `<` and `>` in a command's text as entities.
+    _, blocks = _question(stack, "Printers for the R&amp;D lab &lt;3rd floor&gt;", "U3AMP")
+    assert _by(stack, "U3AMP")[0]["title"] == "Printers for the R&D lab <3rd floor>"
+    assert "<3rd floor>" not in json.dumps(blocks)  # shown escaped, never as a link
