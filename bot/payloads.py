@@ -30,7 +30,7 @@ TEXT_MAX = 10_000
 SHORT_MAX = 255
 URL_MAX = 2_000
 
-UNREADABLE_FORM = "This form could not be read. Close it and start again with `/improve`."
+UNREADABLE_FORM = "This form could not be read. Close it and start again with /improve."
 UNREADABLE_REQUEST = "That request could not be read; nothing was changed. Please try again."
 
 Json = Mapping[str, Any]

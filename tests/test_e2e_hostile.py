@@ -350,11 +350,14 @@ def test_eight_copies_of_a_held_form_hold_it_once_and_answer_alike(
     assert len(_titled(stack, "Central log retention policies")) == 1
 
 
-def test_eight_copies_of_a_slash_command_store_one_proposal(stack: Stack) -> None:
+def test_eight_copies_of_a_slash_command_store_one_proposal(
+    stack: Stack, objective_id: int
+) -> None:
     title = "Publish the on-call rota in the intranet"
     body = stack.driver.slash_command_body(title, user_id="U4SLASH")
     replies = stack.driver.at_once(body, 8)
     assert [r.status for r in replies] == [200] * 8, [r.body for r in replies]
+    assert len({r.body for r in replies}) == 1, {r.body for r in replies}
     assert len(_titled(stack, title)) == 1
 
 
