@@ -5,7 +5,6 @@ from __future__ import annotations
 from bot.register_io.columns import COLUMNS, EXPORT_FIELDS, columns_help
 from bot.register_io.export import export_rows, export_text, write_export
 from bot.register_io.importing import (
-    IMPORT_SUBMITTER,
     ImportResult,
     Skipped,
     import_file,
@@ -13,6 +12,7 @@ from bot.register_io.importing import (
     report,
 )
 from bot.register_io.reading import RegisterImportError, parse_sheet, read_sheet
+from bot.register_io.rows import IMPORT_SUBMITTER
 
 __all__ = [
     "COLUMNS",

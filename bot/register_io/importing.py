@@ -3,35 +3,19 @@
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sqlmodel import Session
 
 from bot import proposals
-from bot.drafts import ProposalDraft, one_line, parse_number, parse_whole, text_problem
 from bot.errors import InvalidInput
-from bot.lifecycle import LABELS, Status
-from bot.register_io.columns import TEXT_COLUMNS, status_value, unneutralise
-from bot.register_io.reading import RegisterImportError, Row, Sheet, read_sheet
+from bot.register_io.reading import RegisterImportError, Sheet, read_sheet
+from bot.register_io.rows import IMPORT_SUBMITTER, PlannedRow, RowChecker, shown
 from storage import repositories as repo
-from storage.models import SHORT_MAX, TITLE_MAX, Objective, Proposal
+from storage.models import Objective, Proposal
 from storage.types import utcnow
-
-IMPORT_SUBMITTER = "import"
-# A proposal reaches these statuses only once it serves an objective.
-NEEDS_AN_OBJECTIVE = frozenset(
-    {
-        Status.OPEN,
-        Status.APPROVED,
-        Status.REJECTED,
-        Status.IN_PROGRESS,
-        Status.IMPLEMENTED,
-        Status.VERIFIED,
-    }
-)
 
 
 @dataclass(frozen=True)
@@ -53,26 +37,6 @@ class ImportResult:
     ignored_columns: list[str]
 
 
-@dataclass
-class _Planned:
-    """A row that passed validation, with everything needed to store it."""
-
-    line: int
-    draft: ProposalDraft
-    status: Status
-    submitter: str
-    owner: str | None
-    ref: str | None
-    file_id: str | None
-    objective_key: str | None  # an objective to create (lower-case title)
-    merged_into: str | None
-    kpi_actual: float | None
-    created_at: datetime | None
-    existing_id: int | None = None  # already in the register: skipped
-    target: _Planned | int | None = None  # merged into a row of the file, or a stored ID
-    proposal: Proposal | None = field(default=None, repr=False)
-
-
 def import_file(*, session: Session, path: Path, create_objectives: bool = False) -> ImportResult:
     """Add every proposal of a CSV or JSON file, or none when any row has a problem."""
     return import_sheet(
@@ -87,9 +51,9 @@ def import_sheet(
     objectives = {
         o.title.lower(): o for o in repo.list_objectives(session=session, include_retired=True)
     }
-    checker = _RowChecker(objectives=objectives, create=create_objectives, from_csv=sheet.from_csv)
+    checker = RowChecker(objectives=objectives, create=create_objectives, from_csv=sheet.from_csv)
     problems: list[str] = []
-    planned: list[_Planned] = []
+    planned: list[PlannedRow] = []
     for row in sheet.rows:
         if row.problems:
             problems.extend(row.problems)
@@ -126,159 +90,7 @@ def _line_of(problem: str) -> int:
     return int(head[5:]) if head.startswith("line ") and head[5:].isdigit() else 0
 
 
-def _shown(text: str) -> str:
-    return text if len(text) <= 60 else text[:57] + "…"
-
-
-class _RowChecker:
-    """Turns one row into a `_Planned`, or raises InvalidInput with a message per column."""
-
-    def __init__(self, *, objectives: dict[str, Objective], create: bool, from_csv: bool) -> None:
-        self.objectives = objectives
-        self.active = {o.id for o in objectives.values() if o.active and o.id is not None}
-        self.create = create
-        self.from_csv = from_csv
-        self.to_create: dict[str, str] = {}  # lower-case title -> title as the file writes it
-
-    def check(self, row: Row) -> _Planned:
-        errors: dict[str, str] = {}
-
-        def text(name: str, limit: int | None = None) -> str:
-            raw = row.values.get(name)
-            if raw is None:
-                return ""
-            if isinstance(raw, (bool, list, dict)):
-                errors[name] = "Give text or a number here, not a list, object or true/false."
-                return ""
-            value = unneutralise(raw) if self.from_csv and name in TEXT_COLUMNS else str(raw)
-            problem = text_problem(value)
-            value = value.strip() if limit is None else one_line(value)
-            problem = problem or (text_problem(value, limit=limit) if limit else None)
-            if problem:
-                errors[name] = problem
-                return ""
-            return value
-
-        objective_id, objective_key = self._objective(text("objective"), errors)
-        draft = ProposalDraft(
-            title=text("title"),
-            description=text("description"),
-            outcome=text("outcome"),
-            objective_id=objective_id,
-            service=text("service"),
-            benefit=text("benefit") or None,
-            value=self._value(text("value"), errors),
-            effort=text("effort") or None,
-            kpi=text("kpi"),
-            kpi_baseline=text("kpi_baseline") or None,
-            kpi_target=text("kpi_target") or None,
-        )
-        try:
-            draft.validate(active_objective_ids=self.active, require_objective=False)
-        except InvalidInput as exc:
-            errors = {**exc.errors, **errors}
-        has_objective = objective_id is not None or objective_key is not None
-        status = self._status(text("status"), text("merged_into"), has_objective, errors)
-        kpi_actual = None
-        if text("kpi_actual"):
-            try:
-                kpi_actual = parse_number(text("kpi_actual"), "The measured KPI")
-            except ValueError as exc:
-                errors["kpi_actual"] = str(exc)
-        planned = _Planned(
-            line=row.line,
-            draft=draft,
-            status=status,
-            submitter=text("submitter", SHORT_MAX) or IMPORT_SUBMITTER,
-            owner=text("owner", SHORT_MAX) or None,
-            ref=text("ref", SHORT_MAX) or None,
-            file_id=text("id") or None,
-            objective_key=objective_key,
-            merged_into=text("merged_into") or None,
-            kpi_actual=kpi_actual,
-            created_at=_created_at(text("created_at"), errors),
-        )
-        if errors:
-            raise InvalidInput(errors)
-        return planned
-
-    def _objective(self, title: str, errors: dict[str, str]) -> tuple[int | None, str | None]:
-        """The stored objective's ID, or the key of one to create."""
-        title = one_line(title)
-        if not title:
-            return None, None
-        objective = self.objectives.get(title.lower())
-        if objective is not None and objective.active:
-            return objective.id, None
-        if objective is not None:
-            errors["objective"] = f"The objective “{objective.title}” was retired; name another."
-        elif not self.create:
-            errors["objective"] = (
-                f"No objective is called “{_shown(title)}”. Add it first "
-                "(csi-bot objective add), or import with --create-objectives."
-            )
-        elif len(title) > TITLE_MAX:
-            errors["objective"] = f"An objective's title is at most {TITLE_MAX} characters."
-        else:
-            self.to_create.setdefault(title.lower(), title)
-            return None, title.lower()
-        return None, None
-
-    @staticmethod
-    def _value(raw: str, errors: dict[str, str]) -> int | None:
-        if not raw:
-            return None
-        try:
-            return parse_whole(raw, "Value")
-        except ValueError:
-            errors["value"] = f"Value must be a whole number from 1 to 5, not “{_shown(raw)}”."
-            return None
-
-    @staticmethod
-    def _status(raw: str, merged_into: str, has_objective: bool, errors: dict[str, str]) -> Status:
-        status = Status.OPEN if has_objective else Status.NEEDS_OBJECTIVE
-        if raw:
-            try:
-                status = status_value(raw)
-            except ValueError as exc:
-                errors["status"] = str(exc)
-                return status
-        if status == Status.NEEDS_OBJECTIVE and has_objective:
-            errors["status"] = (
-                "A proposal that needs an objective cannot name one: leave the objective "
-                "empty, or give another status (such as open)."
-            )
-        elif status in NEEDS_AN_OBJECTIVE and not has_objective and "objective" not in errors:
-            errors["objective"] = f"A proposal that is {LABELS[status].lower()} needs an objective."
-        if status == Status.MERGED and not merged_into:
-            errors["merged_into"] = (
-                "A merged proposal names the proposal it was merged into: give that row's id "
-                "or ref."
-            )
-        elif merged_into and status != Status.MERGED:
-            errors["merged_into"] = (
-                "Only a merged proposal names merged_into: set the status to merged, or leave "
-                "merged_into empty."
-            )
-        return status
-
-
-def _created_at(raw: str, errors: dict[str, str]) -> datetime | None:
-    if not raw:
-        return None
-    example = "such as 2025-01-31T09:00:00+00:00"
-    try:
-        created = datetime.fromisoformat(raw)
-        if created.tzinfo is None:
-            errors["created_at"] = f"Give a time zone, {example}."
-            return None
-        return created.astimezone(UTC)
-    except (ValueError, OverflowError):
-        errors["created_at"] = f"Give an ISO 8601 date and time, {example}."
-        return None
-
-
-def _repeated_refs(planned: list[_Planned]) -> list[str]:
+def _repeated_refs(planned: list[PlannedRow]) -> list[str]:
     first: dict[str, int] = {}
     problems = []
     for plan in planned:
@@ -295,7 +107,7 @@ def _repeated_refs(planned: list[_Planned]) -> list[str]:
 
 
 def _already_stored(
-    *, session: Session, planned: list[_Planned]
+    *, session: Session, planned: list[PlannedRow]
 ) -> tuple[list[Skipped], list[str]]:
     """Rows the register holds already (skipped), and refs it holds for another proposal."""
     by_ref: dict[str, tuple[int, str]] = {}
@@ -303,8 +115,7 @@ def _already_stored(
     for pid, ref, title, submitter, description in repo.proposal_identities(session=session):
         if ref is not None:
             by_ref[ref] = (pid, title)
-        else:
-            by_text.setdefault((title, submitter, description), (pid, title))
+        by_text.setdefault((title, submitter, description), (pid, title))
     skipped, conflicts = [], []
     for plan in planned:
         if plan.ref is not None:
@@ -312,7 +123,7 @@ def _already_stored(
             if found is not None and found[1] != plan.draft.title:
                 conflicts.append(
                     f"line {plan.line}: ref: “{plan.ref}” is already in the register as "
-                    f"#{found[0]} “{_shown(found[1])}”, with another title; give this row "
+                    f"#{found[0]} “{shown(found[1])}”, with another title; give this row "
                     "another ref, or remove it."
                 )
                 continue
@@ -324,9 +135,9 @@ def _already_stored(
     return skipped, conflicts
 
 
-def _resolve_merges(*, session: Session, sheet: Sheet, planned: list[_Planned]) -> list[str]:
+def _resolve_merges(*, session: Session, sheet: Sheet, planned: list[PlannedRow]) -> list[str]:
     """Point each merged row at its target: a row of the file, or a stored proposal."""
-    by_name: dict[str, _Planned | None] = {}
+    by_name: dict[str, PlannedRow | None] = {}
     # Rows with problems are named too (as None), so a reference to one adds no second problem.
     planned_at = {plan.line: plan for plan in planned}
     for row in sheet.rows:
@@ -356,7 +167,7 @@ def _resolve_merges(*, session: Session, sheet: Sheet, planned: list[_Planned]) 
         if stored is None or stored.id is None:
             problems.append(
                 f"line {plan.line}: merged_into: no row of this file and no proposal in the "
-                f"register is “{_shown(plan.merged_into)}”."
+                f"register is “{shown(plan.merged_into)}”."
             )
         else:
             plan.target = stored.id
@@ -364,12 +175,12 @@ def _resolve_merges(*, session: Session, sheet: Sheet, planned: list[_Planned]) 
     return problems
 
 
-def _merge_circles(planned: list[_Planned]) -> list[str]:
+def _merge_circles(planned: list[PlannedRow]) -> list[str]:
     problems = []
     for plan in planned:
         seen = [plan]
         step = plan.target
-        while isinstance(step, _Planned) and step not in seen:
+        while isinstance(step, PlannedRow) and step not in seen:
             seen.append(step)
             step = step.target
         if step is plan and plan.line == min(p.line for p in seen):
@@ -382,7 +193,7 @@ def _merge_circles(planned: list[_Planned]) -> list[str]:
 
 
 def _store(
-    *, session: Session, planned: list[_Planned], objectives: dict[str, Objective]
+    *, session: Session, planned: list[PlannedRow], objectives: dict[str, Objective]
 ) -> list[Proposal]:
     now = utcnow()
     new = [plan for plan in planned if plan.existing_id is None]
@@ -425,7 +236,7 @@ def _store(
     for plan in new:
         assert plan.proposal is not None and plan.proposal.id is not None
         target = plan.target
-        if isinstance(target, _Planned):
+        if isinstance(target, PlannedRow):
             target = target.existing_id or (target.proposal.id if target.proposal else None)
         if target is not None:
             plan.proposal.merged_into_id = target
@@ -464,7 +275,7 @@ def report(result: ImportResult, *, most: int = 20) -> list[str]:
     for item in result.skipped[:most]:
         lines.append(
             f"line {item.line}: skipped, already in the register as "
-            f"#{item.proposal_id} “{_shown(item.title)}”."
+            f"#{item.proposal_id} “{shown(item.title)}”."
         )
     if len(result.skipped) > most:
         lines.append(f"… and {len(result.skipped) - most} more rows already in the register.")
