@@ -286,6 +286,24 @@ def test_json_problems_are_listed_with_their_lines(
     ]
 
 
+def test_json_objects_on_one_line_are_told_apart(
+    engine: Engine, objective: str, tmp_path: Path
+) -> None:
+    rows = [{"ref": f"ONE-{n}", "title": f"Row {n}", "objective": objective} for n in range(3)]
+    path = _write(tmp_path, json.dumps(rows), "one-line.json")
+    assert [p.ref for p in _import(engine, path).stored] == ["ONE-0", "ONE-1", "ONE-2"]
+    rows[2]["value"] = "6"
+    rows.append({"ref": "ONE-0", "title": "Again"})
+    path = _write(tmp_path, json.dumps(rows), "bad.json")
+    assert _refused(engine, path).problems == [
+        "line 1, proposal 3: value: Value is rated from 1 (low) to 5 (high).",
+        "line 1, proposal 4: ref: “ONE-0” is repeated in this file (first on line 1, proposal 1); "
+        "each ref names one proposal.",
+        "line 1, proposal 4: ref: “ONE-0” is already in the register as #1 “Row 0”, with another "
+        "title; give this row another ref, or remove it.",
+    ]
+
+
 def test_a_fractional_value_is_never_rounded(engine: Engine, tmp_path: Path) -> None:
     refusal = _refused(engine, _write(tmp_path, "title,value\nHalf,4.6\n"))
     assert refusal.problems == [

@@ -23,6 +23,7 @@ class Skipped:
     """A row left out because the register already holds it."""
 
     line: int
+    where: str
     proposal_id: int
     title: str
 
@@ -52,25 +53,28 @@ def import_sheet(
         o.title.lower(): o for o in repo.list_objectives(session=session, include_retired=True)
     }
     checker = RowChecker(objectives=objectives, create=create_objectives, from_csv=sheet.from_csv)
-    problems: list[str] = []
+    # (row number, message): listed in the order of the file.
+    problems: list[tuple[int, str]] = []
     planned: list[PlannedRow] = []
     for row in sheet.rows:
         if row.problems:
-            problems.extend(row.problems)
+            problems.extend((row.number, f"{row.where}: {p}") for p in row.problems)
             continue
         try:
             planned.append(checker.check(row))
         except InvalidInput as exc:
-            problems.extend(f"line {row.line}: {name}: {msg}" for name, msg in exc.errors.items())
+            problems.extend(
+                (row.number, f"{row.where}: {name}: {msg}") for name, msg in exc.errors.items()
+            )
     if not sheet.rows:
-        problems.append("The file has no proposals, only a header.")
+        problems.append((0, "The file has no proposals, only a header."))
     problems.extend(_repeated_refs(planned))
     skipped, conflicts = _already_stored(session=session, planned=planned)
     problems.extend(conflicts)
     problems.extend(_resolve_merges(session=session, sheet=sheet, planned=planned))
     if problems:
-        problems.sort(key=_line_of)
-        raise RegisterImportError(problems, skipped=len(skipped))
+        problems.sort(key=lambda problem: problem[0])
+        raise RegisterImportError([text for _, text in problems], skipped=len(skipped))
     created = [
         proposals.add_objective(session=session, title=title, actor=IMPORT_SUBMITTER)
         for title in checker.to_create.values()
@@ -85,30 +89,28 @@ def import_sheet(
     )
 
 
-def _line_of(problem: str) -> int:
-    head = problem.split(":", 1)[0]
-    return int(head[5:]) if head.startswith("line ") and head[5:].isdigit() else 0
-
-
-def _repeated_refs(planned: list[PlannedRow]) -> list[str]:
-    first: dict[str, int] = {}
+def _repeated_refs(planned: list[PlannedRow]) -> list[tuple[int, str]]:
+    first: dict[str, str] = {}
     problems = []
     for plan in planned:
         if plan.ref is None:
             continue
         if plan.ref in first:
             problems.append(
-                f"line {plan.line}: ref: “{plan.ref}” is repeated in this file "
-                f"(first on line {first[plan.ref]}); each ref names one proposal."
+                (
+                    plan.number,
+                    f"{plan.where}: ref: “{plan.ref}” is repeated in this file "
+                    f"(first on {first[plan.ref]}); each ref names one proposal.",
+                )
             )
         else:
-            first[plan.ref] = plan.line
+            first[plan.ref] = plan.where
     return problems
 
 
 def _already_stored(
     *, session: Session, planned: list[PlannedRow]
-) -> tuple[list[Skipped], list[str]]:
+) -> tuple[list[Skipped], list[tuple[int, str]]]:
     """Rows the register holds already (skipped), and refs it holds for another proposal."""
     by_ref: dict[str, tuple[int, str]] = {}
     by_text: dict[tuple[str, str, str], tuple[int, str]] = {}
@@ -116,35 +118,43 @@ def _already_stored(
         if ref is not None:
             by_ref[ref] = (pid, title)
         by_text.setdefault((title, submitter, description), (pid, title))
-    skipped, conflicts = [], []
+    skipped: list[Skipped] = []
+    conflicts: list[tuple[int, str]] = []
     for plan in planned:
         if plan.ref is not None:
             found = by_ref.get(plan.ref)
             if found is not None and found[1] != plan.draft.title:
                 conflicts.append(
-                    f"line {plan.line}: ref: “{plan.ref}” is already in the register as "
-                    f"#{found[0]} “{shown(found[1])}”, with another title; give this row "
-                    "another ref, or remove it."
+                    (
+                        plan.number,
+                        f"{plan.where}: ref: “{plan.ref}” is already in the register as "
+                        f"#{found[0]} “{shown(found[1])}”, with another title; give this row "
+                        "another ref, or remove it.",
+                    )
                 )
                 continue
         else:
             found = by_text.get((plan.draft.title, plan.submitter, plan.draft.description))
         if found is not None:
             plan.existing_id = found[0]
-            skipped.append(Skipped(line=plan.line, proposal_id=found[0], title=found[1]))
+            skipped.append(
+                Skipped(line=plan.line, where=plan.where, proposal_id=found[0], title=found[1])
+            )
     return skipped, conflicts
 
 
-def _resolve_merges(*, session: Session, sheet: Sheet, planned: list[PlannedRow]) -> list[str]:
+def _resolve_merges(
+    *, session: Session, sheet: Sheet, planned: list[PlannedRow]
+) -> list[tuple[int, str]]:
     """Point each merged row at its target: a row of the file, or a stored proposal."""
     by_name: dict[str, PlannedRow | None] = {}
     # Rows with problems are named too (as None), so a reference to one adds no second problem.
-    planned_at = {plan.line: plan for plan in planned}
+    planned_at = {plan.number: plan for plan in planned}
     for row in sheet.rows:
         for column in ("id", "ref"):
             value = row.values.get(column)
             if value is not None and str(value).strip():
-                by_name.setdefault(str(value).strip(), planned_at.get(row.line))
+                by_name.setdefault(str(value).strip(), planned_at.get(row.number))
     problems = []
     for plan in planned:
         if plan.merged_into is None:
@@ -156,7 +166,10 @@ def _resolve_merges(*, session: Session, sheet: Sheet, planned: list[PlannedRow]
             target = by_name[name]
             if target is plan:
                 problems.append(
-                    f"line {plan.line}: merged_into: a proposal cannot merge into itself."
+                    (
+                        plan.number,
+                        f"{plan.where}: merged_into: a proposal cannot merge into itself.",
+                    )
                 )
             elif target is not None:
                 plan.target = target
@@ -166,8 +179,11 @@ def _resolve_merges(*, session: Session, sheet: Sheet, planned: list[PlannedRow]
             stored = repo.get_proposal(session=session, proposal_id=int(name))
         if stored is None or stored.id is None:
             problems.append(
-                f"line {plan.line}: merged_into: no row of this file and no proposal in the "
-                f"register is “{shown(plan.merged_into)}”."
+                (
+                    plan.number,
+                    f"{plan.where}: merged_into: no row of this file and no proposal in the "
+                    f"register is “{shown(plan.merged_into)}”.",
+                )
             )
         else:
             plan.target = stored.id
@@ -175,7 +191,7 @@ def _resolve_merges(*, session: Session, sheet: Sheet, planned: list[PlannedRow]
     return problems
 
 
-def _merge_circles(planned: list[PlannedRow]) -> list[str]:
+def _merge_circles(planned: list[PlannedRow]) -> list[tuple[int, str]]:
     problems = []
     for plan in planned:
         seen = [plan]
@@ -183,11 +199,13 @@ def _merge_circles(planned: list[PlannedRow]) -> list[str]:
         while isinstance(step, PlannedRow) and step not in seen:
             seen.append(step)
             step = step.target
-        if step is plan and plan.line == min(p.line for p in seen):
-            lines = ", ".join(str(p.line) for p in seen)
+        if step is plan and plan.number == min(p.number for p in seen):
+            rows = ", ".join(p.where for p in seen)
             problems.append(
-                f"line {plan.line}: merged_into: rows merge into each other in a circle "
-                f"(lines {lines})."
+                (
+                    plan.number,
+                    f"{plan.where}: merged_into: rows merge into each other in a circle ({rows}).",
+                )
             )
     return problems
 
@@ -224,14 +242,14 @@ def _store(
                 "submitter": plan.submitter,
                 "owner": plan.owner,
                 "status": plan.status.value,
-                "source_key": f"{batch}{plan.line}",
+                "source_key": f"{batch}{plan.number}",
                 "created_at": plan.created_at or now,
                 "updated_at": now,
             }
         )
     by_key = repo.add_proposals(session=session, rows=rows)
     for plan in new:
-        plan.proposal = by_key[f"{batch}{plan.line}"]
+        plan.proposal = by_key[f"{batch}{plan.number}"]
     entries = []
     for plan in new:
         assert plan.proposal is not None and plan.proposal.id is not None
@@ -242,7 +260,7 @@ def _store(
             plan.proposal.merged_into_id = target
             session.add(plan.proposal)
             repo.link_related(session=session, proposal_id=plan.proposal.id, related_id=target)
-        detail: dict[str, Any] = {"line": plan.line}
+        detail: dict[str, Any] = {"line": plan.line, "proposal": plan.number}
         if plan.ref:
             detail["ref"] = plan.ref
         entries.append(
@@ -274,7 +292,7 @@ def report(result: ImportResult, *, most: int = 20) -> list[str]:
         lines.append(f"Created {count} {noun} the file names, with weight 1: {titles}.")
     for item in result.skipped[:most]:
         lines.append(
-            f"line {item.line}: skipped, already in the register as "
+            f"{item.where}: skipped, already in the register as "
             f"#{item.proposal_id} “{shown(item.title)}”."
         )
     if len(result.skipped) > most:

@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,11 +36,21 @@ class RegisterImportError(CsiError):
 
 @dataclass
 class Row:
-    """One proposal of the file: where it starts, its values by column, what is wrong with it."""
+    """One proposal of the file: where it starts, its values by column, what is wrong with it.
+
+    `number` counts the proposals of the file from 1; `where` is how messages name the row
+    ("line 12", or "line 1, proposal 3" when several objects of a JSON file share a line).
+    `problems` are messages about the row as a whole, without that prefix.
+    """
 
     line: int
     values: dict[str, Any]
     problems: list[str] = field(default_factory=list)
+    number: int = 0
+    where: str = ""
+
+    def __post_init__(self) -> None:
+        self.where = self.where or f"line {self.line}"
 
 
 @dataclass
@@ -127,10 +138,11 @@ def _csv_sheet(text: str) -> Sheet:
             except StopIteration:
                 break
             except csv.Error as exc:
-                sheet.rows.append(Row(start, {}, [f"line {start}: cannot read this row ({exc})."]))
+                sheet.rows.append(Row(start, {}, [f"cannot read this row ({exc})."]))
                 break
             if any(cell.strip() for cell in record):
                 sheet.rows.append(_csv_row(start, record, names, delimiter))
+                sheet.rows[-1].number = len(sheet.rows)
             start = reader.line_num + 1
     finally:
         csv.field_size_limit(limit)
@@ -156,7 +168,7 @@ def _csv_row(line: int, record: list[str], names: list[str | None], delimiter: s
     row = Row(line, values)
     if any(cell.strip() for cell in record[len(names) :]):
         row.problems.append(
-            f"line {line}: this row has {len(record)} fields but the header has {len(names)}; "
+            f"this row has {len(record)} fields but the header has {len(names)}; "
             f"a value containing {DELIMITERS.get(delimiter, repr(delimiter))} must be in double "
             "quotes."
         )
@@ -204,9 +216,10 @@ def _json_sheet(text: str) -> Sheet:
                     values[name] = value
                 else:
                     ignored[key.strip()] = None
-            sheet.rows.append(Row(start, values))
+            sheet.rows.append(Row(start, values, number=len(sheet.rows) + 1))
         else:
-            sheet.rows.append(Row(start, {}, [f"line {start}: each proposal must be an object."]))
+            problem = "each proposal must be an object."
+            sheet.rows.append(Row(start, {}, [problem], number=len(sheet.rows) + 1))
         position = skip(position)
         if text.startswith(",", position):
             position = skip(position + 1)
@@ -219,4 +232,8 @@ def _json_sheet(text: str) -> Sheet:
             [f"line {line_at(skip(position + 1))}: unexpected text after the JSON array."]
         )
     sheet.ignored_columns = list(ignored)
+    starting = Counter(row.line for row in sheet.rows)
+    for row in sheet.rows:
+        if starting[row.line] > 1:
+            row.where = f"line {row.line}, proposal {row.number}"
     return sheet

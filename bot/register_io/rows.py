@@ -31,6 +31,8 @@ class PlannedRow:
     """A row that passed validation, with everything needed to store it."""
 
     line: int
+    number: int  # the row's place among the file's proposals, from 1
+    where: str  # how messages name the row
     draft: ProposalDraft
     status: Status
     submitter: str
@@ -108,6 +110,8 @@ class RowChecker:
                 errors["kpi_actual"] = str(exc)
         planned = PlannedRow(
             line=row.line,
+            number=row.number,
+            where=row.where,
             draft=draft,
             status=status,
             submitter=text("submitter", SHORT_MAX) or IMPORT_SUBMITTER,
