@@ -10,9 +10,12 @@ from __future__ import annotations
 import json
 import secrets
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 from sqlmodel import select
 
 from bot.ids import ActionId, BlockId, CallbackId
@@ -386,3 +389,68 @@ def test_eight_copies_of_a_button_press_vote_once(stack: Stack, objective_id: in
         assert withdrawn is not None and withdrawn.status == "withdrawn"
         entries = [e for e in repo.history(session=session, proposal_id=mine) if e.to_status]
     assert [e.to_status for e in entries].count("withdrawn") >= 1
+
+
+# ---- a failure before the ack is answered, not a 500 ---------------------------------------------
+
+
+@contextmanager
+def _inserts_fail(stack: Stack, table: str) -> Iterator[None]:
+    """Every insert into `table` fails as a lock timeout would, until the block ends."""
+    postgres = stack.engine.dialect.name == "postgresql"
+    with stack.engine.begin() as connection:
+        if postgres:
+            connection.execute(
+                text(
+                    "CREATE OR REPLACE FUNCTION csi_test_refuse() RETURNS trigger "
+                    "LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'locked' "
+                    "USING ERRCODE = 'lock_not_available'; END $$"
+                )
+            )
+            connection.execute(
+                text(
+                    f"CREATE TRIGGER csi_test_refuse BEFORE INSERT ON {table} "
+                    "FOR EACH ROW EXECUTE FUNCTION csi_test_refuse()"
+                )
+            )
+        else:
+            connection.execute(
+                text(
+                    f"CREATE TRIGGER csi_test_refuse BEFORE INSERT ON {table} "
+                    "BEGIN SELECT * FROM csi_test_no_such_table; END"
+                )
+            )
+    try:
+        yield
+    finally:
+        with stack.engine.begin() as connection:
+            connection.execute(
+                text(f"DROP TRIGGER csi_test_refuse{' ON ' + table if postgres else ''}")
+            )
+
+
+def test_a_database_failure_before_the_ack_is_told_and_stores_nothing(
+    stack: Stack, objective_id: int
+) -> None:
+    title = "Document the firewall change procedure"
+    view = _open_modal(stack, "U4FAULT")
+    with _inserts_fail(stack, "proposals"):
+        reply = stack.driver.view_submission(
+            view, user_id="U4FAULT", state_values=_form(title, objective_id)
+        )
+        assert reply.status == 200, reply.body
+        answer = reply.json()
+        assert answer["response_action"] == "errors"
+        assert "nothing was changed" in answer["errors"][BlockId.TITLE]
+        line = stack.driver.slash_command("Document the VPN change procedure", user_id="U4FAULT")
+        assert line.status == 200 and "nothing was changed" in line.body
+    assert _titled(stack, title) == []
+    assert _titled(stack, "Document the VPN change procedure") == []
+    # Once the database answers again, the same form is stored.
+    assert (
+        stack.driver.view_submission(
+            view, user_id="U4FAULT", state_values=_form(title, objective_id)
+        ).status
+        == 200
+    )
+    assert len(_titled(stack, title)) == 1
