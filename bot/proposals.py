@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, InvalidRequestError
 from sqlmodel import Session, col
 
 from bot import scoring
@@ -104,8 +104,8 @@ def capture(
             raise
         # A copy of the same request stored it first (the unique key made this insert wait for
         # it, then fail): that proposal is the answer. Nothing else was written in this unit of
-        # work, so rolling it back loses nothing.
-        session.rollback()
+        # work, so rolling it back loses nothing; what the caller read stays readable.
+        _roll_back_keeping_reads(session)
         stored = repo.proposal_by_source(session=session, source_key=source_key)
         if stored is None:
             raise
@@ -119,6 +119,19 @@ def capture(
         to_status=status,
     )
     return proposal, True
+
+
+def _roll_back_keeping_reads(session: Session) -> None:
+    """Roll the unit of work back, then reload what it had read: a rollback expires every
+    object, and the caller may use them after the session closes."""
+    loaded = list(session.identity_map.values())
+    session.rollback()
+    for instance in loaded:
+        if instance in session:
+            try:
+                session.refresh(instance)
+            except InvalidRequestError:
+                session.expunge(instance)
 
 
 def update_details(
