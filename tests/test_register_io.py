@@ -525,13 +525,16 @@ def test_merged_into_names_a_row_of_the_file_or_a_stored_ref(
         f",D-1,Into file row,{objective},merged,7\n"
         f",D-2,Into stored ref,{objective},Merged,OLD-1\n"
         f",D-3,Into nowhere,{objective},merged,#404404\n"
-        f",D-4,Into itself,{objective},merged,D-4\n",
+        f",D-4,Into itself,{objective},merged,D-4\n"
+        f",C-1,Circle one,{objective},merged,C-2\n"
+        f",C-2,Circle two,{objective},merged,C-1\n",
         "merge.csv",
     )
     problems = _refused(engine, path).problems
     assert problems == [
         "line 5: merged_into: no row of this file and no proposal in the register is “#404404”.",
         "line 6: merged_into: a proposal cannot merge into itself.",
+        "line 7: merged_into: rows merge into each other in a circle (line 7, line 8).",
     ]
     good = _write(tmp_path, "\n".join(path.read_text().splitlines()[:4]) + "\n", "good.csv")
     stored = {p.title: p for p in _import(engine, good).stored}

@@ -148,13 +148,17 @@ def _resolve_merges(
 ) -> list[tuple[int, str]]:
     """Point each merged row at its target: a row of the file, or a stored proposal."""
     by_name: dict[str, PlannedRow | None] = {}
-    # Rows with problems are named too (as None), so a reference to one adds no second problem.
     planned_at = {plan.number: plan for plan in planned}
     for row in sheet.rows:
-        for column in ("id", "ref"):
-            value = row.values.get(column)
-            if value is not None and str(value).strip():
-                by_name.setdefault(str(value).strip(), planned_at.get(row.number))
+        plan = planned_at.get(row.number)
+        if plan is not None:
+            names = [plan.file_id, plan.ref]
+        else:
+            # A row with problems is named too (as None): a reference to it adds no problem.
+            names = [str(row.values.get(column) or "").strip() for column in ("id", "ref")]
+        for name in names:
+            if name:
+                by_name.setdefault(name, plan)
     problems = []
     for plan in planned:
         if plan.merged_into is None:

@@ -26,7 +26,7 @@ NEEDS_AN_OBJECTIVE = frozenset(
 )
 
 
-@dataclass
+@dataclass(eq=False)  # rows are told apart by identity; merge targets may form a circle
 class PlannedRow:
     """A row that passed validation, with everything needed to store it."""
 
