@@ -189,6 +189,7 @@ class RowChecker:
 
 
 def parse_created_at(raw: str, errors: dict[str, str]) -> datetime | None:
+    """An ISO 8601 moment with a time zone, in UTC; a problem goes into `errors`."""
     if not raw:
         return None
     example = "such as 2025-01-31T09:00:00+00:00"
