@@ -230,7 +230,8 @@ def parse_view(raw: object) -> ModalView:
             view.get("callback_id"), "view.callback_id", optional=True, message=UNREADABLE_FORM
         ),
         meta=parse_meta(view.get("private_metadata")),
-        values=parse_state(view.get("state")),
+        # Absent (a Home tab without inputs) reads as empty; present, it must be an object.
+        values=parse_state(view.get("state", {})),
     )
 
 
