@@ -153,7 +153,7 @@ def answer_errors(deps: Deps) -> Callable[..., BoltResponse | None]:
 def _describe(kind: str, error: Exception) -> str:
     """The message for the person; logs one line (a trace only for the unexpected)."""
     if isinstance(error, BadPayload):
-        log.info("refused a %s request: %s", kind, payloads.reason(error))
+        log.info("refused an unreadable %s request: %s", kind, payloads.reason(error))
         return str(error)
     if isinstance(error, CsiError):
         log.info("%s request refused: %s", kind, error)

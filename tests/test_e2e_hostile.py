@@ -265,12 +265,12 @@ def _quiet(stack: Stack, event: Any) -> None:
 
 
 def test_crafted_events_get_a_quiet_200_and_one_log_line(stack: Stack) -> None:
-    lines = stack.bot.log().count("refused a event_callback request")
+    lines = stack.bot.log().count("refused an unreadable event_callback request")
     _quiet(stack, {"type": "app_home_opened", "tab": "home", "channel": "D1"})
     _quiet(stack, {"type": "reaction_added", "user": "U1", "reaction": "+1", "item": "C1/1.0"})
     _quiet(stack, {"type": "reaction_removed", "user": ["U1"], "reaction": "+1", "item": {}})
     _quiet(stack, {"type": "message", "user": "U1", "text": 5, "channel": "C1", "ts": "1.0"})
-    assert stack.bot.log().count("refused a event_callback request") == lines + 4
+    assert stack.bot.log().count("refused an unreadable event_callback request") == lines + 4
 
 
 def test_a_slash_command_with_a_superscript_proposal_number_is_refused(stack: Stack) -> None:
