@@ -83,3 +83,17 @@ def test_a_nul_character_is_refused_in_the_form_on_both_databases(
     assert "NUL character" in answer["errors"][block]
     assert user not in _submitters(stack)
     assert "Traceback" not in stack.bot.log()
+
+
+def test_a_one_line_proposal_with_a_nul_character_is_refused(
+    stack: Stack, objective_id: str
+) -> None:
+    reply = stack.driver.slash_command("Restart\x00 the mail relay", user_id="U0NULLINE")
+    assert reply.status == 200, reply.body
+    try:
+        answer = str(reply.json().get("text", ""))
+    except ValueError:
+        answer = reply.body
+    assert "control character" in answer or "NUL character" in answer
+    assert "U0NULLINE" not in _submitters(stack)
+    assert "Traceback" not in stack.bot.log()
