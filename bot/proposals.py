@@ -138,12 +138,23 @@ def update_details(
     *, session: Session, proposal_id: int, draft: ProposalDraft, actor: str
 ) -> Proposal:
     """Replace a proposal's register fields (the submitter adding details in the modal)."""
+    return edit_details(session=session, proposal_id=proposal_id, draft=draft, actor=actor)[0]
+
+
+def edit_details(
+    *, session: Session, proposal_id: int, draft: ProposalDraft, actor: str
+) -> tuple[Proposal, bool]:
+    """Like `update_details`; also says whether this call changed anything (a copy of the same
+    submission, arriving again, changes nothing and is recorded once)."""
     proposal = _editable(session=session, proposal_id=proposal_id, actor=actor)
     draft.validate(
         active_objective_ids=active_objective_ids(session=session), require_objective=True
     )
+    before = _register_fields(proposal)
     _apply(proposal, draft)
-    return _edited(session=session, proposal=proposal, actor=actor, action="edited")
+    if _register_fields(proposal) == before:
+        return proposal, False
+    return _edited(session=session, proposal=proposal, actor=actor, action="edited"), True
 
 
 def choose_objective(
@@ -432,13 +443,34 @@ def _get(*, session: Session, proposal_id: int) -> Proposal:
 
 
 def _editable(*, session: Session, proposal_id: int, actor: str) -> Proposal:
-    proposal = _get(session=session, proposal_id=proposal_id)
+    # Locked (PostgreSQL) so that copies of one edit arriving at once apply it one by one.
+    proposal = repo.get_proposal(session=session, proposal_id=proposal_id, for_update=True)
+    if proposal is None:
+        raise NotFound(f"Proposal #{proposal_id} does not exist.")
     if proposal.submitter != actor:
         raise PermissionDenied(f"Only the person who proposed #{proposal_id} can change it.")
     if proposal.status not in {Status.NEEDS_OBJECTIVE, Status.OPEN}:
         now = state_phrase(proposal.status, merged_into=proposal.merged_into_id)
         raise InvalidInput({"status": f"#{proposal_id} {now}, so it can no longer be changed."})
     return proposal
+
+
+def _register_fields(proposal: Proposal) -> tuple[Any, ...]:
+    """What `_apply` sets, to tell an edit from a repeat of the same one."""
+    return (
+        proposal.title,
+        proposal.description,
+        proposal.outcome,
+        proposal.objective_id,
+        proposal.service,
+        proposal.benefit,
+        proposal.value,
+        proposal.effort,
+        proposal.effort_days,
+        proposal.kpi,
+        proposal.kpi_baseline,
+        proposal.kpi_target,
+    )
 
 
 def _apply(proposal: Proposal, draft: ProposalDraft) -> None:

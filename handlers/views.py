@@ -54,14 +54,14 @@ def register(app: App, deps: Deps) -> None:
         try:
             with deps.session() as session:
                 if view.meta.proposal_id:
-                    proposal = proposals.update_details(
+                    proposal, changed = proposals.edit_details(
                         session=session,
                         proposal_id=view.meta.proposal_id,
                         draft=draft,
                         actor=user_id,
                     )
                     outcome: held_forms.Held | held_forms.Stored = held_forms.Stored(
-                        proposal=proposal, created=True
+                        proposal=proposal, created=changed
                     )
                 else:
                     outcome = held_forms.submit(

@@ -46,9 +46,19 @@ def list_objectives(*, session: Session, include_retired: bool = False) -> list[
 def get_proposal(
     *, session: Session, proposal_id: int, for_update: bool = False
 ) -> Proposal | None:
-    """The proposal with this ID, or None; `for_update` locks its row until the unit of work ends
-    (PostgreSQL; SQLite has one writer at a time anyway)."""
-    return session.get(Proposal, proposal_id, with_for_update=True if for_update else None)
+    """The proposal with this ID, or None; `for_update` locks its row until the unit of work ends,
+    so that what is read is what the unit of work changes."""
+    if not for_update:
+        return session.get(Proposal, proposal_id)
+    # A no-op update takes the lock on both databases: SQLite has no SELECT ... FOR UPDATE, and a
+    # read made before its write lock may be stale by the time the write happens.
+    session.execute(
+        update(Proposal)
+        .where(col(Proposal.id) == proposal_id)
+        .values(updated_at=Proposal.updated_at)
+        .execution_options(synchronize_session=False)
+    )
+    return session.get(Proposal, proposal_id, populate_existing=True)
 
 
 def proposal_by_source(*, session: Session, source_key: str) -> Proposal | None:

@@ -454,3 +454,32 @@ def test_a_database_failure_before_the_ack_is_told_and_stores_nothing(
         == 200
     )
     assert len(_titled(stack, title)) == 1
+
+
+def test_eight_copies_of_an_edit_are_recorded_once(stack: Stack, objective_id: int) -> None:
+    title = "Rename the shared printers after their rooms"
+    assert stack.driver.slash_command(title, user_id="U4EDIT").status == 200
+    (proposal_id,) = _titled(stack, title)
+    view = _modal(
+        CallbackId.PROPOSAL,
+        id="V4EDITFORM",
+        private_metadata=json.dumps({"proposal_id": proposal_id}),
+        state={"values": _form(title, objective_id)},
+    )
+    body = stack.driver.body_of(lambda d: d.interactive(_view_submission(view, user="U4EDIT")))
+    replies = stack.driver.at_once(body, 8)
+    assert [r.status for r in replies] == [200] * 8, [r.body for r in replies]
+    assert len({r.body for r in replies}) == 1
+    stack.slack.wait_for("chat.postMessage", lambda c: c.params.get("channel") == "U4EDIT")
+    time.sleep(0.5)
+    with session_scope(stack.engine) as session:
+        edits = [
+            e
+            for e in repo.history(session=session, proposal_id=proposal_id)
+            if e.action == "edited"
+        ]
+        proposal = repo.get_proposal(session=session, proposal_id=proposal_id)
+    assert proposal is not None and proposal.status == "open"
+    told = [c for c in stack.slack.calls("chat.postMessage") if c.params.get("channel") == "U4EDIT"]
+    # Copies apply the edit one by one (row lock, one writer): the later ones change nothing.
+    assert len(edits) == 1 and len(told) == 1, (len(edits), len(told))
