@@ -25,7 +25,7 @@ EDITABLE = frozenset({Status.NEEDS_OBJECTIVE, Status.OPEN})
 
 
 def register(app: App, deps: Deps) -> None:
-    """Wire the form's title look-up, the objective question and 'vote instead'."""
+    """Wire the form's title look-up, the objective question, 'vote instead', details, discard."""
     vote_emoji = deps.settings.vote_emoji
 
     def refuse(click: BlockAction, message: str) -> None:
