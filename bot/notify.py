@@ -4,24 +4,18 @@ from __future__ import annotations
 
 import http.client
 import logging
-import re
 from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
+
+from bot.people import is_slack_user
 
 log = logging.getLogger(__name__)
 
 # Slack could not be reached or answered something that is not the Web API: whether the call
 # took effect is unknown. Callers that run after the ack log these and carry on.
 UNREACHABLE = (OSError, http.client.HTTPException, SlackClientError)
-
-_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
-
-
-def is_user_id(value: str | None) -> bool:
-    """True for a Slack user ID (imported rows may name a submitter that is not one)."""
-    return bool(value and _USER_ID.match(value))
 
 
 def tell(
@@ -31,7 +25,7 @@ def tell(
 
     A failed notification must never undo or hide the change it reports.
     """
-    if user_id is None or not is_user_id(user_id):
+    if user_id is None or not is_slack_user(user_id):
         log.info("not telling %r: not a Slack user ID", user_id)
         return False
     try:

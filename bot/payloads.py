@@ -16,12 +16,12 @@ from typing import Any
 
 from bot.errors import BadPayload
 from bot.mrkdwn import escape, truncate
+from bot.people import USER_ID
 
 # PostgreSQL's integer: a larger number cannot name a row, and must not reach the database.
 ID_MAX = 2_147_483_647
 # ASCII only: str.isdigit() accepts '²' and int() then fails; \d matches other scripts' digits.
 _DIGITS = re.compile(r"[0-9]{1,10}")
-_USER_ID = re.compile(r"[UW][A-Z0-9]{1,39}")
 _SLACK_ID = re.compile(r"[A-Z0-9]{1,40}")
 _TS = re.compile(r"[0-9]{1,12}\.[0-9]{1,9}")
 _EVENT_ID = re.compile(r"[A-Za-z0-9_-]{1,120}")
@@ -100,7 +100,7 @@ def reason(error: BadPayload) -> str:
 
 
 def _user_id(raw: object, what: str = "user") -> str:
-    return _string(raw, what, pattern=_USER_ID, limit=40)
+    return _string(raw, what, pattern=USER_ID, limit=40)
 
 
 def _user_of(body: Json) -> str:

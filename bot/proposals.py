@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -15,6 +14,7 @@ from bot import scoring
 from bot.drafts import ProposalDraft
 from bot.errors import InvalidInput, NotFound, PermissionDenied
 from bot.lifecycle import VOTABLE, Status, can_move, move_word, state_phrase
+from bot.people import is_slack_user
 from storage import repositories as repo
 from storage.models import TITLE_MAX, Objective, Proposal
 from storage.types import utcnow
@@ -326,7 +326,7 @@ def merge(*, session: Session, duplicate_id: int, into_id: int, actor: str) -> P
     moved = sum(
         repo.add_vote(session=session, proposal_id=into_id, user_id=user)
         for user in sorted(voters)
-        if user != target.submitter and is_person(user)
+        if user != target.submitter and is_slack_user(user)
     )
     repo.link_related(session=session, proposal_id=duplicate_id, related_id=into_id)
     repo.audit(
@@ -361,15 +361,6 @@ def _already_merged(*, session: Session, duplicate: Proposal) -> AlreadyMerged:
         by=merged[-1].actor if merged else None,
         at=merged[-1].at if merged else None,
     )
-
-
-# Slack user IDs, as bot.notify reads them; imported rows may name "import" or an email instead.
-_PERSON = re.compile(r"[UW][A-Z0-9]{2,}")
-
-
-def is_person(submitter: str | None) -> bool:
-    """True when a submitter or voter is a Slack user (not an imported placeholder)."""
-    return bool(submitter and _PERSON.fullmatch(submitter))
 
 
 def discard(*, session: Session, proposal_id: int, actor: str) -> tuple[Proposal, bool]:

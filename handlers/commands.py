@@ -30,6 +30,7 @@ from bot.errors import CsiError
 from bot.middleware import payload
 from bot.mrkdwn import escape
 from bot.payloads import SlashCommand
+from bot.people import is_slack_user
 from storage import repositories as repo
 
 
@@ -115,13 +116,13 @@ def register(app: App, deps: Deps) -> None:
             ack(text=blocks.error_text(f"{escape(str(exc))} Nothing was changed."))
             return
         submitter = duplicate.submitter
-        tell = notify.is_user_id(submitter) and submitter != slash.user_id
+        tell = is_slack_user(submitter) and submitter != slash.user_id
         ack(
             text=blocks.merge_done(
                 duplicate,
                 target,
                 actor=slash.user_id,
-                submitter_is_person=notify.is_user_id(submitter),
+                submitter_is_person=is_slack_user(submitter),
             )
         )
         for proposal_id in (duplicate_id, into_id):

@@ -216,14 +216,28 @@ def test_one_line_capture_refuses_an_overlong_title(stack: Stack) -> None:
     assert all(r["submitter"] != "U0LONG" for r in _export(stack))
 
 
+def _mrkdwn_texts(node: Any) -> list[str]:
+    """Every mrkdwn string in a Block Kit structure: the only text Slack reads as markup."""
+    if isinstance(node, list):
+        return [text for item in node for text in _mrkdwn_texts(item)]
+    if not isinstance(node, dict):
+        return []
+    found = [str(node["text"])] if node.get("type") == "mrkdwn" and "text" in node else []
+    return found + [text for value in node.values() for text in _mrkdwn_texts(value)]
+
+
 def test_title_with_a_broadcast_never_pings(stack: Stack, objective_id: int) -> None:
     view = _open_modal(stack, "U0PING")
     stack.driver.view_submission(
         view, user_id="U0PING", state_values=_form("<!channel> hi & <@U999>", str(objective_id))
     )
-    card = stack.slack.wait_for("chat.postMessage", _card_for("&lt;!channel&gt; hi &amp;"))
-    sent = json.dumps([card.params.get("text"), card.params.get("blocks")])
-    assert "<!channel>" not in sent and "<@U999>" not in sent
+    card = stack.slack.wait_for("chat.postMessage", _card_for("<!channel> hi & <@U999>"))
+    blocks = card.params["blocks"]
+    # The title is a plain-text header: Slack shows it as typed and never reads it as a ping.
+    assert blocks[0]["type"] == "header" and blocks[0]["text"]["type"] == "plain_text"
+    assert "<!channel>" not in card.params["text"] and "<@U999>" not in card.params["text"]
+    markup = " ".join(_mrkdwn_texts(blocks))
+    assert "<!channel>" not in markup and "<@U999>" not in markup
 
 
 @pytest.mark.parametrize("forgery", ["unsigned", "wrong secret", "ten minutes old"])
@@ -250,7 +264,8 @@ def test_unknown_path_is_404_and_get_on_events_is_refused(stack: Stack) -> None:
 
 def test_help_and_objectives_answer_the_user(stack: Stack, objective_id: int) -> None:
     help_text = _text(stack.driver.slash_command("help"))
-    assert "/improve <title>" in help_text
+    # Slack shows `&lt;title&gt;` as `<title>`; unescaped, it would be read as a link.
+    assert "/improve &lt;title&gt;" in help_text
     listing = _text(stack.driver.slash_command("objectives"))
     assert "Reduce unplanned downtime" in listing
 
@@ -267,6 +282,20 @@ def _card(stack: Stack, fragment: str) -> Call:
     return stack.slack.wait_for("chat.postMessage", _card_for(fragment))
 
 
+def _wait_until_card_stored(stack: Stack, ts: str) -> None:
+    """A reaction counts once the bot has stored where it posted the card; wait for that."""
+    deadline = time.monotonic() + 10
+    while True:
+        with session_scope(stack.engine) as session:
+            found = proposals.repo.proposal_by_card(
+                session=session, channel_id=PROPOSALS_CHANNEL, message_ts=ts
+            )
+        if found is not None:
+            return
+        assert time.monotonic() < deadline, "the card's ts was never stored"
+        time.sleep(0.05)
+
+
 def test_retried_reaction_counts_once(stack: Stack, objective_id: int) -> None:
     view = _open_modal(stack, "U0VOTE")
     stack.driver.view_submission(
@@ -276,6 +305,7 @@ def test_retried_reaction_counts_once(stack: Stack, objective_id: int) -> None:
     )
     card = _card(stack, "Monitor disk space")
     ts = card.response["ts"]
+    _wait_until_card_stored(stack, ts)
     stack.driver.reaction_added("U0FAN", "+1", PROPOSALS_CHANNEL, ts, event_id="EvVOTE1")
     stack.driver.reaction_added(
         "U0FAN", "+1", PROPOSALS_CHANNEL, ts, event_id="EvVOTE1", retry_num=1
