@@ -80,8 +80,13 @@ class SlackDriver:
         return replace(self, **changes)
 
     # ---- transport -----------------------------------------------------------------
-    def signed(self, body: bytes, timestamp: int | None = None, secret: str | None = None,
-               content_type: str | None = None) -> dict[str, str]:
+    def signed(
+        self,
+        body: bytes,
+        timestamp: int | None = None,
+        secret: str | None = None,
+        content_type: str | None = None,
+    ) -> dict[str, str]:
         """Headers Slack would send with `body`; override timestamp/secret to forge them."""
         ts = int(time.time()) if timestamp is None else timestamp
         return {
@@ -91,12 +96,14 @@ class SlackDriver:
             "User-Agent": "Slackbot 1.0 (+https://api.slack.com/robots)",
         }
 
-    def raw(self, body: bytes, headers: dict[str, str], *, method: str = "POST",
-            path: str | None = None) -> Reply:
+    def raw(
+        self, body: bytes, headers: dict[str, str], *, method: str = "POST", path: str | None = None
+    ) -> Reply:
         """Send `body` with exactly `headers` (no signing added)."""
         url = self.base_url.rstrip("/") + (path or self.path)
-        req = urllib.request.Request(url, data=body if method != "GET" else None,
-                                     headers=headers, method=method)
+        req = urllib.request.Request(
+            url, data=body if method != "GET" else None, headers=headers, method=method
+        )
         # An empty ProxyHandler: loopback requests must never go through an env proxy.
         opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
         try:
@@ -164,40 +171,78 @@ class SlackDriver:
         return urlencode({"payload": json.dumps(payload)}).encode()
 
     # ---- slash commands --------------------------------------------------------------
-    def slash_command_body(self, text: str = "", *, command: str = "/improve",
-                           user_id: str = "U0001", channel_id: str = "C0001",
-                           channel_name: str = "general", trigger_id: str | None = None) -> bytes:
+    def slash_command_body(
+        self,
+        text: str = "",
+        *,
+        command: str = "/improve",
+        user_id: str = "U0001",
+        channel_id: str = "C0001",
+        channel_name: str = "general",
+        trigger_id: str | None = None,
+    ) -> bytes:
         """The form body of a slash command invocation."""
-        return urlencode({
-            "token": VERIFICATION_TOKEN, "team_id": self.team_id,
-            "team_domain": self.team_domain, "channel_id": channel_id,
-            "channel_name": channel_name, "user_id": user_id, "user_name": user_id.lower(),
-            "command": command, "text": text, "api_app_id": self.api_app_id,
-            "is_enterprise_install": "false", "response_url": self.response_url(),
-            "trigger_id": trigger_id or self.trigger_id(),
-        }).encode()
+        return urlencode(
+            {
+                "token": VERIFICATION_TOKEN,
+                "team_id": self.team_id,
+                "team_domain": self.team_domain,
+                "channel_id": channel_id,
+                "channel_name": channel_name,
+                "user_id": user_id,
+                "user_name": user_id.lower(),
+                "command": command,
+                "text": text,
+                "api_app_id": self.api_app_id,
+                "is_enterprise_install": "false",
+                "response_url": self.response_url(),
+                "trigger_id": trigger_id or self.trigger_id(),
+            }
+        ).encode()
 
-    def slash_command(self, text: str = "", *, command: str = "/improve",
-                      user_id: str = "U0001", channel_id: str = "C0001",
-                      trigger_id: str | None = None) -> Reply:
+    def slash_command(
+        self,
+        text: str = "",
+        *,
+        command: str = "/improve",
+        user_id: str = "U0001",
+        channel_id: str = "C0001",
+        trigger_id: str | None = None,
+    ) -> Reply:
         """Invoke a slash command, as a user typing `/improve text` would."""
-        return self.post(self.slash_command_body(
-            text, command=command, user_id=user_id, channel_id=channel_id,
-            trigger_id=trigger_id))
+        return self.post(
+            self.slash_command_body(
+                text, command=command, user_id=user_id, channel_id=channel_id, trigger_id=trigger_id
+            )
+        )
 
     # ---- interactivity ---------------------------------------------------------------
-    def block_actions(self, actions: list[Json], *, user_id: str = "U0001",
-                      view: Json | None = None, container: Json | None = None,
-                      channel_id: str | None = None, message: Json | None = None,
-                      trigger_id: str | None = None) -> Reply:
+    def block_actions(
+        self,
+        actions: list[Json],
+        *,
+        user_id: str = "U0001",
+        view: Json | None = None,
+        container: Json | None = None,
+        channel_id: str | None = None,
+        message: Json | None = None,
+        trigger_id: str | None = None,
+    ) -> Reply:
         """Click/select in a message (give channel_id+message) or in a view (give view)."""
         now = f"{time.time():.6f}"
-        acts = [{"type": "button", "block_id": f"b{i}", "action_ts": now, **a}
-                for i, a in enumerate(actions)]
+        acts = [
+            {"type": "button", "block_id": f"b{i}", "action_ts": now, **a}
+            for i, a in enumerate(actions)
+        ]
         payload: Json = {
-            "type": "block_actions", "user": self.user(user_id), "api_app_id": self.api_app_id,
-            "token": VERIFICATION_TOKEN, "trigger_id": trigger_id or self.trigger_id(),
-            "team": self.team(), "enterprise": None, "is_enterprise_install": False,
+            "type": "block_actions",
+            "user": self.user(user_id),
+            "api_app_id": self.api_app_id,
+            "token": VERIFICATION_TOKEN,
+            "trigger_id": trigger_id or self.trigger_id(),
+            "team": self.team(),
+            "enterprise": None,
+            "is_enterprise_install": False,
             "actions": acts,
         }
         if view is not None:
@@ -209,45 +254,82 @@ class SlackDriver:
             msg = message or {"type": "message", "ts": _slack_ts(), "text": ""}
             channel = channel_id or "C0001"
             payload["container"] = container or {
-                "type": "message", "message_ts": msg["ts"], "channel_id": channel,
-                "is_ephemeral": False}
-            payload.update(channel={"id": channel, "name": "general"}, message=msg,
-                           state={"values": {}}, response_url=self.response_url())
+                "type": "message",
+                "message_ts": msg["ts"],
+                "channel_id": channel,
+                "is_ephemeral": False,
+            }
+            payload.update(
+                channel={"id": channel, "name": "general"},
+                message=msg,
+                state={"values": {}},
+                response_url=self.response_url(),
+            )
         return self.post(self._interactive(payload))
 
-    def view_submission(self, view: Json, *, user_id: str = "U0001",
-                        state_values: Json | None = None, callback_id: str | None = None,
-                        private_metadata: str | None = None) -> Reply:
+    def view_submission(
+        self,
+        view: Json,
+        *,
+        user_id: str = "U0001",
+        state_values: Json | None = None,
+        callback_id: str | None = None,
+        private_metadata: str | None = None,
+    ) -> Reply:
         """Submit a modal. `view` may be the one the bot opened (e.g. from views.open's
         recorded response). In `state_values` a plain string is shorthand for a
         plain_text_input value: {"block": {"action": "text"}}."""
         full = self._full_view(view, state_values, callback_id, private_metadata)
         payload: Json = {
-            "type": "view_submission", "team": self.team(), "user": self.user(user_id),
-            "api_app_id": self.api_app_id, "token": VERIFICATION_TOKEN,
-            "trigger_id": self.trigger_id(), "view": full, "response_urls": [],
-            "is_enterprise_install": False, "enterprise": None,
+            "type": "view_submission",
+            "team": self.team(),
+            "user": self.user(user_id),
+            "api_app_id": self.api_app_id,
+            "token": VERIFICATION_TOKEN,
+            "trigger_id": self.trigger_id(),
+            "view": full,
+            "response_urls": [],
+            "is_enterprise_install": False,
+            "enterprise": None,
         }
         return self.post(self._interactive(payload))
 
     def view_closed(self, view: Json, *, user_id: str = "U0001") -> Reply:
         """The user closed a modal opened with notify_on_close."""
         payload: Json = {
-            "type": "view_closed", "team": self.team(), "user": self.user(user_id),
-            "api_app_id": self.api_app_id, "token": VERIFICATION_TOKEN,
-            "view": self._full_view(view), "is_cleared": False,
-            "is_enterprise_install": False, "enterprise": None,
+            "type": "view_closed",
+            "team": self.team(),
+            "user": self.user(user_id),
+            "api_app_id": self.api_app_id,
+            "token": VERIFICATION_TOKEN,
+            "view": self._full_view(view),
+            "is_cleared": False,
+            "is_enterprise_install": False,
+            "enterprise": None,
         }
         return self.post(self._interactive(payload))
 
-    def block_suggestion(self, action_id: str, value: str, *, block_id: str = "b0",
-                         user_id: str = "U0001", view: Json | None = None) -> Reply:
+    def block_suggestion(
+        self,
+        action_id: str,
+        value: str,
+        *,
+        block_id: str = "b0",
+        user_id: str = "U0001",
+        view: Json | None = None,
+    ) -> Reply:
         """Ask the bot for external_select options while the user types `value`."""
         payload: Json = {
-            "type": "block_suggestion", "user": self.user(user_id), "team": self.team(),
-            "api_app_id": self.api_app_id, "token": VERIFICATION_TOKEN,
-            "action_id": action_id, "block_id": block_id, "value": value,
-            "action_ts": f"{time.time():.6f}", "enterprise": None,
+            "type": "block_suggestion",
+            "user": self.user(user_id),
+            "team": self.team(),
+            "api_app_id": self.api_app_id,
+            "token": VERIFICATION_TOKEN,
+            "action_id": action_id,
+            "block_id": block_id,
+            "value": value,
+            "action_ts": f"{time.time():.6f}",
+            "enterprise": None,
             "is_enterprise_install": False,
         }
         if view is not None:
@@ -255,8 +337,13 @@ class SlackDriver:
             payload.update(view=full, container={"type": "view", "view_id": full["id"]})
         return self.post(self._interactive(payload))
 
-    def _full_view(self, view: Json, state_values: Json | None = None,
-                   callback_id: str | None = None, private_metadata: str | None = None) -> Json:
+    def _full_view(
+        self,
+        view: Json,
+        state_values: Json | None = None,
+        callback_id: str | None = None,
+        private_metadata: str | None = None,
+    ) -> Json:
         """Complete a view into the shape Slack sends back with interactions."""
         full = copy.deepcopy(view)
         vid = full.get("id") or f"V{next(_seq):06d}"
@@ -279,27 +366,49 @@ class SlackDriver:
             full["callback_id"] = callback_id
         if private_metadata is not None:
             full["private_metadata"] = private_metadata
-        values = state_values if state_values is not None else \
-            full.get("state", {}).get("values", {})
-        full["state"] = {"values": {
-            block: {action: {"type": "plain_text_input", "value": v} if isinstance(v, str)
-                    else v for action, v in actions.items()}
-            for block, actions in values.items()
-        }}
+        values = (
+            state_values if state_values is not None else full.get("state", {}).get("values", {})
+        )
+        full["state"] = {
+            "values": {
+                block: {
+                    action: {"type": "plain_text_input", "value": v} if isinstance(v, str) else v
+                    for action, v in actions.items()
+                }
+                for block, actions in values.items()
+            }
+        }
         return full
 
     # ---- Events API ------------------------------------------------------------------
-    def event(self, event: Json, *, event_id: str | None = None, retry_num: int | None = None,
-              retry_reason: str | None = None) -> Reply:
+    def event(
+        self,
+        event: Json,
+        *,
+        event_id: str | None = None,
+        retry_num: int | None = None,
+        retry_reason: str | None = None,
+    ) -> Reply:
         """Deliver an `event_callback`; with retry_num, as Slack's retry of `event_id`."""
         envelope: Json = {
-            "token": VERIFICATION_TOKEN, "team_id": self.team_id,
-            "context_team_id": self.team_id, "context_enterprise_id": None,
-            "api_app_id": self.api_app_id, "event": event, "type": "event_callback",
-            "event_id": event_id or f"Ev{next(_seq):010d}", "event_time": int(time.time()),
-            "authorizations": [{"enterprise_id": None, "team_id": self.team_id,
-                                "user_id": self.bot_user_id, "is_bot": True,
-                                "is_enterprise_install": False}],
+            "token": VERIFICATION_TOKEN,
+            "team_id": self.team_id,
+            "context_team_id": self.team_id,
+            "context_enterprise_id": None,
+            "api_app_id": self.api_app_id,
+            "event": event,
+            "type": "event_callback",
+            "event_id": event_id or f"Ev{next(_seq):010d}",
+            "event_time": int(time.time()),
+            "authorizations": [
+                {
+                    "enterprise_id": None,
+                    "team_id": self.team_id,
+                    "user_id": self.bot_user_id,
+                    "is_bot": True,
+                    "is_enterprise_install": False,
+                }
+            ],
             "is_ext_shared_channel": False,
             "event_context": f"4-{next(_seq):08d}",
         }
@@ -309,35 +418,78 @@ class SlackDriver:
             extra["X-Slack-Retry-Reason"] = retry_reason or "http_timeout"
         return self.post(json.dumps(envelope).encode(), extra)
 
-    def reaction_added(self, user: str, reaction: str, channel: str, ts: str, *,
-                       item_user: str = "U0001", **kw: Any) -> Reply:
+    def reaction_added(
+        self,
+        user: str,
+        reaction: str,
+        channel: str,
+        ts: str,
+        *,
+        item_user: str = "U0001",
+        **kw: Any,
+    ) -> Reply:
         """A user added an emoji reaction to the message `ts` in `channel`."""
-        return self.event(self._reaction("reaction_added", user, reaction, channel, ts,
-                                         item_user), **kw)
+        return self.event(
+            self._reaction("reaction_added", user, reaction, channel, ts, item_user), **kw
+        )
 
-    def reaction_removed(self, user: str, reaction: str, channel: str, ts: str, *,
-                         item_user: str = "U0001", **kw: Any) -> Reply:
+    def reaction_removed(
+        self,
+        user: str,
+        reaction: str,
+        channel: str,
+        ts: str,
+        *,
+        item_user: str = "U0001",
+        **kw: Any,
+    ) -> Reply:
         """A user removed an emoji reaction from the message `ts` in `channel`."""
-        return self.event(self._reaction("reaction_removed", user, reaction, channel, ts,
-                                         item_user), **kw)
+        return self.event(
+            self._reaction("reaction_removed", user, reaction, channel, ts, item_user), **kw
+        )
 
     @staticmethod
-    def _reaction(kind: str, user: str, reaction: str, channel: str, ts: str,
-                  item_user: str) -> Json:
-        return {"type": kind, "user": user, "reaction": reaction, "item_user": item_user,
-                "item": {"type": "message", "channel": channel, "ts": ts},
-                "event_ts": _slack_ts()}
+    def _reaction(
+        kind: str, user: str, reaction: str, channel: str, ts: str, item_user: str
+    ) -> Json:
+        return {
+            "type": kind,
+            "user": user,
+            "reaction": reaction,
+            "item_user": item_user,
+            "item": {"type": "message", "channel": channel, "ts": ts},
+            "event_ts": _slack_ts(),
+        }
 
-    def message(self, user: str, text: str, channel: str, ts: str | None = None,
-                thread_ts: str | None = None, **kw: Any) -> Reply:
+    def message(
+        self,
+        user: str,
+        text: str,
+        channel: str,
+        ts: str | None = None,
+        thread_ts: str | None = None,
+        **kw: Any,
+    ) -> Reply:
         """A user posted `text` in `channel` (in a thread when thread_ts is given)."""
         ts = ts or _slack_ts()
         event: Json = {
-            "type": "message", "client_msg_id": f"{next(_seq):08x}-0000-4000-8000-000000000000",
-            "text": text, "user": user, "ts": ts, "team": self.team_id,
-            "blocks": [{"type": "rich_text", "block_id": "rt0", "elements": [
-                {"type": "rich_text_section", "elements": [{"type": "text", "text": text}]}]}],
-            "channel": channel, "event_ts": ts,
+            "type": "message",
+            "client_msg_id": f"{next(_seq):08x}-0000-4000-8000-000000000000",
+            "text": text,
+            "user": user,
+            "ts": ts,
+            "team": self.team_id,
+            "blocks": [
+                {
+                    "type": "rich_text",
+                    "block_id": "rt0",
+                    "elements": [
+                        {"type": "rich_text_section", "elements": [{"type": "text", "text": text}]}
+                    ],
+                }
+            ],
+            "channel": channel,
+            "event_ts": ts,
             "channel_type": "im" if channel.startswith("D") else "channel",
         }
         if thread_ts:
@@ -347,9 +499,16 @@ class SlackDriver:
 
     def app_home_opened(self, user: str, *, channel: str | None = None, **kw: Any) -> Reply:
         """The user opened the app's Home tab."""
-        return self.event({"type": "app_home_opened", "user": user,
-                           "channel": channel or "D" + user.lstrip("UW"), "tab": "home",
-                           "event_ts": _slack_ts()}, **kw)
+        return self.event(
+            {
+                "type": "app_home_opened",
+                "user": user,
+                "channel": channel or "D" + user.lstrip("UW"),
+                "tab": "home",
+                "event_ts": _slack_ts(),
+            },
+            **kw,
+        )
 
     def url_verification(self, challenge: str) -> Reply:
         """The handshake Slack sends when the Request URL is configured."""
