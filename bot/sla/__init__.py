@@ -1,0 +1,1 @@
+"""Service levels: targets per service and metric, measurements, and their weekly evaluation."""
