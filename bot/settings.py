@@ -81,6 +81,7 @@ class Settings:
     digest_cron: str = "0 9 * * MON"
     poll_cron: str = "0 10 1 * *"
     poll_days: int = 7
+    benefit_check_days: int = 30
     ingest_token: str | None = None
     similarity_method: str = "lexical"
 
@@ -171,6 +172,9 @@ class Settings:
             digest_cron=get("CSI_DIGEST_CRON") or "0 9 * * MON",
             poll_cron=get("CSI_POLL_CRON") or "0 10 1 * *",
             poll_days=_integer(get("CSI_POLL_DAYS"), "CSI_POLL_DAYS", 7),
+            benefit_check_days=_integer(
+                get("CSI_BENEFIT_CHECK_DAYS"), "CSI_BENEFIT_CHECK_DAYS", 30
+            ),
             ingest_token=get("CSI_INGEST_TOKEN"),
             similarity_method=method,
         )

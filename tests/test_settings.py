@@ -20,6 +20,7 @@ def test_defaults_follow_the_documented_table() -> None:
     assert settings.digest_cron == "0 9 * * MON"
     assert settings.poll_cron == "0 10 1 * *"
     assert settings.poll_days == 7
+    assert settings.benefit_check_days == 30
     assert settings.ingest_token is None
     assert not settings.socket_mode
 
@@ -43,6 +44,7 @@ def test_every_variable_is_read() -> None:
             "CSI_DIGEST_CRON": "0 8 * * FRI",
             "CSI_POLL_CRON": "0 9 * * *",
             "CSI_POLL_DAYS": "3",
+            "CSI_BENEFIT_CHECK_DAYS": "14",
             "CSI_INGEST_TOKEN": "t",
         }
     )
@@ -53,6 +55,7 @@ def test_every_variable_is_read() -> None:
     assert settings.socket_mode
     assert (settings.digest_channel, settings.steering_channel) == ("C2", "C3")
     assert settings.poll_days == 3 and settings.ingest_token == "t"
+    assert settings.benefit_check_days == 14
 
 
 def test_missing_values_are_named_with_where_to_find_them() -> None:
@@ -76,6 +79,8 @@ def test_socket_mode_needs_no_signing_secret() -> None:
     [
         ("PORT", "http"),
         ("CSI_POLL_DAYS", "0"),
+        ("CSI_BENEFIT_CHECK_DAYS", "-3"),
+        ("CSI_BENEFIT_CHECK_DAYS", "a month"),
         ("CSI_TIMEZONE", "Mars/Olympus"),
     ],
 )
