@@ -12,6 +12,7 @@ class Status(StrEnum):
     OPEN = "open"
     APPROVED = "approved"
     REJECTED = "rejected"
+    DEFERRED = "deferred"
     IN_PROGRESS = "in_progress"
     IMPLEMENTED = "implemented"
     VERIFIED = "verified"
@@ -24,14 +25,23 @@ ACTIVE = frozenset(
     {Status.NEEDS_OBJECTIVE, Status.OPEN, Status.APPROVED, Status.IN_PROGRESS, Status.IMPLEMENTED}
 )
 
-# Statuses in which a vote still means something (the work is not decided against or done).
-VOTABLE = frozenset({Status.NEEDS_OBJECTIVE, Status.OPEN, Status.APPROVED, Status.IN_PROGRESS})
+# Statuses in which a vote still means something (the work is not decided against or done); a
+# deferred proposal keeps collecting support for the day it is reopened.
+VOTABLE = frozenset(
+    {Status.NEEDS_OBJECTIVE, Status.OPEN, Status.DEFERRED, Status.APPROVED, Status.IN_PROGRESS}
+)
+
+# The steering group's decisions on an open proposal.
+DECISIONS = frozenset({Status.APPROVED, Status.REJECTED, Status.DEFERRED})
 
 TRANSITIONS: dict[Status, frozenset[Status]] = {
     Status.NEEDS_OBJECTIVE: frozenset({Status.OPEN, Status.WITHDRAWN, Status.MERGED}),
-    Status.OPEN: frozenset({Status.APPROVED, Status.REJECTED, Status.WITHDRAWN, Status.MERGED}),
+    Status.OPEN: frozenset(
+        {Status.APPROVED, Status.REJECTED, Status.DEFERRED, Status.WITHDRAWN, Status.MERGED}
+    ),
     Status.APPROVED: frozenset({Status.IN_PROGRESS, Status.WITHDRAWN, Status.MERGED}),
     Status.REJECTED: frozenset({Status.OPEN}),
+    Status.DEFERRED: frozenset({Status.OPEN, Status.WITHDRAWN, Status.MERGED}),
     Status.IN_PROGRESS: frozenset({Status.IMPLEMENTED, Status.WITHDRAWN}),
     Status.IMPLEMENTED: frozenset({Status.VERIFIED, Status.IN_PROGRESS}),
     Status.VERIFIED: frozenset(),
@@ -44,6 +54,7 @@ LABELS: dict[Status, str] = {
     Status.OPEN: "Open",
     Status.APPROVED: "Approved",
     Status.REJECTED: "Rejected",
+    Status.DEFERRED: "Deferred",
     Status.IN_PROGRESS: "In progress",
     Status.IMPLEMENTED: "Implemented",
     Status.VERIFIED: "Verified",
@@ -58,6 +69,7 @@ _STATE_PHRASES: dict[Status, str] = {
     Status.OPEN: "is open",
     Status.APPROVED: "is approved",
     Status.REJECTED: "was rejected",
+    Status.DEFERRED: "was deferred",
     Status.IN_PROGRESS: "is in progress",
     Status.IMPLEMENTED: "is implemented",
     Status.VERIFIED: "is implemented and verified",
@@ -71,6 +83,7 @@ _MOVE_WORDS: dict[Status, str] = {
     Status.OPEN: "reopened",
     Status.APPROVED: "approved",
     Status.REJECTED: "rejected",
+    Status.DEFERRED: "deferred",
     Status.IN_PROGRESS: "started",
     Status.IMPLEMENTED: "marked implemented",
     Status.VERIFIED: "marked verified",
