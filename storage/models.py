@@ -8,6 +8,8 @@ from typing import Any
 from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+# Proposals point to services: their table must be known wherever proposals are.
+import storage.sla_tables  # noqa: F401
 from storage.types import UTCDateTime, utcnow
 
 TITLE_MAX = 150
@@ -47,6 +49,8 @@ class Proposal(SQLModel, table=True):
     outcome: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     objective_id: int | None = Field(default=None, foreign_key="objectives.id", index=True)
     service: str | None = Field(default=None, max_length=SHORT_MAX, index=True)
+    # The service row (storage/sla_tables.py) the name stands for; the name stays as typed.
+    service_id: int | None = Field(default=None, foreign_key="services.id", index=True)
     benefit: str | None = Field(default=None, max_length=40)
     value: int | None = Field(default=None)
     effort: str | None = Field(default=None, max_length=20)

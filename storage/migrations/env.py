@@ -7,6 +7,8 @@ from sqlmodel import SQLModel
 
 import storage.lifecycle_tables  # noqa: F401
 import storage.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+import storage.poll_tables  # noqa: F401
+import storage.sla_tables  # noqa: F401
 from storage.db import make_engine
 
 config = context.config
