@@ -41,3 +41,5 @@ class ActionId(StrEnum):
     SUBMIT_ANYWAY = "submit_anyway"
     OPEN_PROPOSAL = "open_proposal"
     DISCARD = "discard_proposal"  # the submitter withdraws a one-line proposal from its question
+    # The SLA digest's button on a breach no proposal addresses (value: the target ID).
+    PROPOSE_IMPROVEMENT = "propose_improvement"

@@ -10,12 +10,14 @@ from apscheduler.triggers.interval import IntervalTrigger
 from slack_sdk import WebClient
 
 from bot.deps import Deps
-from scheduler import jobs
+from scheduler import digest, jobs
 
 
 def build_scheduler(*, deps: Deps, client: WebClient) -> BackgroundScheduler:
     """A scheduler with every job; not started."""
     timezone = deps.settings.timezone
+    # Parsed first: a CSI_DIGEST_CRON that is not a cron expression stops start-up (SettingsError).
+    digest_trigger = digest.digest_trigger(deps.settings)
     scheduler = BackgroundScheduler(
         timezone=timezone,
         job_defaults={
@@ -49,5 +51,13 @@ def build_scheduler(*, deps: Deps, client: WebClient) -> BackgroundScheduler:
         id="card_outbox",
         replace_existing=True,
         next_run_time=datetime.now().astimezone(),
+    )
+    # The SLA digest; its period claim makes it post once per period across replicas.
+    scheduler.add_job(
+        digest.post_sla_digest,
+        digest_trigger,
+        kwargs={"deps": deps, "client": client},
+        id=digest.JOB,
+        replace_existing=True,
     )
     return scheduler
