@@ -151,6 +151,7 @@ class FormMeta:
 
     proposal_id: int | None = None
     pending: str | None = None
+    objective_id: int | None = None  # the objective modal: the objective edited (None: a new one)
 
 
 @dataclass(frozen=True)
@@ -185,16 +186,28 @@ def parse_meta(raw: object) -> FormMeta:
         number = None if proposal_id in (None, "") else proposal_number(proposal_id)
     except BadPayload as exc:
         raise BadPayload(UNREADABLE_FORM) from Why(f"private_metadata.proposal_id: {exc}")
+    objective = meta.get("objective_id")
+    try:
+        objective_id = (
+            None if objective in (None, "") else proposal_number(objective, what="objective")
+        )
+    except BadPayload as exc:
+        raise BadPayload(UNREADABLE_FORM) from Why(f"private_metadata.objective_id: {exc}")
     return FormMeta(
         proposal_id=number,
         pending=None if pending is None else _string(pending, "pending", limit=40),
+        objective_id=objective_id,
     )
 
 
 def _element_value(element: Json, where: str) -> str | None:
     """A text input's value or a select's / radio button's chosen value."""
     # A tuple, not a set: the type may be any JSON value, a dict included (unhashable).
-    if "selected_option" in element or element.get("type") in ("static_select", "radio_buttons"):
+    if "selected_option" in element or element.get("type") in (
+        "static_select",
+        "external_select",
+        "radio_buttons",
+    ):
         option = element.get("selected_option")
         if option is None:
             return None
@@ -321,6 +334,7 @@ class MessageEvent:
     ts: str
     thread_ts: str | None
     subtype: str | None
+    bot_id: str | None = None  # set on messages posted by an app (our own replies included)
 
 
 @dataclass(frozen=True)
@@ -382,8 +396,32 @@ def parse_event(body: Json) -> Event:
             ts=_string(event.get("ts"), "event.ts", optional=True, pattern=_TS),
             thread_ts=None if thread_ts is None else _string(thread_ts, "thread_ts", pattern=_TS),
             subtype=_maybe_string(event.get("subtype"), "event.subtype", limit=100),
+            bot_id=_maybe_string(event.get("bot_id"), "event.bot_id", limit=100),
         )
     return OtherEvent(event_id=event_id, type=kind)
+
+
+# ---- options of a select that searches as you type -----------------------------------------
+
+
+@dataclass(frozen=True)
+class OptionsRequest:
+    """Slack asks for the options of an external_select while `user_id` types `query`."""
+
+    user_id: str
+    action_id: str
+    block_id: str
+    query: str
+
+
+def parse_block_suggestion(body: Json) -> OptionsRequest:
+    """A block_suggestion payload."""
+    return OptionsRequest(
+        user_id=_user_of(body),
+        action_id=_string(body.get("action_id"), "action_id"),
+        block_id=_string(body.get("block_id"), "block_id", optional=True),
+        query=_string(body.get("value"), "value", optional=True, limit=SHORT_MAX),
+    )
 
 
 # ---- any request -------------------------------------------------------------------------------
@@ -396,7 +434,7 @@ class OtherRequest:
     type: str
 
 
-Payload = SlashCommand | ViewSubmission | BlockAction | Event | OtherRequest
+Payload = SlashCommand | ViewSubmission | BlockAction | OptionsRequest | Event | OtherRequest
 
 
 def kind_of(body: object) -> str:
@@ -422,6 +460,8 @@ def parse(body: object) -> Payload:
         return parse_block_action(body)
     if kind == "event_callback":
         return parse_event(body)
+    if kind == "block_suggestion":
+        return parse_block_suggestion(body)
     return OtherRequest(type=kind)
 
 

@@ -82,6 +82,7 @@ class Settings:
     poll_cron: str = "0 10 1 * *"
     poll_days: int = 7
     benefit_check_days: int = 30
+    allow_self_decision: bool = False
     ingest_token: str | None = None
     similarity_method: str = "lexical"
 
@@ -175,6 +176,9 @@ class Settings:
             benefit_check_days=_integer(
                 get("CSI_BENEFIT_CHECK_DAYS"), "CSI_BENEFIT_CHECK_DAYS", 30
             ),
+            allow_self_decision=_boolean(
+                get("CSI_ALLOW_SELF_DECISION"), "CSI_ALLOW_SELF_DECISION", False
+            ),
             ingest_token=get("CSI_INGEST_TOKEN"),
             similarity_method=method,
         )
@@ -188,6 +192,20 @@ def _vote_emoji(raw: str | None) -> str:
             "white_check_mark (with or without the colons)."
         )
     return name
+
+
+_TRUE = frozenset({"true", "1", "yes"})
+_FALSE = frozenset({"false", "0", "no"})
+
+
+def _boolean(raw: str | None, name: str, default: bool) -> bool:
+    if raw is None:
+        return default
+    if raw.lower() in _TRUE:
+        return True
+    if raw.lower() in _FALSE:
+        return False
+    raise SettingsError(f"{name}={raw!r} is not a yes or no; give true or false (or 1/0, yes/no).")
 
 
 def _integer(raw: str | None, name: str, default: int) -> int:

@@ -21,6 +21,7 @@ def test_defaults_follow_the_documented_table() -> None:
     assert settings.poll_cron == "0 10 1 * *"
     assert settings.poll_days == 7
     assert settings.benefit_check_days == 30
+    assert settings.allow_self_decision is False
     assert settings.ingest_token is None
     assert not settings.socket_mode
 
@@ -82,11 +83,31 @@ def test_socket_mode_needs_no_signing_secret() -> None:
         ("CSI_BENEFIT_CHECK_DAYS", "-3"),
         ("CSI_BENEFIT_CHECK_DAYS", "a month"),
         ("CSI_TIMEZONE", "Mars/Olympus"),
+        ("CSI_ALLOW_SELF_DECISION", "maybe"),
+        ("CSI_ALLOW_SELF_DECISION", "on"),
     ],
 )
 def test_bad_values_are_refused_by_name(name: str, value: str) -> None:
     with pytest.raises(SettingsError, match=name):
         Settings.from_mapping({name: value})
+
+
+@pytest.mark.parametrize(
+    ("value", "allowed"),
+    [
+        ("true", True),
+        ("TRUE", True),
+        ("1", True),
+        ("yes", True),
+        ("false", False),
+        ("0", False),
+        ("No", False),
+        ("", False),
+    ],
+)
+def test_self_decision_is_read_strictly(value: str, allowed: bool) -> None:
+    settings = Settings.from_mapping({"CSI_ALLOW_SELF_DECISION": value})
+    assert settings.allow_self_decision is allowed
 
 
 def test_wrong_kind_of_token_is_refused() -> None:
