@@ -6,8 +6,11 @@ posted by the outbox later (`scheduler.jobs.post_missing_cards`).
 
 from __future__ import annotations
 
+import json
 import logging
 import time
+from dataclasses import dataclass
+from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -57,24 +60,67 @@ def post_card(*, deps: Deps, client: WebClient, proposal_id: int) -> bool:
 
 def refresh_card(*, deps: Deps, client: WebClient, proposal_id: int) -> None:
     """Redraw the card (after a vote or a status change), if it was posted."""
-    try:
-        with deps.session() as session:
-            summary = proposals.summary(session=session, proposal_id=proposal_id)
-    except SQLAlchemyError as exc:
-        log.warning("card of #%s not redrawn, the database failed: %s", proposal_id, exc)
-        return
+    redraw_card(deps=deps, client=client, proposal_id=proposal_id)
+
+
+@dataclass(frozen=True)
+class Redrawn:
+    """What one redraw left in Slack."""
+
+    drawn: str | None = None  # the card as sent (see `card_content`); None: nothing was sent
+    retry_after: float | None = None  # Slack's rate limit: try again after this many seconds
+
+
+def card_content(*, deps: Deps, proposal_id: int) -> tuple[str, str, str, list[Any]] | None:
+    """The card as it should look now: (channel, ts, text, blocks); None when the proposal has
+    no card. Raises SQLAlchemyError when the database fails."""
+    with deps.session() as session:
+        summary = proposals.summary(session=session, proposal_id=proposal_id)
     proposal = summary.proposal
     if not (proposal.channel_id and proposal.message_ts):
-        return
+        return None
     text, card = blocks.proposal_card(summary, vote_emoji=deps.settings.vote_emoji)
+    return proposal.channel_id, proposal.message_ts, text, card
+
+
+def drawn_as(content: tuple[str, str, str, list[Any]] | None) -> str | None:
+    """A comparable form of a card's content: equal strings, equal cards."""
+    return None if content is None else json.dumps(content[2:], sort_keys=True)
+
+
+def redraw_card(*, deps: Deps, client: WebClient, proposal_id: int) -> Redrawn:
+    """Redraw the card once with what the register holds now; never raises."""
     try:
-        client.chat_update(
-            channel=proposal.channel_id, ts=proposal.message_ts, text=text, blocks=card
-        )
+        content = card_content(deps=deps, proposal_id=proposal_id)
+    except SQLAlchemyError as exc:
+        log.warning("card of #%s not redrawn, the database failed: %s", proposal_id, exc)
+        return Redrawn()
+    if content is None:
+        return Redrawn()
+    channel, ts, text, card = content
+    try:
+        client.chat_update(channel=channel, ts=ts, text=text, blocks=card)
     except SlackApiError as exc:
-        log.warning("could not update the card of #%s: %s", proposal_id, exc.response.get("error"))
+        error = exc.response.get("error")
+        if error == "ratelimited":
+            wait = _retry_after(exc.response.headers)
+            log.info("card of #%s: Slack asks to wait %.0f s before redrawing", proposal_id, wait)
+            return Redrawn(retry_after=wait)
+        log.warning("could not update the card of #%s: %s", proposal_id, error)
+        return Redrawn()
     except UNREACHABLE as exc:
         log.warning("could not update the card of #%s: %s", proposal_id, exc)
+        return Redrawn()
+    return Redrawn(drawn=drawn_as(content))
+
+
+def _retry_after(headers: Any) -> float:
+    # Slack sends Retry-After in whole seconds; a missing or odd value waits a little.
+    try:
+        value = headers.get("Retry-After") or headers.get("retry-after")
+        return min(max(float(value), 1.0), 60.0)
+    except (AttributeError, TypeError, ValueError):
+        return 1.0
 
 
 def _wait_for_card(deps: Deps, proposal_id: int) -> bool:

@@ -115,6 +115,20 @@ class Withdraw:
 
 
 @dataclass(frozen=True)
+class Top:
+    """`/improve top [N]`: the N highest-ranked open and approved proposals (None: default)."""
+
+    count: int | None
+
+
+@dataclass(frozen=True)
+class Why:
+    """`/improve why #<id>`: one proposal's priority, term by term."""
+
+    proposal_id: int
+
+
+@dataclass(frozen=True)
 class Capture:
     """`/improve <title>`: a one-line proposal."""
 
@@ -145,6 +159,8 @@ Command = (
     | AddObjective
     | Merge
     | Withdraw
+    | Top
+    | Why
     | Capture
     | NotYet
     | Refused
@@ -277,11 +293,31 @@ def _withdraw(args: list[str]) -> Command:
     return Withdraw(proposal_id)
 
 
+def _top(args: list[str]) -> Command:
+    if not args:
+        return Top(None)
+    count = parse_id(args[0])
+    if count is None:
+        return Refused(Word.TOP, Reason.BAD_NUMBER)
+    if len(args) > 1:
+        return Refused(Word.TOP, Reason.EXTRA)
+    return Top(count)
+
+
+def _why(args: list[str]) -> Command:
+    if not args:
+        return Refused(Word.WHY, Reason.MISSING)
+    proposal_id = parse_id(args[0])
+    if proposal_id is None:
+        return Refused(Word.WHY, Reason.BAD_NUMBER)
+    if len(args) > 1:
+        return Refused(Word.WHY, Reason.EXTRA)
+    return Why(proposal_id)
+
+
 # The planned words, with the form each takes; a malformed number is refused before
 # "not available yet", so that `why #²` is answered as the typing slip it is.
 _PLANNED_FORMS: dict[Word, str] = {
-    Word.TOP: "top [N]",
-    Word.WHY: "why <id>",
     Word.SHOW: "show <id>",
     Word.HISTORY: "history <id>",
     Word.STATUS: "status <id> <status>",
@@ -293,7 +329,7 @@ _PLANNED_FORMS: dict[Word, str] = {
     Word.DIGEST: "digest",
     Word.SLA: "sla",
 }
-_TAKES_ID = frozenset({Word.WHY, Word.SHOW, Word.HISTORY, Word.STATUS})
+_TAKES_ID = frozenset({Word.SHOW, Word.HISTORY, Word.STATUS})
 
 
 def _planned(word: Word, args: list[str]) -> Command:
@@ -302,8 +338,6 @@ def _planned(word: Word, args: list[str]) -> Command:
             return Refused(word, Reason.MISSING)
         if parse_id(args[0]) is None:
             return Refused(word, Reason.BAD_NUMBER)
-    if word is Word.TOP and args and parse_id(args[0]) is None:
-        return Refused(word, Reason.BAD_NUMBER)
     return NotYet(word, _PLANNED_FORMS[word])
 
 
@@ -315,4 +349,6 @@ _COMMANDS = {
     Word.OBJECTIVE: _objective,
     Word.MERGE: _merge,
     Word.WITHDRAW: _withdraw,
+    Word.TOP: _top,
+    Word.WHY: _why,
 }

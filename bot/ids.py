@@ -10,6 +10,11 @@ class CallbackId(StrEnum):
 
     PROPOSAL = "proposal_modal"
     SIMILAR_CHOICE = "similar_choice_modal"
+    BENEFIT = "benefit_modal"  # the owner records the measured result of an implemented proposal
+    OBJECTIVE = "objective_modal"  # the steering group adds, edits or retires an objective
+    # The reason asked for when a steering member rejects or defers from the card.
+    REJECT_REASON = "reject_reason_modal"
+    DEFER_REASON = "defer_reason_modal"
 
 
 class BlockId(StrEnum):
@@ -28,6 +33,8 @@ class BlockId(StrEnum):
     KPI_TARGET = "kpi_target"
     SIMILAR = "similar"
     CHOICE = "choice"  # the similar-choice modal's radio buttons
+    MEASURED = "measured"  # the benefit modal's measured KPI value
+    REALISED = "realised"  # the benefit modal's yes/no for a proposal without a KPI target
 
 
 class ActionId(StrEnum):
@@ -41,5 +48,33 @@ class ActionId(StrEnum):
     SUBMIT_ANYWAY = "submit_anyway"
     OPEN_PROPOSAL = "open_proposal"
     DISCARD = "discard_proposal"  # the submitter withdraws a one-line proposal from its question
+    RECORD_BENEFIT = "record_benefit"  # opens the benefit modal from the owner's question
     # The SLA digest's button on a breach no proposal addresses (value: the target ID).
     PROPOSE_IMPROVEMENT = "propose_improvement"
+    # The objective select that searches as you type (more objectives than a list may hold).
+    PICK_OBJECTIVE = "pick_objective"
+    PROPOSE_FROM_HOME = "propose_from_home"
+    ADD_OBJECTIVE = "add_objective"
+    MANAGE_OBJECTIVE = "manage_objective"  # the Home tab's "edit or retire an objective" select
+    # The card's next-step buttons (value: the proposal ID).
+    APPROVE = "decision_approve"
+    REJECT = "decision_reject"
+    DEFER = "decision_defer"
+    START_WORK = "start_work"
+    MARK_IMPLEMENTED = "mark_implemented"
+    REOPEN = "reopen_proposal"
+
+
+class DecisionBlockId(StrEnum):
+    """Input blocks of the reason modal."""
+
+    REASON = "decision_reason"
+
+
+class ObjectiveBlockId(StrEnum):
+    """Input blocks of the objective modal."""
+
+    TITLE = "objective_title"
+    DESCRIPTION = "objective_description"
+    WEIGHT = "objective_weight"
+    RETIRE = "objective_retire"

@@ -1,8 +1,14 @@
-"""The priority score: the best effect for a reasonable input. Plain arithmetic, no Slack."""
+"""The priority score: the best effect for a reasonable input. Plain arithmetic, no Slack.
+
+`breakdown` gives the score term by term (what `/improve why` shows); `priority` is its total.
+Every place that shows a score (card, `/improve top`, `/improve why`, `/improve list`, export)
+takes it from here, so they all show the same number.
+"""
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 from bot.drafts import EFFORT_SIZES
 
@@ -15,16 +21,74 @@ FORMULA = (
     "when not given; sizes S=2, M=5, L=15, XL=40 person-days)"
 )
 
+# Scores are shown and exported with this many decimals.
+DECIMALS = 3
 
-def priority(
+
+@dataclass(frozen=True)
+class Term:
+    """One factor of the score: its name, what went in, and the factor it contributes."""
+
+    name: str
+    given: str  # the input as a person reads it ("4 votes", "not given: M = 5 person-days")
+    factor: float
+    operation: str  # "x" multiplies, "/" divides, "+" adds
+
+
+@dataclass(frozen=True)
+class Breakdown:
+    """A score term by term; `total` is the number shown everywhere."""
+
+    terms: tuple[Term, ...]
+    total: float
+
+
+def breakdown(
     *, value: int | None, effort_days: float | None, votes: int, weight: float = 1.0
-) -> float:
-    """Rank score: value and votes raise it, effort lowers it, the objective's weight scales it.
+) -> Breakdown:
+    """The score with each of its terms.
 
     Votes count logarithmically so that a popular small fix does not bury a valuable one, and
     effort by its square root so that large work is discounted but not ruled out.
     """
-    value = value if value is not None else DEFAULT_VALUE
+    votes = max(votes, 0)
+    value_used = value if value is not None else DEFAULT_VALUE
     days = effort_days if effort_days and effort_days > 0 else DEFAULT_EFFORT_DAYS
-    score = weight * value * (1 + math.log1p(max(votes, 0))) / math.sqrt(days)
-    return round(score, 3)
+    terms = (
+        Term("objective weight", f"{weight:g}", weight, "x"),
+        Term(
+            "value",
+            f"{value}" if value is not None else f"not given: {DEFAULT_VALUE}",
+            float(value_used),
+            "x",
+        ),
+        Term("votes: 1 + ln(1 + votes)", _plural(votes, "vote"), 1 + math.log1p(votes), "x"),
+        Term(
+            "effort: sqrt(person-days)",
+            f"{days:g} person-days"
+            if effort_days and effort_days > 0
+            else f"not given: M = {DEFAULT_EFFORT_DAYS:g} person-days",
+            math.sqrt(days),
+            "/",
+        ),
+    )
+    total = 1.0
+    for term in terms:
+        if term.operation == "x":
+            total *= term.factor
+        elif term.operation == "/":
+            total /= term.factor
+        else:
+            total += term.factor
+    return Breakdown(terms=terms, total=round(total, DECIMALS))
+
+
+def priority(
+    *, value: int | None, effort_days: float | None, votes: int, weight: float = 1.0
+) -> float:
+    """Rank score: value and votes raise it, effort lowers it, the objective's weight scales it."""
+    return breakdown(value=value, effort_days=effort_days, votes=votes, weight=weight).total
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"

@@ -1,5 +1,6 @@
-"""Votes given from buttons and forms ("vote for #N instead"): a vote follows a merge to where the
-proposal went, and goes only where votes still count. Plain Python over storage, no Slack."""
+"""Votes: emoji reactions on a card, and votes given from buttons and forms ("vote for #N
+instead"), which follow a merge to where the proposal went. Votes go only where they still
+count. Plain Python over storage, no Slack."""
 
 from __future__ import annotations
 
@@ -13,6 +14,9 @@ from bot.lifecycle import VOTABLE, Status, state_phrase
 from bot.proposals import ProposalSummary
 from storage import repositories as repo
 from storage.models import Proposal
+
+# The history entry that remembers a person was told their reaction did not count.
+REACTION_REFUSED = "reaction_refused"
 
 # Merges chain (#3 into #5, later #5 into #9); a longer chain than this is a data error.
 MAX_MERGE_HOPS = 50
@@ -39,6 +43,73 @@ class VotedInstead:
     vote: VoteGiven
     withdrawn: Proposal
     already: bool  # the same choice was made before: nothing changed now
+
+
+@dataclass(frozen=True)
+class ReactionOutcome:
+    """What one vote reaction on a card did."""
+
+    proposal_id: int | None  # None: not a card, or a repeated delivery
+    changed: bool = False  # the count changed: the card needs redrawing
+    # The proposal takes no votes and the person has not been told so before: tell them.
+    refused: Proposal | None = None
+
+
+def react(
+    *,
+    session: Session,
+    channel_id: str,
+    message_ts: str,
+    user_id: str,
+    added: bool,
+    event_id: str | None,
+) -> ReactionOutcome:
+    """Apply a vote emoji added to (or removed from) the message `message_ts`, once per event.
+
+    One short unit of work on the request path: the event's mark, the vote and its history
+    entry commit together (a failed write leaves the event to Slack's retry).
+    """
+    proposal = repo.proposal_by_card(session=session, channel_id=channel_id, message_ts=message_ts)
+    if proposal is None or proposal.id is None:
+        return ReactionOutcome(proposal_id=None)
+    if event_id and not repo.mark_event(session=session, event_id=event_id):
+        return ReactionOutcome(proposal_id=None)
+    if not added:
+        removed = repo.remove_vote(session=session, proposal_id=proposal.id, user_id=user_id)
+        if removed:
+            repo.audit(session=session, proposal_id=proposal.id, actor=user_id, action="unvoted")
+        return ReactionOutcome(proposal_id=proposal.id, changed=removed)
+    if proposal.status not in VOTABLE:
+        return _refused(session=session, proposal=proposal, user_id=user_id)
+    voted = repo.add_vote_once(session=session, proposal_id=proposal.id, user_id=user_id)
+    if voted:
+        repo.audit(session=session, proposal_id=proposal.id, actor=user_id, action="voted")
+    return ReactionOutcome(proposal_id=proposal.id, changed=voted)
+
+
+def _refused(*, session: Session, proposal: Proposal, user_id: str) -> ReactionOutcome:
+    proposal_id = proposal.id or 0
+    # The row lock makes two reactions of one person at once tell them once (PostgreSQL; SQLite
+    # writes one at a time anyway).
+    repo.get_proposal(session=session, proposal_id=proposal_id, for_update=True)
+    if repo.has_audit(
+        session=session, proposal_id=proposal_id, actor=user_id, action=REACTION_REFUSED
+    ):
+        return ReactionOutcome(proposal_id=proposal_id)
+    repo.audit(
+        session=session,
+        proposal_id=proposal_id,
+        actor=user_id,
+        action=REACTION_REFUSED,
+        detail={"status": proposal.status},
+    )
+    return ReactionOutcome(proposal_id=proposal_id, refused=proposal)
+
+
+def refusal_reason(proposal: Proposal) -> str:
+    """Why a vote for this proposal does not count ("#4 was rejected and no longer …")."""
+    state = state_phrase(proposal.status, merged_into=proposal.merged_into_id)
+    return f"#{proposal.id} {state} and no longer takes votes"
 
 
 def vote_target(*, session: Session, proposal_id: int) -> Proposal:

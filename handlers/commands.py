@@ -22,6 +22,8 @@ from bot.command_text import (
     OpenForm,
     Refused,
     ShowHelp,
+    Top,
+    Why,
     Withdraw,
 )
 from bot.deps import Deps
@@ -67,6 +69,12 @@ def register(app: App, deps: Deps) -> None:
                 merge(ack, client, slash, duplicate_id, into_id)
             case Withdraw(proposal_id=proposal_id):
                 withdraw(ack, client, slash, proposal_id)
+            case Top(count=asked):
+                with deps.session() as session:
+                    ranked = proposals.ranked(session=session)
+                ack(text=blocks.top_list(ranked, asked=asked, vote_emoji=vote_emoji))
+            case Why(proposal_id=proposal_id):
+                why(ack, proposal_id)
             case Capture(title=title):
                 capture_one_line(ack, slash, title)
             case NotYet():
@@ -148,6 +156,18 @@ def register(app: App, deps: Deps) -> None:
         ack(text=text)
         if changed:
             deps.later(cards.refresh_card, deps=deps, client=client, proposal_id=proposal_id)
+
+    def why(ack: Ack, proposal_id: int) -> None:
+        try:
+            with deps.session() as session:
+                summary = proposals.summary(session=session, proposal_id=proposal_id)
+                ranked = proposals.ranked(session=session)
+        except CsiError as exc:
+            ack(text=blocks.error_text(escape(str(exc))))
+            return
+        places = [s.proposal.id for s in ranked]
+        rank = places.index(proposal_id) + 1 if proposal_id in places else None
+        ack(text=blocks.why_text(summary, rank=rank, ranked_count=len(ranked)))
 
     def add_objective(ack: Ack, slash: SlashCommand, title: str) -> None:
         if not steering.is_member(slash.user_id):

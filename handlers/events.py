@@ -7,12 +7,13 @@ from typing import Any
 
 from slack_bolt import App
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 
-from bot import cards, proposals
+from bot import blocks, card_updates, votes
 from bot.deps import Deps
 from bot.middleware import payload
+from bot.notify import UNREACHABLE
 from bot.payloads import MessageEvent, ReactionEvent
-from storage import repositories as repo
 
 log = logging.getLogger(__name__)
 
@@ -24,29 +25,31 @@ def register(app: App, deps: Deps) -> None:
         reaction = payload(context, ReactionEvent)
         if reaction.item_type != "message" or not deps.settings.is_vote(reaction.reaction):
             return
+        # Only the vote and the event's mark are written before the 200; the card and any
+        # message go out after it, and a burst of votes redraws the card a few times only.
         with deps.session() as session:
-            proposal = repo.proposal_by_card(
-                session=session, channel_id=reaction.channel_id, message_ts=reaction.message_ts
+            outcome = votes.react(
+                session=session,
+                channel_id=reaction.channel_id,
+                message_ts=reaction.message_ts,
+                user_id=reaction.user_id,
+                added=reaction.added,
+                event_id=reaction.event_id,
             )
-            if proposal is None or proposal.id is None:
-                return
-            # The mark that this event was handled commits with the vote, or not at all: when
-            # the vote cannot be written, Slack's retry of the same event applies it.
-            if reaction.event_id and not repo.claim_event(
-                session=session, event_id=reaction.event_id
-            ):
-                log.info("ignoring repeated delivery of event %s", reaction.event_id)
-                return
-            if reaction.added:
-                changed = proposals.vote(
-                    session=session, proposal_id=proposal.id, user_id=reaction.user_id
-                )
-            else:
-                changed = proposals.unvote(
-                    session=session, proposal_id=proposal.id, user_id=reaction.user_id
-                )
-        if changed:
-            deps.later(cards.refresh_card, deps=deps, client=client, proposal_id=proposal.id)
+        if outcome.proposal_id is None:
+            return
+        if outcome.changed:
+            card_updates.request(deps=deps, client=client, proposal_id=outcome.proposal_id)
+        if outcome.refused is not None:
+            deps.later(
+                _whisper,
+                client,
+                channel_id=reaction.channel_id,
+                user_id=reaction.user_id,
+                text=blocks.reaction_not_counted(
+                    outcome.refused, vote_emoji=deps.settings.vote_emoji
+                ),
+            )
 
     @app.event("reaction_added")
     def reaction_added(context: dict[str, Any], client: WebClient) -> None:
@@ -61,3 +64,13 @@ def register(app: App, deps: Deps) -> None:
         # Thread replies carry the steering group's decisions (a later capability); other
         # channel messages are acknowledged and left alone.
         payload(context, MessageEvent)
+
+
+def _whisper(client: WebClient, *, channel_id: str, user_id: str, text: str) -> None:
+    # An ephemeral message in the card's channel: seen by that person only, beside the card.
+    try:
+        client.chat_postEphemeral(channel=channel_id, user=user_id, text=text)
+    except SlackApiError as exc:
+        log.warning("could not tell %s in %s: %s", user_id, channel_id, exc.response.get("error"))
+    except UNREACHABLE as exc:
+        log.warning("could not tell %s in %s: %s", user_id, channel_id, exc)

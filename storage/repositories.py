@@ -20,6 +20,7 @@ from storage.models import (
     ProposalLink,
     Vote,
 )
+from storage.types import utcnow
 
 ID_BATCH = 1000
 
@@ -286,6 +287,47 @@ def add_vote(*, session: Session, proposal_id: int, user_id: str) -> bool:
     except IntegrityError:
         return False
     return True
+
+
+def _insert_new(session: Session, model: Any, values: dict[str, Any], key: list[str]) -> bool:
+    # INSERT … ON CONFLICT DO NOTHING: a row already there is no error, so the caller's unit of
+    # work needs no savepoint and stays one short transaction (both backends speak it).
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    postgres = session.get_bind().dialect.name == "postgresql"
+    dialect_insert: Any = postgresql.insert if postgres else sqlite.insert
+    statement = dialect_insert(model).values(**values).on_conflict_do_nothing(index_elements=key)
+    result: Any = session.execute(statement)
+    return bool(result.rowcount)
+
+
+def mark_event(*, session: Session, event_id: str) -> bool:
+    """Mark a Slack event as handled in the caller's unit of work, so the mark commits or rolls
+    back with the event's effect; False when it was handled before (a retry). A concurrent copy
+    waits for the first one's transaction and then finds its mark."""
+    return _insert_new(
+        session, ProcessedEvent, {"event_id": event_id, "received_at": utcnow()}, ["event_id"]
+    )
+
+
+def add_vote_once(*, session: Session, proposal_id: int, user_id: str) -> bool:
+    """Record a vote without a savepoint; False when this person had already voted."""
+    return _insert_new(
+        session,
+        Vote,
+        {"proposal_id": proposal_id, "user_id": user_id, "created_at": utcnow()},
+        ["proposal_id", "user_id"],
+    )
+
+
+def has_audit(*, session: Session, proposal_id: int, actor: str, action: str) -> bool:
+    """True when the proposal's history has an entry of `action` by `actor`."""
+    statement = select(AuditEntry.id).where(
+        AuditEntry.proposal_id == proposal_id,
+        AuditEntry.actor == actor,
+        AuditEntry.action == action,
+    )
+    return session.exec(statement.limit(1)).first() is not None
 
 
 def voters(*, session: Session, proposal_id: int) -> list[str]:

@@ -17,6 +17,8 @@ from bot.command_text import (
     Reason,
     Refused,
     ShowHelp,
+    Top,
+    Why,
     Withdraw,
     Word,
     as_typed,
@@ -73,6 +75,10 @@ def test_commands_that_work_are_read_as_such(text: str, expected: object) -> Non
         ("withdraw #1 #2", Word.WITHDRAW, Reason.EXTRA),
         ("withdraw ¹", Word.WITHDRAW, Reason.BAD_NUMBER),
         ("top x1", Word.TOP, Reason.THIN),
+        ("top #²", Word.TOP, Reason.BAD_NUMBER),
+        ("top 5 6", Word.TOP, Reason.EXTRA),
+        ("why #4 #5", Word.WHY, Reason.EXTRA),
+        ("why #0", Word.WHY, Reason.BAD_NUMBER),
         ("top -1", Word.TOP, Reason.THIN),
         ("status page", Word.STATUS, Reason.THIN),
         ("fix wifi", None, Reason.THIN),
@@ -99,9 +105,6 @@ def test_text_that_is_not_a_proposal_is_refused_with_the_usage_it_looks_like(
         ("list Fewer outages", Word.LIST, "list <objective>"),
         ("list mine", Word.LIST, "list mine"),
         ("list OPEN", Word.LIST, "list open"),
-        ("top", Word.TOP, "top [N]"),
-        ("top 5", Word.TOP, "top [N]"),
-        ("why #4", Word.WHY, "why <id>"),
         ("show 4", Word.SHOW, "show <id>"),
         ("history #4", Word.HISTORY, "history <id>"),
         ("status #4 approved", Word.STATUS, "status <id> <status>"),
@@ -201,7 +204,7 @@ def test_an_overlong_single_word_goes_on_to_the_length_check() -> None:
         "Fix the VPN\x00 now",
         "approve #1",
         "list <!here>",
-        "top 5",
+        "top #²",
         "objective 3",
         "sla",
     ],
@@ -263,3 +266,17 @@ def test_slack_entities_in_the_text_are_read_as_typed() -> None:
         "Printers for the R&D lab <3rd floor>"
     )
     assert as_typed("AT&amp;amp;T") == "AT&amp;T"
+
+
+@pytest.mark.parametrize(
+    ("text", "command"),
+    [
+        ("top", Top(None)),
+        ("top 5", Top(5)),
+        ("top #30", Top(30)),
+        ("why #4", Why(4)),
+        ("why 12", Why(12)),
+    ],
+)
+def test_top_and_why_are_commands(text: str, command: object) -> None:
+    assert parse(text) == command

@@ -34,9 +34,11 @@ from bot.blocks.messages import (
     proposal_card,
     proposal_line,
     proposal_stored,
+    reaction_not_counted,
     register_list,
     vote_recorded,
 )
+from bot.blocks.priority import top_list, why_text
 from bot.blocks.similar import (
     CHOICE_NEW,
     similar_choice_view,
@@ -72,11 +74,14 @@ __all__ = [
     "proposal_modal",
     "proposal_stored",
     "proposal_withdrawn",
+    "reaction_not_counted",
     "ref",
     "register_list",
     "section",
     "similar_choice_view",
     "similar_notice",
+    "top_list",
     "vote_instead_buttons",
     "vote_recorded",
+    "why_text",
 ]

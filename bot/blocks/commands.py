@@ -49,6 +49,9 @@ USAGE: dict[Word, str] = {
     "proposal; its votes move over (steering group only).",
     Word.WITHDRAW: "`/improve withdraw #<number>` withdraws a proposal of yours that is open or "
     "still needs an objective.",
+    Word.TOP: "`/improve top [N]` shows the N open and approved proposals with the highest "
+    "priority (10 unless given, at most 25).",
+    Word.WHY: "`/improve why #<number>` explains a proposal's priority score term by term.",
 }
 
 # The planned words: what each will do, and what to use meanwhile.
@@ -56,10 +59,6 @@ NOT_YET: dict[Word, str] = {
     Word.LIST: "Filtering the list (by `mine`, `open`, `approved` or an objective's title) is "
     "not available yet; `/improve list` shows every open and approved proposal, highest priority "
     "first.",
-    Word.TOP: "`/improve top` is not available yet; `/improve list` shows the register ranked by "
-    "priority.",
-    Word.WHY: "`/improve why` is not available yet; `/improve list` shows each proposal's "
-    "priority, and the README explains how it is worked out.",
     Word.SHOW: "`/improve show` is not available yet; `/improve list` shows the open and approved "
     "proposals with their status and votes.",
     Word.HISTORY: "`/improve history` is not available yet; `csi-bot export` lists every "
@@ -87,12 +86,15 @@ _MISSING: dict[Word, str] = {
     Word.MERGE: "`/improve merge` needs two proposal numbers: the duplicate, then the proposal "
     "it goes into.",
     Word.WITHDRAW: "`/improve withdraw` needs the number of your proposal.",
+    Word.WHY: "`/improve why` needs a proposal number, like #12.",
 }
 
 
 _EXTRA: dict[Word, str] = {
     Word.MERGE: "`/improve merge` takes exactly two proposal numbers.",
     Word.WITHDRAW: "`/improve withdraw` takes one proposal number.",
+    Word.TOP: "`/improve top` takes one number: how many proposals to show.",
+    Word.WHY: "`/improve why` takes one proposal number.",
 }
 
 

@@ -27,6 +27,7 @@ from bot.lifecycle import VOTABLE, Status, label
 from bot.mrkdwn import escape, escape_once, truncate
 from bot.proposals import ProposalSummary
 from bot.similar_proposals import SimilarMatch
+from bot.votes import refusal_reason as votes_reason
 from storage.models import Objective, Proposal
 
 
@@ -89,6 +90,8 @@ def proposal_card(summary: ProposalSummary, *, vote_emoji: str) -> tuple[str, li
     blocks.append(labelled(_fields(summary)))
     votes = f":{vote_emoji}: {count(summary.votes, 'vote')}"
     if p.status in VOTABLE:
+        # The same number as `/improve top`, `/improve why` and the export.
+        votes += f" · priority {summary.priority:g}"
         invite = f"react with :{vote_emoji}: to vote · discuss in the thread"
     elif p.status == Status.MERGED and p.merged_into_id:
         invite = f"its votes count for #{p.merged_into_id}"
@@ -272,6 +275,16 @@ def vote_recorded(summary: ProposalSummary) -> str:
     )
     if p.message_ts:
         text += " Add what yours would have said in its thread."
+    return text
+
+
+def reaction_not_counted(proposal: Proposal, *, vote_emoji: str) -> str:
+    """Told once to a person whose vote emoji landed on a card that takes no votes."""
+    reason = votes_reason(proposal)
+    text = f"Your :{vote_emoji}: on {ref(proposal)} {escape(proposal.title)} was not counted: "
+    text += f"{reason}."
+    if proposal.status == Status.MERGED and proposal.merged_into_id:
+        text += f" To support it, vote on the card of #{proposal.merged_into_id}."
     return text
 
 

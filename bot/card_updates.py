@@ -1,0 +1,141 @@
+"""Card redraws, coalesced: a burst of votes on one card redraws it a few times, not once per vote.
+
+Each card has at most one redraw in flight in this process. A vote during it only marks the card
+"dirty"; when the redraw is done, a dirty card is drawn once more with the count read then, no
+sooner than `MIN_INTERVAL` after the last `chat.update` (or Slack's Retry-After). Another replica
+may redraw the same card at the same time with an older count, and its `chat.update` may land
+after ours: so after each redraw the card is read again, and drawn again while what Slack was
+last sent differs from what the register holds. The last redraw of every replica thus reads the
+final count.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+
+from slack_sdk import WebClient
+from sqlalchemy.exc import SQLAlchemyError
+
+from bot import cards
+from bot.deps import Deps
+
+log = logging.getLogger(__name__)
+
+# chat.update is rate limited per app (Tier 3, about 50 a minute); one card needs no more than
+# one redraw a second for its count to follow a burst of votes closely.
+MIN_INTERVAL = 1.0
+# A card that keeps coming out stale (two replicas racing) or rate limited is left after this
+# many redraws in a row; the next vote starts again.
+MAX_ROUNDS = 20
+
+
+@dataclass
+class _Card:
+    dirty: bool = False
+    running: bool = False
+    not_before: float = 0.0  # monotonic time of the earliest next chat.update
+    rounds: int = 0
+
+
+class CardUpdates:
+    """The coalescing redraws of one bot process (see the module's docstring)."""
+
+    def __init__(self, deps: Deps, client: WebClient, *, min_interval: float = MIN_INTERVAL):
+        self._deps = deps
+        self._client = client
+        self._min_interval = min_interval
+        self._lock = threading.Lock()
+        self._cards: dict[int, _Card] = {}
+
+    def request(self, proposal_id: int) -> None:
+        """Ask for the card to show what the register holds now; returns at once."""
+        with self._lock:
+            card = self._cards.setdefault(proposal_id, _Card())
+            card.dirty = True
+            if card.running:
+                # The redraw in flight looks at `dirty` when it is done; a new vote renews the
+                # budget of rounds, which only bounds redraws that no vote asked for.
+                card.rounds = 0
+                return
+            card.running, card.rounds = True, 0
+            delay = card.not_before - time.monotonic()
+        self._schedule(proposal_id, delay)
+
+    def busy(self) -> bool:
+        """True while some card has a redraw in flight or waiting (for tests and shutdown)."""
+        with self._lock:
+            return any(card.running for card in self._cards.values())
+
+    def _schedule(self, proposal_id: int, delay: float) -> None:
+        if delay <= 0:
+            self._deps.later(self._redraw, proposal_id)
+            return
+        # A timer, not a sleep: the shared workers stay free for other Slack calls meanwhile.
+        timer = threading.Timer(delay, self._deps.later, args=(self._redraw, proposal_id))
+        timer.daemon = True
+        timer.start()
+
+    def _redraw(self, proposal_id: int) -> None:
+        with self._lock:
+            card = self._cards[proposal_id]
+            card.dirty = False
+            card.rounds += 1
+        try:
+            result = cards.redraw_card(
+                deps=self._deps, client=self._client, proposal_id=proposal_id
+            )
+            wait = self._min_interval
+            if result.retry_after is not None:
+                wait, again = max(result.retry_after, self._min_interval), True
+            else:
+                again = result.drawn is not None and self._stale(proposal_id, result.drawn)
+        except Exception:
+            # Never leave the card marked as in flight: later votes must still redraw it.
+            self._finish(proposal_id)
+            raise
+        with self._lock:
+            card.not_before = time.monotonic() + wait
+            card.dirty = card.dirty or again
+            if not card.dirty or card.rounds >= MAX_ROUNDS:
+                if card.dirty:
+                    log.warning(
+                        "card of #%s: still changing after %d redraws", proposal_id, card.rounds
+                    )
+                card.running = card.dirty = False
+                return
+        self._schedule(proposal_id, wait)
+
+    def _stale(self, proposal_id: int, drawn: str) -> bool:
+        # Read again after Slack answered: a vote committed by another replica while ours was in
+        # flight shows up here even though this process never saw it.
+        try:
+            now = cards.card_content(deps=self._deps, proposal_id=proposal_id)
+        except SQLAlchemyError:
+            return False
+        return cards.drawn_as(now) != drawn
+
+    def _finish(self, proposal_id: int) -> None:
+        with self._lock:
+            card = self._cards[proposal_id]
+            card.running = card.dirty = False
+
+
+_registry: dict[int, CardUpdates] = {}
+_registry_lock = threading.Lock()
+
+
+def for_deps(deps: Deps, client: WebClient) -> CardUpdates:
+    """The coalescer of this bot (one per `Deps`, made on first use)."""
+    with _registry_lock:
+        updates = _registry.get(id(deps))
+        if updates is None or updates._deps is not deps:
+            updates = _registry[id(deps)] = CardUpdates(deps, client)
+        return updates
+
+
+def request(*, deps: Deps, client: WebClient, proposal_id: int) -> None:
+    """Redraw the card of #`proposal_id` soon, coalesced with other requests for it."""
+    for_deps(deps, client).request(proposal_id)
