@@ -10,9 +10,10 @@ from itertools import groupby
 from zoneinfo import ZoneInfo
 
 from bot.blocks.kit import Block, context, count, header, plain, section, sections
-from bot.ids import ActionId
+from bot.ids import ActionId, BlockId
 from bot.mrkdwn import escape, link, truncate
 from bot.sla.evaluation import Digest, TargetResult
+from storage.models import TITLE_MAX
 
 # Slack refuses a message of more than 50 blocks.
 BLOCKS_PER_MESSAGE = 50
@@ -220,3 +221,30 @@ def chart_alt_text(digest: Digest) -> str:
         f"Bar chart of attainment against target for {count(len(digest.targets), 'target')}, "
         f"{breached} breached, worst first."
     )
+
+
+def _plain_number(value: float, unit: str | None) -> str:
+    return f"{value:g} {unit}" if unit else f"{value:g}"
+
+
+def improvement_form_values(result: TargetResult, digest: Digest) -> dict[str, str | None]:
+    """What the proposal form is pre-filled with for a breached target: its service, the KPI
+    (the aggregate of the metric), the measured baseline and the target (form values, plain)."""
+    kpi = f"{result.aggregate} of {result.metric}" + (f" ({result.unit})" if result.unit else "")
+    goal = f"{_PLAIN_COMPARATORS.get(result.comparator, result.comparator)} "
+    goal += _plain_number(result.target, result.unit)
+    if result.actual is None:
+        now = f"{result.service}: no {result.metric} measurements in {period_label(digest)}"
+    else:
+        measured = _plain_number(result.actual, result.unit)
+        now = f"{result.service}: the {kpi} was {measured} in {period_label(digest)}"
+    return {
+        BlockId.SERVICE: result.service,
+        BlockId.KPI: truncate(kpi, TITLE_MAX),
+        BlockId.KPI_BASELINE: None if result.actual is None else f"{result.actual:g}",
+        BlockId.KPI_TARGET: f"{result.target:g}",
+        BlockId.DESCRIPTION: f"{now}, against a target of {goal}.",
+    }
+
+
+_PLAIN_COMPARATORS = {">=": "≥", "<=": "≤", ">": "more than", "<": "less than"}

@@ -70,6 +70,7 @@ def render(bars: Sequence[Bar], *, title: str) -> bytes:
     axes.set_yticks(list(positions), [_short(bar.label) for bar in shown], fontsize=8)
     axes.axvline(100, color="#333333", linewidth=1, linestyle="--")
     axes.set_xlim(0, CAP * 100)
+    axes.set_ylim(-0.6, len(shown) - 0.4)
     axes.set_xlabel("attainment of target (%; 100 = on target, capped at 200)")
     left_out = len(bars) - len(shown)
     heading = title
