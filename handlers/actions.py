@@ -10,6 +10,7 @@ from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
 from bot import blocks, cards, payloads, proposals, similar_proposals, votes
+from bot.blocks.digest import improvement_form_values
 from bot.blocks.votes import voted_instead
 from bot.deps import Deps
 from bot.errors import BadPayload, CsiError
@@ -18,8 +19,10 @@ from bot.lifecycle import Status, state_phrase
 from bot.middleware import payload
 from bot.modal_state import draft_from_state, initial_from_proposal, initial_from_state
 from bot.payloads import BlockAction
+from bot.sla.evaluation import evaluate
 from handlers.replies import call_later, respond_later, respond_now
 from storage import repositories as repo
+from storage.types import utcnow
 
 EDITABLE = frozenset({Status.NEEDS_OBJECTIVE, Status.OPEN})
 
@@ -163,6 +166,19 @@ def register(app: App, deps: Deps) -> None:
         # A link button: Slack opens the URL and tells the app; there is nothing to do.
         ack()
 
+    @app.action(ActionId.PROPOSE_IMPROVEMENT)
+    def propose_improvement(ack: Ack, context: dict[str, Any], client: WebClient) -> None:
+        # The SLA digest's button: the button carries only the target's ID; the form's numbers
+        # are read from the register after the ack.
+        ack()
+        click = payload(context, BlockAction)
+        try:
+            target_id = payloads.proposal_number(click.value, what="target")
+        except CsiError as exc:
+            refuse(click, str(exc))
+            return
+        deps.later(_open_improvement_form, deps, client, target_id, click)
+
 
 def _post_and_confirm(
     deps: Deps, client: WebClient, proposal_id: int, response_url: str | None
@@ -175,3 +191,28 @@ def _post_and_confirm(
     text, message = blocks.objective_chosen(summary, channel_id=summary.proposal.channel_id)
     if response_url:
         respond_now(response_url, text, blocks=message, replace_original=True)
+
+
+def _open_improvement_form(
+    deps: Deps, client: WebClient, target_id: int, click: BlockAction
+) -> None:
+    """After the ack: the proposal form pre-filled with the target's service, KPI, the baseline
+    measured over the latest period and the target."""
+    with deps.session() as session:
+        digest = evaluate(session=session, as_of=utcnow(), timezone=deps.settings.timezone)
+        objectives = repo.list_objectives(session=session)
+    result = next((r for r in digest.targets if r.target_id == target_id), None)
+    if result is None:
+        if click.response_url:
+            respond_now(click.response_url, blocks.error_text(f"There is no target #{target_id}."))
+        return
+    form = blocks.proposal_modal(
+        objectives=objectives, initial=dict(improvement_form_values(result, digest))
+    )
+    call_later(
+        deps,
+        "the improvement form did not open",
+        client.views_open,
+        trigger_id=click.trigger_id,
+        view=form,
+    )
