@@ -16,7 +16,7 @@ from pathlib import Path
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from bot import proposals, register_io
+from bot import cli_sla, proposals, register_io
 from bot.errors import CsiError
 from bot.outbox import CARD_STATUSES, GIVE_UP_AFTER, Outbox, Outcome, Tally
 from bot.settings import HOW_TO_GET, Settings, SettingsError
@@ -183,6 +183,7 @@ def _parser() -> argparse.ArgumentParser:
         help="seconds between two cards (default 1: Slack accepts about one message a second "
         "in a channel)",
     )
+    cli_sla.add_parsers(commands)
     return parser
 
 
@@ -246,6 +247,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     if args.command == "cards":
         return cards_post_command(args, settings=settings, engine=engine)
+    if args.command in ("sla", "digest"):
+        return cli_sla.run(args, settings=settings, engine=engine)
     with session_scope(engine) as session:
         if args.command == "objective" and args.objective_command == "add":
             objective = proposals.add_objective(
