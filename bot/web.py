@@ -23,6 +23,7 @@ from slack_bolt import App, BoltRequest, BoltResponse
 from slack_bolt.adapter.wsgi.http_response import WsgiHttpResponse
 from sqlalchemy.engine import Engine
 
+from bot import ingest
 from storage.db import ping
 
 log = logging.getLogger(__name__)
@@ -153,7 +154,7 @@ class HealthCheck:
 class Metrics:
     """Counters for `GET /metrics` in the Prometheus text format."""
 
-    PATHS = frozenset({SLACK_PATH, "/healthz", "/metrics"})
+    PATHS = frozenset({SLACK_PATH, "/healthz", "/metrics", ingest.PATH})
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -187,9 +188,11 @@ class Metrics:
         return "\n".join(lines) + "\n"
 
 
-def make_wsgi(app: App, engine: Engine, *, signing_secret: str) -> Wsgi:
+def make_wsgi(
+    app: App, engine: Engine, *, signing_secret: str, ingest_token: str | None = None
+) -> Wsgi:
     """A WSGI application: POST /slack/events (verified) to Bolt, GET /healthz, GET /metrics,
-    404 for the rest."""
+    POST /api/measurements when `ingest_token` is set, 404 for the rest."""
     health = HealthCheck(engine)
     metrics = Metrics()
 
@@ -220,6 +223,32 @@ def make_wsgi(app: App, engine: Engine, *, signing_secret: str) -> Wsgi:
         response = app.dispatch(request)
         return _bolt_reply(start_response, response)
 
+    def measurements(
+        environ: dict[str, Any], start_response: StartResponse, token: str
+    ) -> Iterable[bytes]:
+        if environ.get("REQUEST_METHOD", "GET") != "POST":
+            return _reply(
+                start_response, "405 Method Not Allowed", {"error": "POST measurements here."}
+            )
+        if not ingest.authorized(environ.get("HTTP_AUTHORIZATION"), token):
+            log.warning("refused measurements (401): no or a wrong bearer token")
+            return _reply(
+                start_response,
+                "401 Unauthorized",
+                {"error": "Send Authorization: Bearer <CSI_INGEST_TOKEN>."},
+            )
+        try:
+            body = _read_body(environ)
+        except _Refused as refused:
+            log.warning("refused measurements (%s): %s", refused.status.split(" ", 1)[0], refused)
+            return _reply(
+                start_response,
+                refused.status,
+                {"error": f"The body is over {MAX_BODY_BYTES} bytes; send smaller batches."},
+            )
+        answer = ingest.receive(engine=engine, body=body)
+        return _reply(start_response, answer.status, answer.body)
+
     def route(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         method = environ.get("REQUEST_METHOD", "GET")
@@ -231,6 +260,8 @@ def make_wsgi(app: App, engine: Engine, *, signing_secret: str) -> Wsgi:
                     {"error": "Slack requests are POSTed here."},
                 )
             return slack(environ, start_response)
+        if path == ingest.PATH and ingest_token:
+            return measurements(environ, start_response, ingest_token)
         if path == "/healthz":
             if health.healthy():
                 return _reply(start_response, "200 OK", {"status": "ok"})
