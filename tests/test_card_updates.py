@@ -1,0 +1,165 @@
+"""Coalesced card redraws against the fake Slack and a real database: few `chat.update` calls
+for many votes, Slack's Retry-After waited out, and the card exact even when another replica's
+older redraw lands last."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from slack_sdk import WebClient
+from sqlalchemy.engine import Engine
+
+from bot import card_updates
+from bot.card_updates import CardUpdates
+from bot.deps import Deps
+from bot.settings import Settings
+from bot.steering import SteeringGroup
+from storage import repositories as repo
+from storage.db import session_scope
+from storage.models import Objective, Proposal
+from tests.fakeslack import Call, FakeSlack
+
+CHANNEL = "C0CARDS"
+INTERVAL = 0.2
+
+
+@pytest.fixture
+def slack() -> Iterator[FakeSlack]:
+    with FakeSlack() as fake:
+        yield fake
+
+
+def _deps(engine: Engine) -> Deps:
+    settings = Settings.from_mapping({"CSI_PROPOSALS_CHANNEL": CHANNEL})
+    return Deps(
+        settings=settings,
+        engine=engine,
+        steering=SteeringGroup(settings, WebClient(token="xoxb-test-token")),
+    )
+
+
+def _client(slack: FakeSlack) -> WebClient:
+    # No retry handler: the coalescer itself must wait out Slack's Retry-After.
+    return WebClient(token="xoxb-test-token", base_url=slack.api_url, timeout=5)
+
+
+def _proposal_with_card(engine: Engine, slack: FakeSlack) -> tuple[int, str]:
+    posted = _client(slack).chat_postMessage(channel=CHANNEL, text="card")
+    ts = str(posted["ts"])
+    with session_scope(engine) as session:
+        session.add(Objective(id=1, title="Fewer outages"))
+        proposal = Proposal(
+            title="Alert on full disks",
+            submitter="U0SUBMIT",
+            status="open",
+            objective_id=1,
+            channel_id=CHANNEL,
+            message_ts=ts,
+        )
+        session.add(proposal)
+        session.flush()
+        return proposal.id or 0, ts
+
+
+def _vote(engine: Engine, proposal_id: int, user: str) -> None:
+    with session_scope(engine) as session:
+        assert repo.add_vote_once(session=session, proposal_id=proposal_id, user_id=user)
+
+
+def _updates(slack: FakeSlack) -> list[Call]:
+    return [c for c in slack.calls("chat.update") if c.response.get("ok")]
+
+
+def _shown(slack: FakeSlack, ts: str) -> str:
+    return json.dumps(slack.messages[(CHANNEL, ts)].get("blocks"))
+
+
+def _wait_idle(*updates: CardUpdates, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while any(u.busy() for u in updates):
+        assert time.monotonic() < deadline, "redraws never finished"
+        time.sleep(0.05)
+
+
+def test_fifty_votes_redraw_the_card_a_few_times_and_it_ends_exact(
+    sqlite_engine: Engine, slack: FakeSlack
+) -> None:
+    deps = _deps(sqlite_engine)
+    proposal_id, ts = _proposal_with_card(sqlite_engine, slack)
+    updates = CardUpdates(deps, _client(slack), min_interval=INTERVAL)
+    try:
+        for n in range(50):
+            _vote(sqlite_engine, proposal_id, f"U{n:08d}")
+            updates.request(proposal_id)
+            time.sleep(0.01)
+        _wait_idle(updates)
+    finally:
+        deps.shutdown()
+    calls = _updates(slack)
+    assert 1 < len(calls) <= 10
+    assert ":+1: 50 votes" in _shown(slack, ts)
+
+
+def test_retry_after_is_waited_out_before_the_card_is_drawn_again(
+    sqlite_engine: Engine, slack: FakeSlack
+) -> None:
+    deps = _deps(sqlite_engine)
+    proposal_id, ts = _proposal_with_card(sqlite_engine, slack)
+    slack.fail_next("chat.update", retry_after=1)
+    updates = CardUpdates(deps, _client(slack), min_interval=INTERVAL)
+    try:
+        _vote(sqlite_engine, proposal_id, "U0ANA")
+        updates.request(proposal_id)
+        _wait_idle(updates)
+    finally:
+        deps.shutdown()
+    limited, drawn = slack.calls("chat.update")[0], _updates(slack)
+    assert limited.status == 429 and len(drawn) == 1
+    assert drawn[0].at - limited.at >= 1.0
+    assert ":+1: 1 vote" in _shown(slack, ts)
+
+
+def test_an_older_redraw_of_another_replica_landing_last_is_corrected(
+    sqlite_engine: Engine, slack: FakeSlack
+) -> None:
+    proposal_id, ts = _proposal_with_card(sqlite_engine, slack)
+    first = threading.Event()
+
+    def slow_first_update(call: Call) -> dict[str, Any]:
+        # Replica A's redraw (1 vote) reaches Slack late, after replica B's (2 votes).
+        if not first.is_set():
+            first.set()
+            time.sleep(0.6)
+        return slack.answer("chat.update", call.params)
+
+    slack.set_response("chat.update", slow_first_update)
+    deps_a, deps_b = _deps(sqlite_engine), _deps(sqlite_engine)
+    replica_a = CardUpdates(deps_a, _client(slack), min_interval=INTERVAL)
+    replica_b = CardUpdates(deps_b, _client(slack), min_interval=INTERVAL)
+    try:
+        _vote(sqlite_engine, proposal_id, "U0ANA")
+        replica_a.request(proposal_id)
+        assert first.wait(5)
+        _vote(sqlite_engine, proposal_id, "U0BEN")
+        replica_b.request(proposal_id)
+        _wait_idle(replica_a, replica_b)
+    finally:
+        deps_a.shutdown()
+        deps_b.shutdown()
+    shown = [json.dumps(c.params.get("blocks")) for c in _updates(slack)]
+    assert any(":+1: 1 vote" in s for s in shown)  # the stale redraw did land
+    assert ":+1: 2 votes" in _shown(slack, ts)
+
+
+def test_one_coalescer_per_bot(sqlite_engine: Engine, slack: FakeSlack) -> None:
+    deps = _deps(sqlite_engine)
+    client = _client(slack)
+    assert card_updates.for_deps(deps, client) is card_updates.for_deps(deps, client)
+    assert card_updates.for_deps(_deps(sqlite_engine), client) is not card_updates.for_deps(
+        deps, client
+    )
