@@ -20,6 +20,8 @@ from bot.middleware import payload
 from bot.modal_state import draft_from_state, initial_from_proposal, initial_from_state
 from bot.payloads import BlockAction
 from bot.sla.evaluation import evaluate
+from handlers import decisions as decision_handlers
+from handlers import lifecycle
 from handlers.replies import call_later, respond_later, respond_now
 from storage import repositories as repo
 from storage.types import utcnow
@@ -179,6 +181,21 @@ def register(app: App, deps: Deps) -> None:
             return
         deps.later(_open_improvement_form, deps, client, target_id, click)
 
+    @app.action(ActionId.RECORD_BENEFIT)
+    def record_benefit(ack: Ack, context: dict[str, Any], client: WebClient) -> None:
+        # The benefit check's question to the owner: opens the small modal (handlers/lifecycle).
+        click = payload(context, BlockAction)
+        try:
+            proposal_id = payloads.proposal_number(click.value)
+        except CsiError as exc:
+            ack()
+            refuse(click, str(exc))
+            return
+        lifecycle.open_benefit_modal(ack, client, deps, click, proposal_id)
+
+    # The card's Approve / Reject / Defer / Start work / Mark implemented / Reopen.
+    decision_handlers.register_buttons(app, deps)
+
 
 def _post_and_confirm(
     deps: Deps, client: WebClient, proposal_id: int, response_url: str | None
@@ -202,9 +219,11 @@ def _open_improvement_form(
         digest = evaluate(session=session, as_of=utcnow(), timezone=deps.settings.timezone)
         objectives = repo.list_objectives(session=session)
     result = next((r for r in digest.targets if r.target_id == target_id), None)
-    if result is None:
+    if result is None or not objectives:
         if click.response_url:
-            respond_now(click.response_url, blocks.error_text(f"There is no target #{target_id}."))
+            missing = f"There is no target #{target_id}."
+            text = blocks.error_text(missing) if result is None else blocks.no_objectives_message()
+            respond_now(click.response_url, text)
         return
     form = blocks.proposal_modal(
         objectives=objectives, initial=dict(improvement_form_values(result, digest))

@@ -48,6 +48,8 @@ def period_label(digest: Digest) -> str:
     first = digest.period_start.astimezone(zone).date()
     # The end is exclusive (midnight after the last day).
     last = (digest.period_end.astimezone(zone) - timedelta(microseconds=1)).date()
+    if first.year != last.year:
+        return f"{first:%-d %b %Y} to {last:%-d %b %Y}"
     return f"{first:%-d %b} to {last:%-d %b %Y}"
 
 
@@ -68,7 +70,7 @@ def _unit(result: TargetResult) -> str | None:
 
 def verdict(result: TargetResult) -> str:
     """Breached, met, too few samples or no measurements, with its emoji."""
-    if result.actual is None or result.samples == 0:
+    if result.actual is None:
         return ":white_circle: no measurements"
     if not result.enough_samples or result.breached is None:
         return (
@@ -145,7 +147,7 @@ def nothing_to_report(digest: Digest) -> SlackMessage | None:
             f"SLA digest for {period}: no service level targets are defined yet, so there is "
             "nothing to report. Add one with `csi-bot sla target add`."
         )
-    elif all(r.actual is None for r in digest.targets):
+    elif digest.measurements == 0:
         text = (
             f"SLA digest for {period}: no measurements arrived for any of the "
             f"{count(len(digest.targets), 'target')} in this period, so none could be evaluated. "

@@ -1,0 +1,269 @@
+"""The weekly SLA digest through the fake Slack, on SQLite and PostgreSQL: the message with the
+unaddressed breaches first and their button, the chart uploaded by Slack's external upload flow,
+the details in the thread, the pre-filled form behind the button, once per period, 200 targets."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from PIL import Image
+from slack_sdk import WebClient
+
+from bot.deps import Deps
+from bot.ids import ActionId, BlockId
+from bot.settings import Settings
+from bot.steering import SteeringGroup
+from scheduler.digest import post_sla_digest
+from storage import sla_repository as sla_repo
+from storage.db import session_scope
+from storage.models import Objective, Proposal
+from tests.botproc import BOT_TOKEN, PROPOSALS_CHANNEL
+from tests.conftest import Stack
+from tests.fakeslack.server import UPLOAD_METHOD, Call
+
+pytestmark = pytest.mark.e2e
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _today_utc() -> datetime:
+    now = datetime.now(UTC)
+    return datetime(now.year, now.month, now.day, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def deps(stack: Stack) -> Iterator[Deps]:
+    """The bot's services in the test process, on the stack's database and fake Slack."""
+    settings = Settings.from_mapping(stack.env)
+    client = WebClient(token=BOT_TOKEN, base_url=stack.slack.api_url)
+    found = Deps(settings=settings, engine=stack.engine, steering=SteeringGroup(settings, client))
+    yield found
+    found.shutdown()
+
+
+@pytest.fixture(scope="module")
+def client(stack: Stack) -> WebClient:
+    return WebClient(token=BOT_TOKEN, base_url=stack.slack.api_url)
+
+
+@pytest.fixture(scope="module")
+def seeded(stack: Stack) -> dict[str, int]:
+    """Three targets measured over the last 7 days (UTC): Checkout's p95 breached with no
+    proposal, VPN's max breached with an open proposal on VPN, Email's mean met."""
+    end = _today_utc()
+    with session_scope(stack.engine) as session:
+        checkout = sla_repo.ensure_service(session=session, name="Checkout")
+        email = sla_repo.ensure_service(session=session, name="Email")
+        vpn = sla_repo.ensure_service(session=session, name="VPN")
+        assert checkout.id and email.id and vpn.id
+        ids = {
+            "checkout": sla_repo.add_target(
+                session=session,
+                service_id=checkout.id,
+                metric="response_ms",
+                aggregate="p95",
+                comparator="<=",
+                target=300,
+                unit="ms",
+            ).id,
+            "email": sla_repo.add_target(
+                session=session,
+                service_id=email.id,
+                metric="availability",
+                aggregate="mean",
+                comparator=">=",
+                target=99.5,
+                unit="%",
+            ).id,
+            "vpn": sla_repo.add_target(
+                session=session,
+                service_id=vpn.id,
+                metric="latency",
+                aggregate="max",
+                comparator="<=",
+                target=50,
+                unit=None,
+            ).id,
+        }
+        rows: list[sla_repo.MeasurementRow] = []
+        # p95 of 90 x 200 ms and 10 x 512 ms is 512 ms; the week before, 400 ms.
+        for hour in range(1, 101):
+            rows.append(
+                (
+                    checkout.id,
+                    "response_ms",
+                    end - timedelta(hours=hour),
+                    512.0 if hour <= 10 else 200.0,
+                )
+            )
+        for hour in range(1, 31):
+            rows.append((checkout.id, "response_ms", end - timedelta(days=7, hours=hour), 400.0))
+        for hour in range(1, 11):
+            rows.append((email.id, "availability", end - timedelta(hours=hour), 99.9))
+        for hour in range(1, 7):
+            rows.append((vpn.id, "latency", end - timedelta(hours=hour), 80.0))
+        sla_repo.insert_measurements(session=session, rows=rows)
+        proposal = Proposal(
+            title="Faster VPN gateway", service="VPN", status="open", submitter="U0001"
+        )
+        session.add(proposal)
+        session.add(Objective(title="Reliable services"))
+        session.flush()
+        ids["vpn_proposal"] = proposal.id
+    return {key: int(value or 0) for key, value in ids.items()}
+
+
+def _buttons(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [b["accessory"] for b in blocks if b.get("accessory", {}).get("type") == "button"]
+
+
+def _initial(view: dict[str, Any], block_id: str) -> str | None:
+    """What an input block of a view shows before anyone types: text or chosen option."""
+    for block in view["blocks"]:
+        if block.get("block_id") == block_id:
+            element = block["element"]
+            if "initial_value" in element:
+                return str(element["initial_value"])
+            option = element.get("initial_option")
+            return None if option is None else str(option["value"])
+    raise AssertionError(f"no block {block_id}")
+
+
+def test_the_digest_is_posted_with_breaches_first_its_chart_and_details_in_thread(
+    stack: Stack, deps: Deps, client: WebClient, seeded: dict[str, int]
+) -> None:
+    stack.slack.clear()
+    posted = post_sla_digest(deps=deps, client=client, now=datetime.now(UTC))
+    assert posted is not None and posted.channel == PROPOSALS_CHANNEL
+    slack = stack.slack
+    assert not slack.refused(), [c.response for c in slack.refused()]
+    messages = slack.calls("chat.postMessage")
+    top = [c for c in messages if not c.params.get("thread_ts")]
+    assert len(top) == 1
+    summary = top[0].params["blocks"]
+    # The one unaddressed breach comes first after the heading, with its button.
+    assert [(b["action_id"], b["value"]) for b in _buttons(summary)] == [
+        (ActionId.PROPOSE_IMPROVEMENT, str(seeded["checkout"]))
+    ]
+    first_target = next(b for b in summary if b.get("accessory"))
+    assert "*Checkout*" in first_target["text"]["text"]
+    assert "*512 ms* vs target ≤ 300 ms" in first_target["text"]["text"]
+    assert "↑ from 400 ms, worse" in first_target["text"]["text"]
+    assert "3 targets*: 1 met, 2 breached" in str(summary)
+    # Every target in the thread, the VPN breach with the proposal that addresses it.
+    thread = [c for c in messages if c.params.get("thread_ts") == posted.ts]
+    assert thread
+    details = str([c.params["blocks"] for c in thread])
+    for service in ("Checkout", "Email", "VPN"):
+        assert f"*{service}*" in details
+    assert f"addressed by #{seeded['vpn_proposal']} Faster VPN gateway" in details
+    assert ":large_green_circle: met" in details
+    # The chart: upload URL, the bytes, then shared into the thread by the channel's ID.
+    asked = slack.wait_for("files.getUploadURLExternal")
+    uploaded = slack.wait_for(UPLOAD_METHOD)
+    completed = slack.wait_for("files.completeUploadExternal")
+    assert asked.params["filename"].endswith(".png")
+    assert (
+        uploaded.status == 200 and uploaded.params["file_id"] == completed.params["files"][0]["id"]
+    )
+    assert completed.params["channel_id"] == PROPOSALS_CHANNEL
+    assert completed.params["thread_ts"] == posted.ts
+    (chart,) = slack.uploaded_files()
+    assert chart["data"].startswith(PNG_SIGNATURE)
+    assert int(asked.params["length"]) == len(chart["data"])
+    assert Image.open(io.BytesIO(chart["data"])).format == "PNG"
+
+
+def _click(stack: Stack, value: str) -> None:
+    reply = stack.driver.block_actions(
+        [{"action_id": ActionId.PROPOSE_IMPROVEMENT, "value": value, "block_id": "breach"}],
+        channel_id=PROPOSALS_CHANNEL,
+    )
+    assert reply.status == 200
+
+
+def test_propose_an_improvement_opens_the_form_prefilled(
+    stack: Stack, seeded: dict[str, int]
+) -> None:
+    stack.slack.clear()
+    _click(stack, str(seeded["checkout"]))
+    opened = stack.slack.wait_for("views.open")
+    assert not opened.refused, opened.response
+    view = opened.params["view"]
+    assert _initial(view, BlockId.SERVICE) == "Checkout"
+    assert _initial(view, BlockId.KPI) == "p95 of response_ms (ms)"
+    assert _initial(view, BlockId.KPI_BASELINE) == "512"
+    assert _initial(view, BlockId.KPI_TARGET) == "300"
+
+
+def test_a_forged_or_stale_target_is_refused_in_words(stack: Stack) -> None:
+    stack.slack.clear()
+    _click(stack, "drop table")
+    _click(stack, "2147483647")
+
+    def said(text: str) -> Call:
+        return stack.slack.wait_for("response_url", lambda c: text in str(c.params.get("text")))
+
+    said("is not a target number")
+    said("There is no target #2147483647.")
+    assert not stack.slack.calls("views.open")
+    assert "Traceback" not in stack.bot.log()
+
+
+def test_the_scheduled_digest_posts_once_per_period(
+    stack: Stack, deps: Deps, client: WebClient, seeded: dict[str, int]
+) -> None:
+    stack.slack.clear()
+    monday = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+    assert post_sla_digest(deps=deps, client=client, now=monday) is not None
+    # A second run in the same period (another replica, a restart) posts nothing.
+    assert post_sla_digest(deps=deps, client=client, now=monday + timedelta(minutes=30)) is None
+    posts = stack.slack.calls("chat.postMessage")
+    assert len(posts) == 1
+    # No measurements in that week: a short honest message, no chart.
+    assert "no measurements arrived" in posts[0].params["text"]
+    assert "29 Dec 2025 to 4 Jan 2026" in posts[0].params["text"]
+    assert not stack.slack.calls("files.getUploadURLExternal")
+    # The next period posts again.
+    assert post_sla_digest(deps=deps, client=client, now=monday + timedelta(days=7)) is not None
+    assert len(stack.slack.calls("chat.postMessage")) == 2
+
+
+def test_two_hundred_targets_pass_slack_validation(
+    stack: Stack, deps: Deps, client: WebClient, seeded: dict[str, int]
+) -> None:
+    end = _today_utc()
+    with session_scope(stack.engine) as session:
+        rows: list[sla_repo.MeasurementRow] = []
+        for n in range(197):
+            service = sla_repo.ensure_service(
+                session=session, name=f"Service {n // 3:02d} of the estate"
+            )
+            assert service.id
+            metric = f"metric_{n % 3}_response_time"
+            sla_repo.add_target(
+                session=session,
+                service_id=service.id,
+                metric=metric,
+                aggregate="mean",
+                comparator="<=",
+                target=100,
+                unit="ms",
+            )
+            for hour in range(1, 6):
+                rows.append((service.id, metric, end - timedelta(hours=hour), 50.0 + n))
+        sla_repo.insert_measurements(session=session, rows=rows)
+    stack.slack.clear()
+    # A later day: a period of its own, so the job posts.
+    posted = post_sla_digest(deps=deps, client=client, now=datetime.now(UTC) + timedelta(days=1))
+    assert posted is not None
+    assert not stack.slack.refused(), [c.response for c in stack.slack.refused()][:1]
+    messages = stack.slack.calls("chat.postMessage")
+    assert all(len(c.params.get("blocks") or []) <= 50 for c in messages)
+    thread = [c for c in messages if c.params.get("thread_ts") == posted.ts]
+    assert len(thread) == posted.replies >= 2
+    assert stack.slack.uploaded_files()
