@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,8 +22,9 @@ from scheduler.digest import post_sla_digest
 from storage import sla_repository as sla_repo
 from storage.db import session_scope
 from storage.models import Objective, Proposal
-from tests.botproc import BOT_TOKEN, PROPOSALS_CHANNEL
+from tests.botproc import BOT_TOKEN, PROPOSALS_CHANNEL, bot_env, free_port, run_cli
 from tests.conftest import Stack
+from tests.fakeslack import FakeSlack
 from tests.fakeslack.server import UPLOAD_METHOD, Call
 
 pytestmark = pytest.mark.e2e
@@ -267,3 +269,18 @@ def test_two_hundred_targets_pass_slack_validation(
     thread = [c for c in messages if c.params.get("thread_ts") == posted.ts]
     assert len(thread) == posted.replies >= 2
     assert stack.slack.uploaded_files()
+
+
+def test_an_invalid_digest_cron_stops_start_up_with_a_clear_message(tmp_path: Path) -> None:
+    with FakeSlack() as slack:
+        env = bot_env(
+            api_url=slack.api_url,
+            database_url=f"sqlite:///{tmp_path / 'csi.db'}",
+            port=free_port(),
+            CSI_DIGEST_CRON="every monday at nine",
+        )
+        result = run_cli("serve", env=env, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "CSI_DIGEST_CRON='every monday at nine' is not a cron expression" in result.stderr
+    assert "e.g. '0 9 * * MON'" in result.stderr
+    assert "Traceback" not in result.stderr
