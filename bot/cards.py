@@ -16,7 +16,8 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot import blocks, proposals
+from bot import blocks, decisions, notify, proposals
+from bot.blocks import decisions as decision_blocks
 from bot.deps import Deps
 from bot.lifecycle import Status
 from bot.notify import UNREACHABLE
@@ -76,10 +77,13 @@ def card_content(*, deps: Deps, proposal_id: int) -> tuple[str, str, str, list[A
     no card. Raises SQLAlchemyError when the database fails."""
     with deps.session() as session:
         summary = proposals.summary(session=session, proposal_id=proposal_id)
+        decision = decisions.last_decision(session=session, proposal_id=proposal_id)
     proposal = summary.proposal
     if not (proposal.channel_id and proposal.message_ts):
         return None
-    text, card = blocks.proposal_card(summary, vote_emoji=deps.settings.vote_emoji)
+    text, card = blocks.proposal_card(
+        summary, vote_emoji=deps.settings.vote_emoji, decision=decision
+    )
     return proposal.channel_id, proposal.message_ts, text, card
 
 
@@ -121,6 +125,61 @@ def _retry_after(headers: Any) -> float:
         return min(max(float(value), 1.0), 60.0)
     except (AttributeError, TypeError, ValueError):
         return 1.0
+
+
+def announce(*, deps: Deps, client: WebClient, change: decisions.Change) -> None:
+    """After a decision, a move or a new owner: redraw the card, reply in its thread, and for a
+    decision tell the submitter and every voter, one direct message each."""
+    proposal_id = change.proposal.id or 0
+    redraw_card(deps=deps, client=client, proposal_id=proposal_id)
+    reply_in_thread(
+        deps=deps, client=client, proposal_id=proposal_id, text=decision_blocks.thread_reply(change)
+    )
+    if change.action == decisions.ASSIGN:
+        if change.owner != change.actor:
+            notify.tell(client, change.owner, decision_blocks.thread_reply(change))
+        return
+    if change.action != decisions.DECISION:
+        return
+    try:
+        with deps.session() as session:
+            voters = repo.voters(session=session, proposal_id=proposal_id)
+    except SQLAlchemyError as exc:
+        log.warning("voters of #%s not told, the database failed: %s", proposal_id, exc)
+        voters = []
+    submitter = change.proposal.submitter
+    if submitter != change.actor:
+        notify.tell(client, submitter, decision_blocks.decision_dm(change, to_submitter=True))
+    for voter in sorted(set(voters) - {submitter, change.actor}):
+        notify.tell(client, voter, decision_blocks.decision_dm(change, to_submitter=False))
+
+
+def reply_in_thread(*, deps: Deps, client: WebClient, proposal_id: int, text: str) -> bool:
+    """Post `text` in the card's thread; False (logged) when there is no card or Slack refuses."""
+    try:
+        with deps.session() as session:
+            proposal = repo.get_proposal(session=session, proposal_id=proposal_id)
+    except SQLAlchemyError as exc:
+        log.warning("no reply in the thread of #%s, the database failed: %s", proposal_id, exc)
+        return False
+    if proposal is None or not (proposal.channel_id and proposal.message_ts):
+        return False
+    try:
+        client.chat_postMessage(
+            channel=proposal.channel_id,
+            thread_ts=proposal.message_ts,
+            text=text,
+            unfurl_links=False,
+            unfurl_media=False,
+        )
+    except SlackApiError as exc:
+        error = exc.response.get("error")
+        log.warning("could not reply in the thread of #%s: %s", proposal_id, error)
+        return False
+    except UNREACHABLE as exc:
+        log.warning("could not reply in the thread of #%s: %s", proposal_id, exc)
+        return False
+    return True
 
 
 def _wait_for_card(deps: Deps, proposal_id: int) -> bool:

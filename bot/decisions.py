@@ -24,7 +24,6 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, update
 from sqlmodel import Session, col
 
-from bot import mrkdwn
 from bot.errors import CsiError, InvalidInput, NotFound, PermissionDenied
 from bot.lifecycle import DECISIONS, Status, can_move, move_word, state_phrase
 from storage import repositories as repo
@@ -74,7 +73,7 @@ class AlreadyDecided(CsiError):
         self.status = status
         self.by = by
         self.at = at
-        who = f" by {mrkdwn.user(by)}" if by else ""
+        who = f" by {by}" if by else ""
         when = f" on {at:%Y-%m-%d at %H:%M} UTC" if at else ""
         super().__init__(f"#{proposal_id} {state_phrase(status)}{who}{when}, so nothing changed.")
 
@@ -86,6 +85,19 @@ class SelfDecision(PermissionDenied):
         self.proposal_id = proposal_id
         super().__init__(
             f"You proposed #{proposal_id}, so you cannot decide it. {SELF_DECISION_RULE}"
+        )
+
+
+class NotOwner(PermissionDenied):
+    """Someone other than the owner tried to start or finish the work."""
+
+    def __init__(self, proposal_id: int, owner: str, to: Status) -> None:
+        self.proposal_id = proposal_id
+        self.owner = owner
+        self.to = to
+        doing = "in progress" if to == Status.IN_PROGRESS else "implemented"
+        super().__init__(
+            f"Only the owner of #{proposal_id} ({owner}) can mark it {doing}; nothing was changed."
         )
 
 
@@ -133,6 +145,26 @@ def decide(
     return _move(session, proposal, decision, actor, DECISION, reason)
 
 
+def check_decision(
+    *,
+    session: Session,
+    proposal_id: int,
+    decision: Status,
+    actor: str,
+    is_steering: bool,
+    allow_self_decision: bool = False,
+) -> Proposal:
+    """Raise what `decide` would refuse, without changing anything (before the reason modal
+    opens); returns the proposal."""
+    words = {Status.APPROVED: "approve", Status.REJECTED: "reject", Status.DEFERRED: "defer"}
+    proposal = session.get(Proposal, proposal_id)
+    if proposal is None:
+        raise NotFound(f"There is no proposal #{proposal_id}.")
+    _steering_only(proposal, actor, is_steering, allow_self_decision, words[decision])
+    _expect(session, proposal, {Status.OPEN}, decision)
+    return proposal
+
+
 def move(
     *,
     session: Session,
@@ -149,11 +181,7 @@ def move(
     proposal = _locked(session, proposal_id)
     if to in OWNER_MOVES:
         if actor != owner_of(proposal):
-            raise PermissionDenied(
-                f"Only the owner of #{proposal_id} ({mrkdwn.user(owner_of(proposal))}) can mark "
-                f"it {'in progress' if to == Status.IN_PROGRESS else 'implemented'}; nothing "
-                "was changed."
-            )
+            raise NotOwner(proposal_id, owner_of(proposal), to)
         expected = {Status.APPROVED} if to == Status.IN_PROGRESS else {Status.IN_PROGRESS}
     elif to == Status.OPEN:
         _steering_only(proposal, actor, is_steering, allow_self_decision, "reopen")
@@ -196,9 +224,7 @@ def assign(
         )
     before = proposal.owner
     if owner_of(proposal) == owner:
-        raise InvalidInput(
-            {"owner": f"{mrkdwn.user(owner)} already owns #{proposal_id}; nothing changed."}
-        )
+        raise InvalidInput({"owner": f"#{proposal_id} already has that owner, so nothing changed."})
     # Guarded on the owner read, so two assignments at once leave one audit entry each only when
     # both changed something.
     result = session.execute(

@@ -13,7 +13,8 @@ from bot import blocks, card_updates, votes
 from bot.deps import Deps
 from bot.middleware import payload
 from bot.notify import UNREACHABLE
-from bot.payloads import MessageEvent, ReactionEvent
+from bot.payloads import ReactionEvent
+from handlers import decisions as decision_handlers
 
 log = logging.getLogger(__name__)
 
@@ -60,10 +61,10 @@ def register(app: App, deps: Deps) -> None:
         on_reaction(context, client)
 
     @app.event("message")
-    def message(context: dict[str, Any]) -> None:
-        # Thread replies carry the steering group's decisions (a later capability); other
-        # channel messages are acknowledged and left alone.
-        payload(context, MessageEvent)
+    def message(context: dict[str, Any], client: WebClient) -> None:
+        # A steering word in a card's thread is a decision (handlers/decisions); other
+        # messages, edits and bots' messages are acknowledged and left alone.
+        decision_handlers.on_thread_reply(deps, context, client)
 
 
 def _whisper(client: WebClient, *, channel_id: str, user_id: str, text: str) -> None:

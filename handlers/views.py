@@ -19,6 +19,7 @@ from bot.ids import BlockId, CallbackId
 from bot.middleware import payload
 from bot.modal_state import draft_from_state
 from bot.payloads import ViewSubmission
+from handlers import decisions as decision_handlers
 
 FORM_BLOCKS = {b.value for b in BlockId}
 
@@ -117,6 +118,9 @@ def register(app: App, deps: Deps) -> None:
             deps.later(notify_stored, deps, client, outcome.proposal.id or 0, user_id)
         elif isinstance(outcome, held_forms.Voted):
             deps.later(_tell_vote, deps, client, outcome, user_id)
+
+    # The reason asked for by the card's Reject and Defer.
+    decision_handlers.register_modals(app, deps)
 
 
 def _tell_vote(deps: Deps, client: WebClient, outcome: held_forms.Voted, user_id: str) -> None:

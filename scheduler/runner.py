@@ -10,7 +10,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from slack_sdk import WebClient
 
 from bot.deps import Deps
-from scheduler import digest, jobs
+from scheduler import digest, jobs, objective_digest
 
 
 def build_scheduler(*, deps: Deps, client: WebClient) -> BackgroundScheduler:
@@ -34,6 +34,14 @@ def build_scheduler(*, deps: Deps, client: WebClient) -> BackgroundScheduler:
         CronTrigger(hour="9-17", minute=5, timezone=timezone),
         kwargs={"deps": deps, "client": client},
         id="objective_reminders",
+        replace_existing=True,
+    )
+    # Weekly, for the steering group: proposals still without an objective after a week.
+    scheduler.add_job(
+        objective_digest.post_objective_digest,
+        objective_digest.trigger(timezone),
+        kwargs={"deps": deps, "client": client},
+        id=objective_digest.JOB,
         replace_existing=True,
     )
     scheduler.add_job(

@@ -7,6 +7,7 @@ from typing import Any
 
 from bot import mrkdwn
 from bot.blocks.commands import TITLE_RULE
+from bot.blocks.decisions import decided_line, next_step_buttons
 from bot.blocks.kit import (
     HEADER_MAX,
     Block,
@@ -28,7 +29,7 @@ from bot.mrkdwn import escape, escape_once, truncate
 from bot.proposals import ProposalSummary
 from bot.similar_proposals import SimilarMatch
 from bot.votes import refusal_reason as votes_reason
-from storage.models import Objective, Proposal
+from storage.models import AuditEntry, Objective, Proposal
 
 
 def no_objectives_message() -> str:
@@ -77,8 +78,11 @@ def _status(p: Proposal) -> str:
     return label(p.status)
 
 
-def proposal_card(summary: ProposalSummary, *, vote_emoji: str) -> tuple[str, list[Block]]:
-    """The channel card of a proposal: fallback text and blocks.
+def proposal_card(
+    summary: ProposalSummary, *, vote_emoji: str, decision: AuditEntry | None = None
+) -> tuple[str, list[Block]]:
+    """The channel card of a proposal: fallback text and blocks, with who decided (`decision`,
+    the audit entry of the last steering decision) and the buttons of the next step.
 
     Everything the submitter typed is plain or rich text, so it shows exactly as typed.
     """
@@ -98,6 +102,12 @@ def proposal_card(summary: ProposalSummary, *, vote_emoji: str) -> tuple[str, li
     else:
         invite = "no longer takes votes"
     blocks.append(context(f"Proposed by {mrkdwn.user(p.submitter)} · {votes} · {invite}"))
+    decided = decided_line(p, decision)
+    if decided is not None:
+        blocks.append(decided)
+    buttons = next_step_buttons(p)
+    if buttons is not None:
+        blocks.append(buttons)
     return f"Improvement proposal {ref(p)}: {escape(p.title)}", blocks
 
 

@@ -1,0 +1,66 @@
+"""The weekly list of proposals still without an objective after a week, for the steering group
+(in CSI_STEERING_CHANNEL), so that they do not rot. Claimed per ISO week: several replicas and
+several tries in the week post it once."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from apscheduler.triggers.cron import CronTrigger
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot.blocks import decisions as decision_blocks
+from bot.deps import Deps
+from bot.notify import UNREACHABLE
+from storage import repositories as repo
+from storage.types import utcnow
+
+log = logging.getLogger(__name__)
+
+JOB = "objective_digest"
+# A proposal waiting this long for its objective is listed.
+WAITING_FOR = timedelta(days=7)
+
+
+def week_key(now: datetime, timezone: str) -> str:
+    """The ISO week of `now` in the configured time zone ("2026-W19"): the job's period."""
+    year, week, _ = now.astimezone(ZoneInfo(timezone)).isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def trigger(timezone: str) -> CronTrigger:
+    """Mondays, tried every working hour: the week's claim makes only the first try post, so a
+    replica that was down at nine still posts later that day."""
+    return CronTrigger(day_of_week="mon", hour="9-17", minute=25, timezone=timezone)
+
+
+def post_objective_digest(*, deps: Deps, client: WebClient, now: datetime | None = None) -> int:
+    """List the proposals waiting for an objective for over a week in the steering channel;
+    returns how many were listed (0: none, or this week's list was posted already)."""
+    now = now or utcnow()
+    channel = deps.settings.steering_channel
+    if not channel:
+        return 0
+    with deps.session() as session:
+        if not repo.claim_job_run(
+            session=session, job=JOB, period=week_key(now, deps.settings.timezone)
+        ):
+            return 0
+        waiting = repo.proposals_waiting_for_objective(
+            session=session, created_before=now - WAITING_FOR
+        )
+    if not waiting:
+        return 0
+    text, message = decision_blocks.objective_digest(waiting, now=now)
+    try:
+        client.chat_postMessage(channel=channel, text=text, blocks=message, unfurl_links=False)
+    except SlackApiError as exc:
+        log.warning("objective digest not posted: %s", exc.response.get("error"))
+        return 0
+    except UNREACHABLE as exc:
+        log.warning("objective digest not posted: %s", exc)
+        return 0
+    return len(waiting)
