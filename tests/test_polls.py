@@ -116,11 +116,15 @@ def test_the_result_ranks_and_a_poll_without_votes_says_so() -> None:
 
 def test_the_poll_term_raises_the_score_by_the_share_of_voters() -> None:
     base = scoring.priority(value=4, effort_days=5, votes=2)
-    assert scoring.priority(value=4, effort_days=5, votes=2, poll_share=1.0) == round(2 * base, 3)
+    assert scoring.priority(value=4, effort_days=5, votes=2, poll_share=1.0) == pytest.approx(
+        2 * base, abs=0.002
+    )
     third = scoring.priority(value=4, effort_days=5, votes=2, poll_share=1 / 3)
     assert third == pytest.approx(base * 4 / 3, abs=0.002)
     # A share outside 0..1 (a bad row) cannot run the score away.
-    assert scoring.priority(value=4, effort_days=5, votes=2, poll_share=7) == round(2 * base, 3)
+    assert scoring.priority(value=4, effort_days=5, votes=2, poll_share=7) == pytest.approx(
+        2 * base, abs=0.002
+    )
     assert "poll share" in scoring.FORMULA
     names = [t.name for t in scoring.breakdown(value=4, effort_days=5, votes=2).terms]
     assert "prioritisation poll: 1 + share of its voters" in names
