@@ -16,7 +16,7 @@ from pathlib import Path
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from bot import cli_sla, proposals, register_io
+from bot import cli_polls, cli_sla, proposals, register_io
 from bot.errors import CsiError
 from bot.outbox import CARD_STATUSES, GIVE_UP_AFTER, Outbox, Outcome, Tally
 from bot.settings import HOW_TO_GET, Settings, SettingsError
@@ -184,6 +184,7 @@ def _parser() -> argparse.ArgumentParser:
         "in a channel)",
     )
     cli_sla.add_parsers(commands)
+    cli_polls.add_parsers(commands)
     return parser
 
 
@@ -249,6 +250,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         return cards_post_command(args, settings=settings, engine=engine)
     if args.command in ("sla", "digest"):
         return cli_sla.run(args, settings=settings, engine=engine)
+    if args.command == "poll":
+        return cli_polls.run(args, settings=settings, engine=engine)
     with session_scope(engine) as session:
         if args.command == "objective" and args.objective_command == "add":
             objective = proposals.add_objective(

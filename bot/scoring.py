@@ -16,7 +16,10 @@ DEFAULT_VALUE = 3
 DEFAULT_EFFORT_DAYS = EFFORT_SIZES["M"]
 
 FORMULA = (
-    "priority = objective weight x value x (1 + ln(1 + votes)) / sqrt(effort in person-days)\n"
+    "priority = objective weight x value x (1 + ln(1 + votes)) x (1 + poll share) "
+    "/ sqrt(effort in person-days)\n"
+    "(poll share: of the steering members who voted in the last prioritisation poll anybody "
+    "voted in, the fraction who chose the proposal; 0 when it was not chosen or not in it)\n"
     f"(value defaults to {DEFAULT_VALUE} and effort to M = {DEFAULT_EFFORT_DAYS:g} person-days "
     "when not given; sizes S=2, M=5, L=15, XL=40 person-days)"
 )
@@ -44,14 +47,22 @@ class Breakdown:
 
 
 def breakdown(
-    *, value: int | None, effort_days: float | None, votes: int, weight: float = 1.0
+    *,
+    value: int | None,
+    effort_days: float | None,
+    votes: int,
+    weight: float = 1.0,
+    poll_share: float = 0.0,
 ) -> Breakdown:
     """The score with each of its terms.
 
     Votes count logarithmically so that a popular small fix does not bury a valuable one, and
-    effort by its square root so that large work is discounted but not ruled out.
+    effort by its square root so that large work is discounted but not ruled out. The steering
+    group's last prioritisation poll multiplies it by 1 + the share of its voters who chose the
+    proposal (see bot.polls): chosen by all of them, the score doubles.
     """
     votes = max(votes, 0)
+    share = min(max(poll_share, 0.0), 1.0)
     value_used = value if value is not None else DEFAULT_VALUE
     days = effort_days if effort_days and effort_days > 0 else DEFAULT_EFFORT_DAYS
     terms = (
@@ -63,6 +74,12 @@ def breakdown(
             "x",
         ),
         Term("votes: 1 + ln(1 + votes)", _plural(votes, "vote"), 1 + math.log1p(votes), "x"),
+        Term(
+            "prioritisation poll: 1 + share of its voters",
+            f"chosen by {share:.0%} of the last poll's voters",
+            1 + share,
+            "x",
+        ),
         Term(
             "effort: sqrt(person-days)",
             f"{days:g} person-days"
@@ -84,10 +101,18 @@ def breakdown(
 
 
 def priority(
-    *, value: int | None, effort_days: float | None, votes: int, weight: float = 1.0
+    *,
+    value: int | None,
+    effort_days: float | None,
+    votes: int,
+    weight: float = 1.0,
+    poll_share: float = 0.0,
 ) -> float:
-    """Rank score: value and votes raise it, effort lowers it, the objective's weight scales it."""
-    return breakdown(value=value, effort_days=effort_days, votes=votes, weight=weight).total
+    """Rank score: value, votes and the last poll raise it, effort lowers it, the objective's
+    weight scales it."""
+    return breakdown(
+        value=value, effort_days=effort_days, votes=votes, weight=weight, poll_share=poll_share
+    ).total
 
 
 def _plural(n: int, word: str) -> str:

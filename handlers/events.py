@@ -14,6 +14,7 @@ from bot.deps import Deps
 from bot.middleware import payload
 from bot.notify import UNREACHABLE
 from bot.payloads import ReactionEvent
+from bot.polls import service as polls
 from handlers import decisions as decision_handlers
 
 log = logging.getLogger(__name__)
@@ -24,7 +25,10 @@ def register(app: App, deps: Deps) -> None:
 
     def on_reaction(context: dict[str, Any], client: WebClient) -> None:
         reaction = payload(context, ReactionEvent)
-        if reaction.item_type != "message" or not deps.settings.is_vote(reaction.reaction):
+        if reaction.item_type != "message":
+            return
+        if not deps.settings.is_vote(reaction.reaction):
+            on_other_reaction(reaction, client)
             return
         # Only the vote and the event's mark are written before the 200; the card and any
         # message go out after it, and a burst of votes redraws the card a few times only.
@@ -38,6 +42,7 @@ def register(app: App, deps: Deps) -> None:
                 event_id=reaction.event_id,
             )
         if outcome.proposal_id is None:
+            on_other_reaction(reaction, client)
             return
         if outcome.changed:
             card_updates.request(deps=deps, client=client, proposal_id=outcome.proposal_id)
@@ -50,6 +55,20 @@ def register(app: App, deps: Deps) -> None:
                 text=blocks.reaction_not_counted(
                     outcome.refused, vote_emoji=deps.settings.vote_emoji
                 ),
+            )
+
+    def on_other_reaction(reaction: ReactionEvent, client: WebClient) -> None:
+        # A reaction on a prioritisation poll: poll votes are counted from Slack itself when the
+        # poll closes (reactions.get), so nothing is written here; someone outside the steering
+        # group is told, once, after the ack, that theirs does not count.
+        if reaction.added and reaction.channel_id == deps.settings.steering_channel:
+            deps.later(
+                polls.tell_non_member,
+                deps=deps,
+                client=client,
+                channel_id=reaction.channel_id,
+                message_ts=reaction.message_ts,
+                user_id=reaction.user_id,
             )
 
     @app.event("reaction_added")

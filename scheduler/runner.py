@@ -10,7 +10,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from slack_sdk import WebClient
 
 from bot.deps import Deps
-from scheduler import digest, jobs, objective_digest
+from scheduler import digest, jobs, objective_digest, polls
 
 
 def build_scheduler(*, deps: Deps, client: WebClient) -> BackgroundScheduler:
@@ -18,6 +18,7 @@ def build_scheduler(*, deps: Deps, client: WebClient) -> BackgroundScheduler:
     timezone = deps.settings.timezone
     # Parsed first: a CSI_DIGEST_CRON that is not a cron expression stops start-up (SettingsError).
     digest_trigger = digest.digest_trigger(deps.settings)
+    poll_trigger = polls.poll_trigger(deps.settings)
     scheduler = BackgroundScheduler(
         timezone=timezone,
         job_defaults={
@@ -66,6 +67,22 @@ def build_scheduler(*, deps: Deps, client: WebClient) -> BackgroundScheduler:
         digest_trigger,
         kwargs={"deps": deps, "client": client},
         id=digest.JOB,
+        replace_existing=True,
+    )
+    # The prioritisation poll: opened on CSI_POLL_CRON, closed once CSI_POLL_DAYS have passed;
+    # each claims its period, so replicas open and close it once.
+    scheduler.add_job(
+        polls.open_scheduled_poll,
+        poll_trigger,
+        kwargs={"deps": deps, "client": client},
+        id=polls.OPEN_JOB,
+        replace_existing=True,
+    )
+    scheduler.add_job(
+        polls.close_due_poll,
+        polls.close_trigger(deps.settings),
+        kwargs={"deps": deps, "client": client},
+        id=polls.CLOSE_JOB,
         replace_existing=True,
     )
     return scheduler

@@ -22,6 +22,8 @@ SCOPE_OF_METHOD: dict[str, tuple[str, ...]] = {
     "views_push": (),
     "views_publish": (),
     "usergroups_users_list": ("usergroups:read",),
+    "reactions_get": ("reactions:read",),
+    "reactions_add": ("reactions:write",),
     # The proposals channel may be public or private.
     "conversations_history": ("channels:history", "groups:history"),
     # The SLA digest's chart: files.getUploadURLExternal, files.completeUploadExternal.

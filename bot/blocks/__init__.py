@@ -38,6 +38,7 @@ from bot.blocks.messages import (
     register_list,
     vote_recorded,
 )
+from bot.blocks.polls import poll_message, poll_notice, poll_result
 from bot.blocks.priority import top_list, why_text
 from bot.blocks.similar import (
     CHOICE_NEW,
@@ -69,6 +70,9 @@ __all__ = [
     "objectives_list",
     "option",
     "plain",
+    "poll_message",
+    "poll_notice",
+    "poll_result",
     "proposal_card",
     "proposal_line",
     "proposal_modal",

@@ -84,6 +84,13 @@ class SlackWorkspace:
             if user not in users:
                 users.append(user)
 
+    def remove_reaction(self, channel: str, ts: str, name: str, user: str) -> None:
+        """Take a seeded reaction away again (someone withdrew it)."""
+        with self._lock:
+            users = self.reactions.get((channel, ts), {}).get(name, [])
+            if user in users:
+                users.remove(user)
+
     # ---- helpers and the methods ------------------------------------------------------
     def _next_ts(self) -> str:
         n = next(self._ts) * 100
@@ -318,9 +325,13 @@ class SlackWorkspace:
         return {"ok": True, "type": "message", "channel": channel, "message": msg}
 
     def _api_reactions_add(self, p: Json) -> Json:
-        self.add_reaction(
-            str(p.get("channel")), str(p.get("timestamp")), str(p.get("name")), BOT_USER_ID
-        )
+        channel, ts, name = str(p.get("channel")), str(p.get("timestamp")), str(p.get("name"))
+        with self._lock:
+            if (channel, ts) not in self.messages:
+                return {"ok": False, "error": "message_not_found"}
+            if BOT_USER_ID in self.reactions.get((channel, ts), {}).get(name, []):
+                return {"ok": False, "error": "already_reacted"}
+        self.add_reaction(channel, ts, name, BOT_USER_ID)
         return {"ok": True}
 
     def _api_reactions_remove(self, p: Json) -> Json:
