@@ -20,6 +20,7 @@ from bot.middleware import payload
 from bot.modal_state import draft_from_state
 from bot.payloads import ViewSubmission
 from handlers import decisions as decision_handlers
+from handlers import lifecycle
 
 FORM_BLOCKS = {b.value for b in BlockId}
 
@@ -118,6 +119,11 @@ def register(app: App, deps: Deps) -> None:
             deps.later(notify_stored, deps, client, outcome.proposal.id or 0, user_id)
         elif isinstance(outcome, held_forms.Voted):
             deps.later(_tell_vote, deps, client, outcome, user_id)
+
+    @app.view(CallbackId.BENEFIT)
+    def submit_benefit(ack: Ack, context: dict[str, Any], client: WebClient) -> None:
+        # The measured result of an implemented proposal (handlers/lifecycle).
+        lifecycle.submit_benefit(ack, client, deps, payload(context, ViewSubmission))
 
     # The reason asked for by the card's Reject and Defer.
     decision_handlers.register_modals(app, deps)

@@ -10,7 +10,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from slack_sdk import WebClient
 
 from bot.deps import Deps
-from scheduler import digest, jobs, objective_digest, polls
+from scheduler import benefit_checks, digest, jobs, objective_digest, polls
 
 
 def build_scheduler(*, deps: Deps, client: WebClient) -> BackgroundScheduler:
@@ -35,6 +35,15 @@ def build_scheduler(*, deps: Deps, client: WebClient) -> BackgroundScheduler:
         CronTrigger(hour="9-17", minute=5, timezone=timezone),
         kwargs={"deps": deps, "client": client},
         id="objective_reminders",
+        replace_existing=True,
+    )
+    # Tried every working hour: each question is claimed before it is sent, so only the first
+    # try (on any replica) asks, and a replica that was down at nine still asks later that day.
+    scheduler.add_job(
+        benefit_checks.ask_for_benefit,
+        CronTrigger(hour="9-17", minute=15, timezone=timezone),
+        kwargs={"deps": deps, "client": client},
+        id="benefit_checks",
         replace_existing=True,
     )
     # Weekly, for the steering group: proposals still without an objective after a week.

@@ -84,7 +84,8 @@ def test_every_subscribed_event_has_a_handler_that_acts_on_it() -> None:
     handled = set()
     for path in ROOT.glob("handlers/*.py"):
         handled |= set(re.findall(r'@app\.event\("(\w+)"\)', path.read_text(encoding="utf-8")))
-    assert set(events) <= handled
+    # `message.channels` and `message.groups` both arrive as the `message` event.
+    assert {event.split(".")[0] for event in events} <= handled
 
 
 def test_the_readme_says_which_feature_needs_each_scope_and_event() -> None:
