@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, or_, update
+from sqlalchemy import delete, func, literal_column, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -281,12 +281,7 @@ def vote_counts(*, session: Session, proposal_ids: Sequence[int]) -> dict[int, i
 
 def add_vote(*, session: Session, proposal_id: int, user_id: str) -> bool:
     """Record a vote; False when this person had already voted (the unique key says so)."""
-    try:
-        with session.begin_nested():
-            session.add(Vote(proposal_id=proposal_id, user_id=user_id))
-    except IntegrityError:
-        return False
-    return True
+    return add_vote_once(session=session, proposal_id=proposal_id, user_id=user_id)
 
 
 def _insert_new(session: Session, model: Any, values: dict[str, Any], key: list[str]) -> bool:
@@ -296,9 +291,14 @@ def _insert_new(session: Session, model: Any, values: dict[str, Any], key: list[
 
     postgres = session.get_bind().dialect.name == "postgresql"
     dialect_insert: Any = postgresql.insert if postgres else sqlite.insert
-    statement = dialect_insert(model).values(**values).on_conflict_do_nothing(index_elements=key)
-    result: Any = session.execute(statement)
-    return bool(result.rowcount)
+    statement = (
+        dialect_insert(model)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=key)
+        .returning(literal_column("1"))
+    )
+    # RETURNING says whether the row went in; the rowcount does not (psycopg reports -1).
+    return session.execute(statement).first() is not None
 
 
 def mark_event(*, session: Session, event_id: str) -> bool:
@@ -311,7 +311,10 @@ def mark_event(*, session: Session, event_id: str) -> bool:
 
 
 def add_vote_once(*, session: Session, proposal_id: int, user_id: str) -> bool:
-    """Record a vote without a savepoint; False when this person had already voted."""
+    """Record a vote without a savepoint; False when this person had already voted.
+
+    No savepoints anywhere in this module: on SQLite a savepoint that opens a unit of work
+    commits on release, so a later failure would leave half of the work stored."""
     return _insert_new(
         session,
         Vote,
@@ -345,11 +348,12 @@ def remove_vote(*, session: Session, proposal_id: int, user_id: str) -> bool:
 
 def link_related(*, session: Session, proposal_id: int, related_id: int) -> None:
     """Remember that two proposals are related (idempotent)."""
-    try:
-        with session.begin_nested():
-            session.add(ProposalLink(proposal_id=proposal_id, related_id=related_id))
-    except IntegrityError:
-        pass
+    _insert_new(
+        session,
+        ProposalLink,
+        {"proposal_id": proposal_id, "related_id": related_id, "created_at": utcnow()},
+        ["proposal_id", "related_id"],
+    )
 
 
 def related_ids(*, session: Session, proposal_id: int) -> list[int]:
@@ -392,42 +396,11 @@ def history(*, session: Session, proposal_id: int) -> list[AuditEntry]:
     return list(session.exec(statement))
 
 
-def first_delivery(*, session: Session, event_id: str) -> bool:
-    """Mark a Slack event as handled; False when it was handled before (a retry)."""
-    try:
-        with session.begin_nested():
-            session.add(ProcessedEvent(event_id=event_id))
-    except IntegrityError:
-        return False
-    return True
-
-
-def claim_event(*, session: Session, event_id: str) -> bool:
-    """Mark a Slack event as handled as the FIRST write of the caller's unit of work, so the mark
-    commits or rolls back together with the event's effect (a failed effect leaves the event to
-    Slack's retry). False when it was handled before; the unit of work is then rolled back.
-
-    A plain flush, not a savepoint: on SQLite a savepoint opened before any other write commits
-    on release, which would commit the mark alone. The unique key makes a concurrent copy wait
-    for the first and then fail here.
-    """
-    session.add(ProcessedEvent(event_id=event_id))
-    try:
-        session.flush()
-    except IntegrityError:
-        session.rollback()
-        return False
-    return True
-
-
 def claim_job_run(*, session: Session, job: str, period: str) -> bool:
     """Claim the run of `job` for `period`; False when another replica already has it."""
-    try:
-        with session.begin_nested():
-            session.add(JobRun(job=job, period=period))
-    except IntegrityError:
-        return False
-    return True
+    return _insert_new(
+        session, JobRun, {"job": job, "period": period, "started_at": utcnow()}, ["job", "period"]
+    )
 
 
 def proposals_waiting_for_objective(

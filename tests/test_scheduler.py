@@ -93,8 +93,8 @@ def test_scheduler_has_the_reminder_job_in_the_configured_zone(sqlite_engine: En
 def test_housekeeping_forgets_old_event_ids_and_abandoned_drafts(engine: Engine) -> None:
     now = datetime.now(UTC)
     with session_scope(engine) as session:
-        proposals.repo.first_delivery(session=session, event_id="EvOLD")
-        proposals.repo.first_delivery(session=session, event_id="EvNEW")
+        proposals.repo.mark_event(session=session, event_id="EvOLD")
+        proposals.repo.mark_event(session=session, event_id="EvNEW")
         proposals.repo.save_pending_draft(session=session, key="old", user_id="U1", draft={})
         proposals.repo.save_pending_draft(session=session, key="new", user_id="U1", draft={})
     with session_scope(engine) as session:
@@ -111,7 +111,7 @@ def test_housekeeping_forgets_old_event_ids_and_abandoned_drafts(engine: Engine)
         assert [e.event_id for e in session.exec(select(ProcessedEvent))] == ["EvNEW"]
         assert [d.key for d in session.exec(select(PendingDraft))] == ["new"]
         # Within its retention window a retried event is still recognised.
-        assert not proposals.repo.first_delivery(session=session, event_id="EvNEW")
+        assert not proposals.repo.mark_event(session=session, event_id="EvNEW")
 
 
 def test_the_card_outbox_runs_at_start_and_every_minute(sqlite_engine: Engine) -> None:

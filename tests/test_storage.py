@@ -69,9 +69,9 @@ def test_one_vote_per_person_per_proposal(engine: Engine) -> None:
 
 def test_event_is_handled_once(engine: Engine) -> None:
     with session_scope(engine) as session:
-        assert repo.first_delivery(session=session, event_id="Ev1")
+        assert repo.mark_event(session=session, event_id="Ev1")
     with session_scope(engine) as session:
-        assert not repo.first_delivery(session=session, event_id="Ev1")
+        assert not repo.mark_event(session=session, event_id="Ev1")
 
 
 def test_same_source_key_cannot_store_two_proposals(engine: Engine) -> None:
