@@ -22,6 +22,7 @@ import unicodedata
 from dataclasses import dataclass
 from enum import StrEnum
 
+from bot.lifecycle import Status
 from storage.models import TITLE_MAX
 
 MIN_TITLE_WORDS = 2
@@ -129,6 +130,29 @@ class Why:
 
 
 @dataclass(frozen=True)
+class Show:
+    """`/improve show #<id>`: the proposal with its history."""
+
+    proposal_id: int
+
+
+@dataclass(frozen=True)
+class History:
+    """`/improve history #<id>`: every change of the proposal, with who and when."""
+
+    proposal_id: int
+
+
+@dataclass(frozen=True)
+class SetStatus:
+    """`/improve status #<id> <status>`; `status` is None when `typed` names no status."""
+
+    proposal_id: int
+    status: Status | None
+    typed: str
+
+
+@dataclass(frozen=True)
 class Capture:
     """`/improve <title>`: a one-line proposal."""
 
@@ -161,6 +185,9 @@ Command = (
     | Withdraw
     | Top
     | Why
+    | Show
+    | History
+    | SetStatus
     | Capture
     | NotYet
     | Refused
@@ -315,12 +342,49 @@ def _why(args: list[str]) -> Command:
     return Why(proposal_id)
 
 
+def _one_id(word: Word, args: list[str]) -> int | Refused:
+    if not args:
+        return Refused(word, Reason.MISSING)
+    proposal_id = parse_id(args[0])
+    if proposal_id is None:
+        return Refused(word, Reason.BAD_NUMBER)
+    if len(args) > 1:
+        return Refused(word, Reason.EXTRA)
+    return proposal_id
+
+
+def _show(args: list[str]) -> Command:
+    found = _one_id(Word.SHOW, args)
+    return found if isinstance(found, Refused) else Show(found)
+
+
+def _history(args: list[str]) -> Command:
+    found = _one_id(Word.HISTORY, args)
+    return found if isinstance(found, Refused) else History(found)
+
+
+def status_named(text: str) -> Status | None:
+    """The status a person means by `in progress`, `in-progress`, `Implemented.`; None if none."""
+    key = "_".join(text.casefold().rstrip(".!").replace("-", " ").split())
+    try:
+        return Status(key)
+    except ValueError:
+        return None
+
+
+def _status(args: list[str]) -> Command:
+    found = _one_id(Word.STATUS, args[:1])
+    if isinstance(found, Refused):
+        return found
+    if len(args) < 2:
+        return Refused(Word.STATUS, Reason.MISSING)
+    typed = " ".join(args[1:])
+    return SetStatus(found, status_named(typed), typed)
+
+
 # The planned words, with the form each takes; a malformed number is refused before
 # "not available yet", so that `why #²` is answered as the typing slip it is.
 _PLANNED_FORMS: dict[Word, str] = {
-    Word.SHOW: "show <id>",
-    Word.HISTORY: "history <id>",
-    Word.STATUS: "status <id> <status>",
     Word.APPROVE: "approve",
     Word.REJECT: "reject <reason>",
     Word.DEFER: "defer <reason>",
@@ -329,7 +393,7 @@ _PLANNED_FORMS: dict[Word, str] = {
     Word.DIGEST: "digest",
     Word.SLA: "sla",
 }
-_TAKES_ID = frozenset({Word.SHOW, Word.HISTORY, Word.STATUS})
+_TAKES_ID: frozenset[Word] = frozenset()
 
 
 def _planned(word: Word, args: list[str]) -> Command:
@@ -349,6 +413,9 @@ _COMMANDS = {
     Word.OBJECTIVE: _objective,
     Word.MERGE: _merge,
     Word.WITHDRAW: _withdraw,
+    Word.SHOW: _show,
+    Word.HISTORY: _history,
+    Word.STATUS: _status,
     Word.TOP: _top,
     Word.WHY: _why,
 }

@@ -15,12 +15,15 @@ from bot import blocks, cards, command_text, notify, proposals
 from bot.command_text import (
     AddObjective,
     Capture,
+    History,
     ListObjectives,
     ListRegister,
     Merge,
     NotYet,
     OpenForm,
     Refused,
+    SetStatus,
+    Show,
     ShowHelp,
     Top,
     Why,
@@ -33,6 +36,7 @@ from bot.middleware import payload
 from bot.mrkdwn import escape
 from bot.payloads import SlashCommand
 from bot.people import is_slack_user
+from handlers import lifecycle
 from storage import repositories as repo
 
 
@@ -75,6 +79,12 @@ def register(app: App, deps: Deps) -> None:
                 ack(text=blocks.top_list(ranked, asked=asked, vote_emoji=vote_emoji))
             case Why(proposal_id=proposal_id):
                 why(ack, proposal_id)
+            case SetStatus():
+                lifecycle.set_status(ack, client, deps, slash, command)
+            case Show(proposal_id=proposal_id):
+                lifecycle.show(ack, deps, proposal_id)
+            case History(proposal_id=proposal_id):
+                lifecycle.show_history(ack, deps, proposal_id)
             case Capture(title=title):
                 capture_one_line(ack, slash, title)
             case NotYet():

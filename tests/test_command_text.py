@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from bot.command_text import (
     AddObjective,
     Capture,
+    History,
     ListObjectives,
     ListRegister,
     Merge,
@@ -16,6 +17,8 @@ from bot.command_text import (
     OpenForm,
     Reason,
     Refused,
+    SetStatus,
+    Show,
     ShowHelp,
     Top,
     Why,
@@ -27,6 +30,7 @@ from bot.command_text import (
     parse_id,
 )
 from bot.ids import ActionId
+from bot.lifecycle import Status
 
 
 @pytest.mark.parametrize(
@@ -105,9 +109,6 @@ def test_text_that_is_not_a_proposal_is_refused_with_the_usage_it_looks_like(
         ("list Fewer outages", Word.LIST, "list <objective>"),
         ("list mine", Word.LIST, "list mine"),
         ("list OPEN", Word.LIST, "list open"),
-        ("show 4", Word.SHOW, "show <id>"),
-        ("history #4", Word.HISTORY, "history <id>"),
-        ("status #4 approved", Word.STATUS, "status <id> <status>"),
         ("objective 3", Word.OBJECTIVE, "objective <id>"),
         ("poll", Word.POLL, "poll"),
         ("digest", Word.DIGEST, "digest"),
@@ -239,6 +240,25 @@ def test_any_text_is_read_without_error_and_only_titles_are_captured(text: str) 
         assert "Nothing was saved." in blocks.command_not_yet(command, typed=text)
     elif isinstance(command, Merge):
         assert 0 < command.duplicate_id < 10**9 and 0 < command.into_id < 10**9
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("show 4", Show(4)),
+        ("SHOW #4", Show(4)),
+        ("history #4", History(4)),
+        ("status #4 in_progress", SetStatus(4, Status.IN_PROGRESS, "in_progress")),
+        ("status 4 In progress", SetStatus(4, Status.IN_PROGRESS, "In progress")),
+        ("status #4 implemented.", SetStatus(4, Status.IMPLEMENTED, "implemented.")),
+        ("status #4 finished", SetStatus(4, None, "finished")),
+        ("status #4", Refused(Word.STATUS, Reason.MISSING)),
+        ("show #4 #5", Refused(Word.SHOW, Reason.EXTRA)),
+        ("history", Refused(Word.HISTORY, Reason.MISSING)),
+    ],
+)
+def test_show_history_and_status_read_a_proposal_number(text: str, expected: object) -> None:
+    assert parse(text) == expected
 
 
 def test_the_objective_question_always_offers_discard() -> None:

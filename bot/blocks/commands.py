@@ -52,6 +52,12 @@ USAGE: dict[Word, str] = {
     Word.TOP: "`/improve top [N]` shows the N open and approved proposals with the highest "
     "priority (10 unless given, at most 25).",
     Word.WHY: "`/improve why #<number>` explains a proposal's priority score term by term.",
+    Word.SHOW: "`/improve show #<number>` shows a proposal with its owner and latest changes.",
+    Word.HISTORY: "`/improve history #<number>` shows every change of a proposal, with who made "
+    "it and when.",
+    Word.STATUS: "`/improve status #<number> <status>` moves a proposal on: its owner marks it "
+    "`in_progress` or `implemented`; the steering group reopens it (`open`); its submitter "
+    "withdraws it (`withdrawn`).",
 }
 
 # The planned words: what each will do, and what to use meanwhile.
@@ -59,12 +65,6 @@ NOT_YET: dict[Word, str] = {
     Word.LIST: "Filtering the list (by `mine`, `open`, `approved` or an objective's title) is "
     "not available yet; `/improve list` shows every open and approved proposal, highest priority "
     "first.",
-    Word.SHOW: "`/improve show` is not available yet; `/improve list` shows the open and approved "
-    "proposals with their status and votes.",
-    Word.HISTORY: "`/improve history` is not available yet; `csi-bot export` lists every "
-    "proposal with its current status.",
-    Word.STATUS: "`/improve status` is not available yet. To take back a proposal of yours, use "
-    "`/improve withdraw #<number>`.",
     Word.OBJECTIVE: "`/improve objective <id>` (an objective's progress) is not available yet; "
     "`/improve objectives` lists the objectives.",
     Word.APPROVE: "`/improve approve` is not a command, and approving proposals in Slack is not "
@@ -87,6 +87,8 @@ _MISSING: dict[Word, str] = {
     "it goes into.",
     Word.WITHDRAW: "`/improve withdraw` needs the number of your proposal.",
     Word.WHY: "`/improve why` needs a proposal number, like #12.",
+    Word.STATUS: "`/improve status` needs a proposal number and the status to move it to, like "
+    "`/improve status #12 in_progress`.",
 }
 
 
@@ -95,6 +97,8 @@ _EXTRA: dict[Word, str] = {
     Word.WITHDRAW: "`/improve withdraw` takes one proposal number.",
     Word.TOP: "`/improve top` takes one number: how many proposals to show.",
     Word.WHY: "`/improve why` takes one proposal number.",
+    Word.SHOW: "`/improve show` takes one proposal number.",
+    Word.HISTORY: "`/improve history` takes one proposal number.",
 }
 
 
@@ -135,7 +139,7 @@ def command_refused(command: Refused, *, typed: str) -> str:
         Reason.BAD_NUMBER: "Proposal numbers are plain digits, like #12.",
         Reason.EXTRA: _EXTRA.get(word, f"{name} takes nothing after it.") if word else "",
     }[command.reason]
-    outcome = NOTHING_CHANGED if word in {Word.MERGE, Word.WITHDRAW} else NOTHING_SAVED
+    outcome = NOTHING_CHANGED if word in {Word.MERGE, Word.WITHDRAW, Word.STATUS} else NOTHING_SAVED
     lines = [_warning(f"{problem} {outcome}")]
     if command.reason is Reason.NUMBER_ONLY:
         lines.append(USAGE[Word.LIST])

@@ -233,13 +233,17 @@ def help_message(*, vote_emoji: str) -> str:
         "over (steering group only).",
         "`/improve withdraw #<number>`: withdraw a proposal of yours that is open or still "
         "needs an objective.",
+        "`/improve show #<number>`: a proposal with its owner and latest changes; "
+        "`/improve history #<number>`: every change, with who and when.",
+        "`/improve status #<number> <status>`: move a proposal on (its owner: `in_progress`, "
+        "`implemented`; the steering group: `open` to reopen; its submitter: `withdrawn`).",
         "`/improve help`: this help.",
         f"Vote for a proposal by reacting with :{vote_emoji}: on its card.",
         "_A title that starts with `help`, `list`, `objectives` or `objective` is read as "
         "that command. After another command word (`merge`, `status`, `top`, …) a number "
         "means the command and an ordinary word means a title: `/improve Status page shows "
         "stale incidents` is a proposal. The form (`/improve`) takes any title._",
-        "_Not available yet: `top`, `why`, `show`, `history`, `status`, "
+        "_Not available yet: `top`, `why`, "
         "`objective <id>`, filters of `list`, and steering decisions in Slack._",
     ]
     # Our own text, but `<title>` must still reach Slack as &lt;title&gt; to show as typed.
