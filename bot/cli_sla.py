@@ -9,10 +9,13 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+from slack_sdk.errors import SlackApiError
 from sqlalchemy.engine import Engine
 
-from bot.settings import Settings
-from bot.sla import measurements, targets
+from bot.blocks.digest import ProposalRef
+from bot.errors import CsiError
+from bot.settings import Settings, SettingsError
+from bot.sla import measurements, posting, targets
 from bot.sla.evaluation import Digest, TargetResult, digest_json, evaluate
 from storage.db import session_scope
 
@@ -93,15 +96,24 @@ def add_parsers(commands: Any) -> None:
         help="the day after the period, YYYY-MM-DD (default: today)",
     )
     digest.add_argument("--format", choices=["text", "json"], default="text")
+    digest.add_argument(
+        "--post",
+        action="store_true",
+        help="post it to CSI_DIGEST_CHANNEL (with its chart and details in the thread) instead "
+        "of printing it",
+    )
 
 
 def run(args: argparse.Namespace, *, settings: Settings, engine: Engine) -> int:
     """Run an `sla` or `digest` command on a migrated database."""
+    to_post: tuple[Digest, dict[int, ProposalRef]] | None = None
     with session_scope(engine) as session:
         if args.command == "digest":
             as_of = args.as_of or datetime.now(UTC)
             result = evaluate(session=session, as_of=as_of, timezone=settings.timezone)
-            if args.format == "json":
+            if args.post:
+                to_post = (result, posting.proposal_refs(session=session, digest=result))
+            elif args.format == "json":
                 print(json.dumps(digest_json(result), ensure_ascii=False, indent=2))
             else:
                 print("\n".join(digest_text(result)))
@@ -134,7 +146,35 @@ def run(args: argparse.Namespace, *, settings: Settings, engine: Engine) -> int:
         elif args.target_command == "remove":
             targets.remove(session=session, target_id=args.id)
             print(f"Removed target {args.id}.")
+    if to_post is not None:
+        # After the unit of work: no transaction stays open while Slack is called.
+        post_digest(settings=settings, digest=to_post[0], proposals=to_post[1])
     return 0
+
+
+def post_digest(*, settings: Settings, digest: Digest, proposals: dict[int, ProposalRef]) -> None:
+    """`csi-bot digest --post`: post now, whether or not the schedule posted this period."""
+    channel = settings.digest_channel
+    if not settings.slack_bot_token or not channel:
+        raise SettingsError(
+            "Posting the digest needs SLACK_BOT_TOKEN and CSI_DIGEST_CHANNEL (or "
+            "CSI_PROPOSALS_CHANNEL), the channel's ID; invite the bot there with /invite."
+        )
+    from bot.app import build_client, check_slack
+
+    client = build_client(settings)
+    check_slack(settings, client)
+    try:
+        posted = posting.post_digest(
+            client=client, channel=channel, digest=digest, proposals=proposals
+        )
+    except SlackApiError as exc:
+        raise CsiError(f"Slack refused the digest ({exc.response.get('error')}).") from exc
+    chart = "with its chart" if posted.chart_file_id else "without a chart"
+    print(
+        f"Posted the SLA digest to {posted.channel} {chart}, "
+        f"{posted.replies} {'reply' if posted.replies == 1 else 'replies'} in its thread."
+    )
 
 
 def _count(number: int, noun: str) -> str:

@@ -5,6 +5,7 @@ the details in the thread, the pre-filled form behind the button, once per perio
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -52,71 +53,89 @@ def client(stack: Stack) -> WebClient:
     return WebClient(token=BOT_TOKEN, base_url=stack.slack.api_url)
 
 
+def _add_target(stack: Stack, *args: str) -> int:
+    added = stack.cli("sla", "target", "add", *args)
+    assert added.returncode == 0, added.stderr
+    found = re.match(r"Added target (\d+):", added.stdout)
+    assert found, added.stdout
+    return int(found.group(1))
+
+
 @pytest.fixture(scope="module")
 def seeded(stack: Stack) -> dict[str, int]:
-    """Three targets measured over the last 7 days (UTC): Checkout's p95 breached with no
-    proposal, VPN's max breached with an open proposal on VPN, Email's mean met."""
+    """Three targets measured over the last 7 days (UTC), set up as an operator does: Checkout's
+    p95 breached with no proposal, VPN's max breached with an open proposal on VPN, Email's
+    mean met."""
+    ids = {
+        "checkout": _add_target(
+            stack,
+            "--service",
+            "Checkout",
+            "--metric",
+            "response_ms",
+            "--aggregate",
+            "p95",
+            "--comparator",
+            "<=",
+            "--target",
+            "300",
+            "--unit",
+            "ms",
+        ),
+        "email": _add_target(
+            stack,
+            "--service",
+            "Email",
+            "--metric",
+            "availability",
+            "--aggregate",
+            "mean",
+            "--comparator",
+            ">=",
+            "--target",
+            "99.5",
+            "--unit",
+            "%",
+        ),
+        "vpn": _add_target(
+            stack,
+            "--service",
+            "VPN",
+            "--metric",
+            "latency",
+            "--aggregate",
+            "max",
+            "--comparator",
+            "<=",
+            "--target",
+            "50",
+        ),
+    }
     end = _today_utc()
+    rows = ["service,metric,timestamp,value"]
+    # p95 of 90 x 200 ms and 10 x 512 ms is 512 ms; the week before, 400 ms.
+    for hour in range(1, 101):
+        at = (end - timedelta(hours=hour)).isoformat()
+        rows.append(f"Checkout,response_ms,{at},{512 if hour <= 10 else 200}")
+    for hour in range(1, 31):
+        rows.append(f"Checkout,response_ms,{(end - timedelta(days=7, hours=hour)).isoformat()},400")
+    for hour in range(1, 11):
+        rows.append(f"Email,availability,{(end - timedelta(hours=hour)).isoformat()},99.9")
+    for hour in range(1, 7):
+        rows.append(f"VPN,latency,{(end - timedelta(hours=hour)).isoformat()},80")
+    csv = stack.workdir / "measurements.csv"
+    csv.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    imported = stack.cli("sla", "import", str(csv))
+    assert imported.returncode == 0, imported.stderr
     with session_scope(stack.engine) as session:
-        checkout = sla_repo.ensure_service(session=session, name="Checkout")
-        email = sla_repo.ensure_service(session=session, name="Email")
-        vpn = sla_repo.ensure_service(session=session, name="VPN")
-        assert checkout.id and email.id and vpn.id
-        ids = {
-            "checkout": sla_repo.add_target(
-                session=session,
-                service_id=checkout.id,
-                metric="response_ms",
-                aggregate="p95",
-                comparator="<=",
-                target=300,
-                unit="ms",
-            ).id,
-            "email": sla_repo.add_target(
-                session=session,
-                service_id=email.id,
-                metric="availability",
-                aggregate="mean",
-                comparator=">=",
-                target=99.5,
-                unit="%",
-            ).id,
-            "vpn": sla_repo.add_target(
-                session=session,
-                service_id=vpn.id,
-                metric="latency",
-                aggregate="max",
-                comparator="<=",
-                target=50,
-                unit=None,
-            ).id,
-        }
-        rows: list[sla_repo.MeasurementRow] = []
-        # p95 of 90 x 200 ms and 10 x 512 ms is 512 ms; the week before, 400 ms.
-        for hour in range(1, 101):
-            rows.append(
-                (
-                    checkout.id,
-                    "response_ms",
-                    end - timedelta(hours=hour),
-                    512.0 if hour <= 10 else 200.0,
-                )
-            )
-        for hour in range(1, 31):
-            rows.append((checkout.id, "response_ms", end - timedelta(days=7, hours=hour), 400.0))
-        for hour in range(1, 11):
-            rows.append((email.id, "availability", end - timedelta(hours=hour), 99.9))
-        for hour in range(1, 7):
-            rows.append((vpn.id, "latency", end - timedelta(hours=hour), 80.0))
-        sla_repo.insert_measurements(session=session, rows=rows)
         proposal = Proposal(
             title="Faster VPN gateway", service="VPN", status="open", submitter="U0001"
         )
         session.add(proposal)
         session.add(Objective(title="Reliable services"))
         session.flush()
-        ids["vpn_proposal"] = proposal.id
-    return {key: int(value or 0) for key, value in ids.items()}
+        ids["vpn_proposal"] = int(proposal.id or 0)
+    return ids
 
 
 def _buttons(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -178,6 +197,18 @@ def test_the_digest_is_posted_with_breaches_first_its_chart_and_details_in_threa
     assert chart["data"].startswith(PNG_SIGNATURE)
     assert int(asked.params["length"]) == len(chart["data"])
     assert Image.open(io.BytesIO(chart["data"])).format == "PNG"
+
+
+def test_digest_post_on_the_command_line_posts_it_now(stack: Stack, seeded: dict[str, int]) -> None:
+    stack.slack.clear()
+    done = stack.cli("digest", "--post")
+    assert done.returncode == 0, done.stderr
+    assert f"Posted the SLA digest to {PROPOSALS_CHANNEL} with its chart" in done.stdout
+    (top,) = [c for c in stack.slack.calls("chat.postMessage") if not c.params.get("thread_ts")]
+    assert [b["value"] for b in _buttons(top.params["blocks"])] == [str(seeded["checkout"])]
+    completed = stack.slack.wait_for("files.completeUploadExternal")
+    assert completed.params["channel_id"] == PROPOSALS_CHANNEL
+    assert not stack.slack.refused()
 
 
 def _click(stack: Stack, value: str) -> None:
