@@ -25,7 +25,6 @@ from typing import Any, cast
 
 from sqlalchemy import update
 from sqlalchemy.engine import CursorResult
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from bot.decisions import owner_of
@@ -136,23 +135,15 @@ def due(*, session: Session, now: datetime, delay: timedelta) -> list[tuple[Prop
     return found
 
 
-def ask(
-    *, session: Session, proposal: Proposal, due_from: datetime, now: datetime
-) -> BenefitCheck | None:
-    """Record that the owner is asked now; None when another replica asked first."""
-    check = BenefitCheck(
+def ask(*, session: Session, proposal: Proposal, due_from: datetime, now: datetime) -> bool:
+    """Record that the owner is asked now; False when another replica asked first."""
+    return repo.ask_benefit_once(
+        session=session,
         proposal_id=proposal.id or 0,
         due_from=due_from,
         owner=owner_of(proposal),
-        asked_at=now,
-        reminded_at=now,
+        now=now,
     )
-    try:
-        with session.begin_nested():
-            session.add(check)
-    except IntegrityError:
-        return None
-    return check
 
 
 def to_remind(*, session: Session, now: datetime) -> list[tuple[Proposal, BenefitCheck]]:

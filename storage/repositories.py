@@ -10,6 +10,7 @@ from sqlalchemy import delete, func, literal_column, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from storage.lifecycle_tables import BenefitCheck
 from storage.models import (
     AuditEntry,
     JobRun,
@@ -401,6 +402,21 @@ def claim_job_run(*, session: Session, job: str, period: str) -> bool:
     return _insert_new(
         session, JobRun, {"job": job, "period": period, "started_at": utcnow()}, ["job", "period"]
     )
+
+
+def ask_benefit_once(
+    *, session: Session, proposal_id: int, due_from: datetime, owner: str, now: datetime
+) -> bool:
+    """Record that the owner of an implemented proposal is asked for its measured result, for
+    the round that began at `due_from`; False when another replica asked first."""
+    values = {
+        "proposal_id": proposal_id,
+        "due_from": due_from,
+        "owner": owner,
+        "asked_at": now,
+        "reminded_at": now,
+    }
+    return _insert_new(session, BenefitCheck, values, ["proposal_id", "due_from"])
 
 
 def proposals_waiting_for_objective(
