@@ -23,7 +23,7 @@ from bot.deps import Deps
 from bot.middleware import GuardedApp, answer_errors
 from bot.settings import Settings, SettingsError
 from bot.steering import SteeringGroup
-from handlers import actions, commands, events, home, views
+from handlers import actions, commands, events, home, options, views
 from scheduler.runner import build_scheduler
 from storage.db import check_reachable, make_engine, session_scope, upgrade
 
@@ -100,7 +100,7 @@ def build_app(deps: Deps, client: WebClient) -> App:
         # the error handler, which acknowledges it quietly instead of Bolt's 404.
         raise_error_for_unhandled_request=True,
     )
-    for module in (commands, views, actions, events, home):
+    for module in (commands, views, actions, events, home, options):
         module.register(app, deps)
     app.error(answer_errors(deps))
     return app

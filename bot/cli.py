@@ -16,7 +16,7 @@ from pathlib import Path
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from bot import cli_polls, cli_sla, proposals, register_io
+from bot import cli_objectives, cli_polls, cli_sla, proposals, register_io
 from bot.errors import CsiError
 from bot.outbox import CARD_STATUSES, GIVE_UP_AFTER, Outbox, Outcome, Tally
 from bot.settings import HOW_TO_GET, Settings, SettingsError
@@ -100,6 +100,7 @@ def _parser() -> argparse.ArgumentParser:
         "--description", default="", help="what the objective means, shown with its title"
     )
     objective_commands.add_parser("list", help="list the active objectives")
+    cli_objectives.add_parsers(objective_commands)
 
     export = commands.add_parser(
         "export",
@@ -252,6 +253,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         return cli_sla.run(args, settings=settings, engine=engine)
     if args.command == "poll":
         return cli_polls.run(args, settings=settings, engine=engine)
+    if args.command == "objective" and args.objective_command in ("edit", "retire"):
+        return cli_objectives.run(args, settings=settings, engine=engine)
     with session_scope(engine) as session:
         if args.command == "objective" and args.objective_command == "add":
             objective = proposals.add_objective(

@@ -85,7 +85,10 @@ class ShowHelp:
 
 @dataclass(frozen=True)
 class ListRegister:
-    """`/improve list`: open and approved proposals by priority."""
+    """`/improve list [mine|open|approved|<objective>]`: without a filter, the open and approved
+    proposals by priority; `filter` is the typed word or objective title."""
+
+    filter: str | None = None
 
 
 @dataclass(frozen=True)
@@ -274,9 +277,8 @@ def _help(args: list[str]) -> Command:
 def _list(args: list[str]) -> Command:
     if not args:
         return ListRegister()
-    choice = args[0].casefold()
-    form = f"list {choice}" if choice in LIST_FILTERS else "list <objective>"
-    return NotYet(Word.LIST, form)
+    choice = " ".join(args)
+    return ListRegister(choice.casefold() if choice.casefold() in LIST_FILTERS else choice)
 
 
 def _objectives(args: list[str]) -> Command:

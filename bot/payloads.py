@@ -164,6 +164,7 @@ class ModalView:
     callback_id: str
     meta: FormMeta
     values: Mapping[str, str | None] = field(default_factory=dict)
+    type: str = "modal"  # or "home": an action on the App Home tab
 
     def value(self, block_id: str) -> str | None:
         """The entered text or chosen option of an input block; None when empty or absent."""
@@ -245,6 +246,7 @@ def parse_view(raw: object) -> ModalView:
         meta=parse_meta(view.get("private_metadata")),
         # Absent (a Home tab without inputs) reads as empty; present, it must be an object.
         values=parse_state(view.get("state", {})),
+        type="home" if view.get("type") == "home" else "modal",
     )
 
 

@@ -14,9 +14,10 @@ from bot import scoring
 from bot.drafts import ProposalDraft
 from bot.errors import InvalidInput, NotFound, PermissionDenied
 from bot.lifecycle import VOTABLE, Status, can_move, move_word, state_phrase
+from bot.objectives import add_objective as add_objective  # moved; kept for its callers
 from bot.people import is_slack_user
 from storage import repositories as repo
-from storage.models import TITLE_MAX, Objective, Proposal
+from storage.models import Objective, Proposal
 from storage.types import utcnow
 
 
@@ -38,30 +39,6 @@ class ProposalSummary:
             votes=self.votes,
             weight=weight,
         )
-
-
-def add_objective(
-    *,
-    session: Session,
-    title: str,
-    weight: float = 1.0,
-    description: str = "",
-    actor: str | None = None,
-) -> Objective:
-    """Create an objective; a duplicate title or a bad weight is refused with a reason."""
-    title = " ".join(title.split())
-    if not title:
-        raise InvalidInput({"title": "Give the objective a title."})
-    if len(title) > TITLE_MAX:
-        raise InvalidInput({"title": f"Keep the objective's title to {TITLE_MAX} characters."})
-    if not 0 < weight <= 100:
-        raise InvalidInput({"weight": "The weight must be greater than 0 and at most 100."})
-    if repo.objective_by_title(session=session, title=title) is not None:
-        raise InvalidInput({"title": f"An objective called “{title}” already exists."})
-    objective = Objective(title=title, weight=weight, description=description, created_by=actor)
-    session.add(objective)
-    session.flush()
-    return objective
 
 
 def active_objective_ids(*, session: Session) -> set[int]:

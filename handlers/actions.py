@@ -9,7 +9,7 @@ from typing import Any
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
-from bot import blocks, cards, payloads, proposals, similar_proposals, votes
+from bot import blocks, cards, home_tab, payloads, proposals, similar_proposals, votes
 from bot.blocks.digest import improvement_form_values
 from bot.blocks.votes import voted_instead
 from bot.deps import Deps
@@ -113,6 +113,8 @@ def register(app: App, deps: Deps) -> None:
             refuse(click, str(exc))
             return
         deps.later(_post_and_confirm, deps, client, proposal_id, click.response_url)
+        if click.view is not None and click.view.type == "home":  # chosen on the Home tab
+            deps.later(home_tab.publish, deps, client, click.user_id)
 
     @app.action(ActionId.ADD_DETAILS)
     def add_details(ack: Ack, context: dict[str, Any], client: WebClient) -> None:

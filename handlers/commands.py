@@ -11,7 +11,7 @@ from typing import Any
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
-from bot import blocks, cards, command_text, notify, proposals
+from bot import blocks, cards, command_text, home, notify, proposals
 from bot.command_text import (
     AddObjective,
     Capture,
@@ -63,10 +63,12 @@ def register(app: App, deps: Deps) -> None:
                     ack(text=blocks.objectives_list(objectives))
                 else:
                     ack(text=no_objectives(slash, None, proposing=False))
-            case ListRegister():
+            case ListRegister(filter=None):
                 with deps.session() as session:
                     ranked = proposals.ranked(session=session)
                 ack(text=blocks.register_list(ranked, vote_emoji=vote_emoji))
+            case ListRegister(filter=wanted):
+                list_filtered(ack, slash, wanted)
             case AddObjective(title=title):
                 add_objective(ack, slash, title)
             case Merge(duplicate_id=duplicate_id, into_id=into_id):
@@ -91,6 +93,15 @@ def register(app: App, deps: Deps) -> None:
                 ack(text=blocks.command_not_yet(command, typed=typed))
             case Refused():
                 ack(text=blocks.command_refused(command, typed=typed))
+
+    def list_filtered(ack: Ack, slash: SlashCommand, wanted: str | None) -> None:
+        try:
+            with deps.session() as session:
+                found = home.listing(session=session, word=wanted, viewer=slash.user_id)
+        except home.UnknownObjective as unknown:
+            ack(text=blocks.unknown_objective(unknown.name, unknown.candidates))
+            return
+        ack(text=blocks.register_listing(found, vote_emoji=vote_emoji))
 
     def no_objectives(slash: SlashCommand, title: str | None, *, proposing: bool = True) -> str:
         return blocks.no_objectives_yet(

@@ -11,7 +11,7 @@ from typing import Any
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
-from bot import blocks, cards, held_forms, notify, payloads, proposals
+from bot import blocks, cards, held_forms, home_tab, notify, payloads, proposals
 from bot.blocks.votes import vote_given
 from bot.deps import Deps
 from bot.errors import BadPayload, CsiError, InvalidInput
@@ -147,3 +147,5 @@ def notify_stored(deps: Deps, client: WebClient, proposal_id: int, user_id: str)
         user_id,
         blocks.proposal_stored(summary, card_posted=posted, channel_id=channel),
     )
+    # The Home tab lists the submitter's proposals: show the new one there too.
+    home_tab.publish(deps, client, user_id)

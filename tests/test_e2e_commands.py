@@ -107,7 +107,7 @@ def objective(stack: Stack) -> str:
         ("42", "looks like a proposal number"),
         ("approve #1", "`/improve approve` is not a command"),
         ("reject #1 too costly", "`/improve reject` is not a command"),
-        ("list please", "Filtering the list"),
+        ("list please", "No active objective is called “please”"),
         ("objective add", "needs the objective's title"),
         ("status", "`/improve status` needs a proposal number"),
         ("status page", "starts with the command word `status`"),

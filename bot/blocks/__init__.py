@@ -12,6 +12,7 @@ from bot.blocks.commands import (
     proposal_withdrawn,
 )
 from bot.blocks.forms import proposal_modal
+from bot.blocks.home import home_view, register_listing, unknown_objective
 from bot.blocks.kit import (
     Block,
     context,
@@ -25,7 +26,6 @@ from bot.blocks.kit import (
 )
 from bot.blocks.messages import (
     help_message,
-    home_view,
     merged_text,
     no_objectives_message,
     objective_chosen,
@@ -81,10 +81,12 @@ __all__ = [
     "reaction_not_counted",
     "ref",
     "register_list",
+    "register_listing",
     "section",
     "similar_choice_view",
     "similar_notice",
     "top_list",
+    "unknown_objective",
     "vote_instead_buttons",
     "vote_recorded",
     "why_text",

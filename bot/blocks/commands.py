@@ -42,7 +42,8 @@ TITLE_USAGE = _inert(
 
 USAGE: dict[Word, str] = {
     Word.HELP: "`/improve help` lists everything that works.",
-    Word.LIST: "`/improve list` shows the open and approved proposals, highest priority first.",
+    Word.LIST: "`/improve list` shows the open and approved proposals, highest priority first; "
+    "`/improve list mine`, `list open`, `list approved` or `list <objective>` narrows it.",
     Word.OBJECTIVES: "`/improve objectives` lists the steering group's objectives.",
     Word.OBJECTIVE: "`/improve objective add <title>` adds an objective (steering group only).",
     Word.MERGE: "`/improve merge #<duplicate> into #<proposal>` merges a duplicate into another "
@@ -62,9 +63,6 @@ USAGE: dict[Word, str] = {
 
 # The planned words: what each will do, and what to use meanwhile.
 NOT_YET: dict[Word, str] = {
-    Word.LIST: "Filtering the list (by `mine`, `open`, `approved` or an objective's title) is "
-    "not available yet; `/improve list` shows every open and approved proposal, highest priority "
-    "first.",
     Word.OBJECTIVE: "`/improve objective <id>` (an objective's progress) is not available yet; "
     "`/improve objectives` lists the objectives.",
     Word.APPROVE: "`/improve approve` is not a command, and approving proposals in Slack is not "
@@ -153,9 +151,6 @@ def command_refused(command: Refused, *, typed: str) -> str:
 def command_not_yet(command: NotYet, *, typed: str) -> str:
     """A planned command this version does not do: said plainly, with what to use meanwhile."""
     message = NOT_YET[command.word]
-    if command.word is Word.LIST:
-        # The typed filter is echoed: "please" in `list please` would be read as an objective.
-        message = f"You asked for {_shown('/improve ' + ' '.join(typed.split()))}. {message}"
     return "\n".join([f"{message} {NOTHING_SAVED}", MORE_HELP])
 
 

@@ -10,12 +10,12 @@ from bot.blocks.kit import (
     VALUE_LABELS,
     Block,
     input_block,
-    objective_options,
     option,
     plain,
     select,
     text_input,
 )
+from bot.blocks.objectives import objective_select
 from bot.drafts import BENEFIT_LABELS
 from bot.ids import ActionId, BlockId, CallbackId
 from storage.models import TEXT_MAX, TITLE_MAX, Objective
@@ -28,7 +28,8 @@ def proposal_modal(
     proposal_id: int | None = None,
     notice_blocks: Sequence[Block] = (),
 ) -> dict[str, Any]:
-    """The proposal form: every register field; objective required.
+    """The proposal form: every register field; objective required. With more active
+    objectives than a list holds, the objective is a select that searches as you type.
 
     `initial` pre-fills fields by block id; `proposal_id` means the form completes an existing
     proposal (added details) instead of capturing a new one.
@@ -69,7 +70,11 @@ def proposal_modal(
         input_block(
             BlockId.OBJECTIVE,
             "Objective it serves",
-            select(objective_options(objectives), text(BlockId.OBJECTIVE), "Choose an objective"),
+            objective_select(
+                objectives,
+                action_id=ActionId.INPUT,
+                initial=next((o for o in objectives if str(o.id) == text(BlockId.OBJECTIVE)), None),
+            ),
             optional=False,
             hint="Set by the steering group. Every improvement serves one.",
         ),

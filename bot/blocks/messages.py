@@ -1,4 +1,4 @@
-"""Messages: the channel card, the objective question, confirmations, help, App Home."""
+"""Messages: the channel card, the objective question, confirmations, help."""
 
 from __future__ import annotations
 
@@ -15,13 +15,12 @@ from bot.blocks.kit import (
     count,
     header,
     labelled,
-    objective_options,
     plain,
     plain_section,
     ref,
     section,
-    sections,
 )
+from bot.blocks.objectives import objective_select
 from bot.blocks.similar import similar_notice, vote_instead_buttons
 from bot.ids import ActionId
 from bot.lifecycle import VOTABLE, Status, label
@@ -137,12 +136,8 @@ def objective_question(
                 "type": "actions",
                 "block_id": f"objective:{proposal.id}",
                 "elements": [
-                    {
-                        "type": "static_select",
-                        "action_id": ActionId.CHOOSE_OBJECTIVE,
-                        "placeholder": plain("Choose an objective"),
-                        "options": objective_options(objectives),
-                    },
+                    # A list, or a select that searches as you type past 100 objectives.
+                    objective_select(objectives, action_id=ActionId.CHOOSE_OBJECTIVE),
                     {
                         "type": "button",
                         "action_id": ActionId.ADD_DETAILS,
@@ -226,7 +221,8 @@ def help_message(*, vote_emoji: str) -> str:
         "service, benefit, value, effort, KPI).",
         f"`/improve <title>`: propose in one line ({TITLE_RULE}); I ask you which "
         "objective it serves, and you can discard it there.",
-        "`/improve list`: the open and approved proposals, highest priority first.",
+        "`/improve list`: the open and approved proposals, highest priority first; "
+        "`/improve list mine`, `list open`, `list approved` or `list <objective>` narrows it.",
         "`/improve objectives`: the steering group's objectives.",
         "`/improve objective add <title>`: add an objective (steering group only).",
         "`/improve merge #<duplicate> into #<proposal>`: merge a duplicate; its votes move "
@@ -243,8 +239,7 @@ def help_message(*, vote_emoji: str) -> str:
         "that command. After another command word (`merge`, `status`, `top`, …) a number "
         "means the command and an ordinary word means a title: `/improve Status page shows "
         "stale incidents` is a proposal. The form (`/improve`) takes any title._",
-        "_Not available yet: `top`, `why`, "
-        "`objective <id>`, filters of `list`, and steering decisions in Slack._",
+        "_Not available yet: `top`, `why`, `objective <id>`, and steering decisions in Slack._",
     ]
     # Our own text, but `<title>` must still reach Slack as &lt;title&gt; to show as typed.
     return escape_once("\n".join(lines))
@@ -256,27 +251,6 @@ def proposal_line(summary: ProposalSummary, *, vote_emoji: str) -> str:
     p = summary.proposal
     title = mrkdwn.link(p.permalink, f"{ref(p)} {p.title}")
     return f"{title} · {label(p.status)} · :{vote_emoji}: {count(summary.votes, 'vote')}"
-
-
-def home_view(
-    *, mine: Sequence[ProposalSummary], objectives: Sequence[Objective], vote_emoji: str
-) -> dict[str, Any]:
-    """The App Home tab: the viewer's proposals and the objectives."""
-    own = [f"• {proposal_line(s, vote_emoji=vote_emoji)}" for s in list(mine)[-20:]]
-    goals = [f"• *{escape(o.title)}* (weight {o.weight:g})" for o in objectives]
-    view_blocks: list[Block] = [
-        header("Continual Service Improvement"),
-        section("Propose an improvement with `/improve`, or `/improve help` for everything else."),
-        {"type": "divider"},
-        *sections("*Your proposals*", own, empty="You have not proposed anything yet."),
-        {"type": "divider"},
-        *sections(
-            "*The steering group's objectives*",
-            goals,
-            empty="None yet: the steering group adds them with `/improve objective add`.",
-        ),
-    ]
-    return {"type": "home", "blocks": view_blocks}
 
 
 def vote_recorded(summary: ProposalSummary) -> str:
