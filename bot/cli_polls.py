@@ -42,20 +42,16 @@ def add_parsers(commands: Any) -> None:
 
 def run(args: argparse.Namespace, *, settings: Settings, engine: Engine) -> int:
     """Run `poll open` or `poll close`; prints one line, returns the exit status."""
-    missing = [
-        name
-        for name, value in (
-            ("SLACK_BOT_TOKEN", settings.slack_bot_token),
-            ("CSI_PROPOSALS_CHANNEL", settings.steering_channel),
+    missing = []
+    if not settings.slack_bot_token:
+        missing.append(f"  SLACK_BOT_TOKEN: {HOW_TO_GET['SLACK_BOT_TOKEN']}")
+    if not settings.steering_channel:
+        missing.append(
+            "  CSI_STEERING_CHANNEL (or CSI_PROPOSALS_CHANNEL): the ID of the channel where polls "
+            "are posted; invite the bot there with /invite"
         )
-        if not value
-    ]
     if missing:
-        lines = [f"  {name}: {HOW_TO_GET[name]}" for name in missing]
-        raise SettingsError(
-            "A poll needs (CSI_STEERING_CHANNEL, when set, is used instead of "
-            "CSI_PROPOSALS_CHANNEL):\n" + "\n".join(lines)
-        )
+        raise SettingsError("A prioritisation poll needs:\n" + "\n".join(missing))
     from bot.app import build_client, check_slack
 
     client = build_client(settings)

@@ -14,7 +14,7 @@ from bot import proposals, scoring
 from bot.polls import poll_shares
 from storage import poll_tables as tables
 from storage.db import make_engine, session_scope
-from tests.botproc import SIGNING_SECRET, BotProcess, bot_env, free_port
+from tests.botproc import SIGNING_SECRET, BotProcess, bot_env, free_port, run_cli
 from tests.conftest import BACKENDS, Stack, _empty_database
 from tests.fakeslack import Call, FakeSlack, SlackDriver
 from tests.fakeslack.webapi import BOT_USER_ID
@@ -96,6 +96,10 @@ def test_closing_or_opening_with_nothing_to_do_says_so(stack: Stack) -> None:
     assert "the register has no open or approved proposal to put to it" in opening.stderr
     assert stack.slack.calls("chat.postMessage") == []
     assert "Traceback" not in closing.stderr + opening.stderr
+    without_token = {k: v for k, v in stack.env.items() if k != "SLACK_BOT_TOKEN"}
+    unconfigured = run_cli("poll", "open", env=without_token, cwd=stack.workdir)
+    assert unconfigured.returncode == 2
+    assert "A prioritisation poll needs:\n  SLACK_BOT_TOKEN: " in unconfigured.stderr
 
 
 def test_a_poll_is_opened_voted_and_closed_with_the_result_in_its_thread(
