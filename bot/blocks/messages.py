@@ -235,11 +235,13 @@ def help_message(*, vote_emoji: str) -> str:
         "`implemented`; the steering group: `open` to reopen; its submitter: `withdrawn`).",
         "`/improve help`: this help.",
         f"Vote for a proposal by reacting with :{vote_emoji}: on its card.",
+        "Steering group: decide with the card's Approve, Reject or Defer, or reply in its "
+        "thread `approve`, `reject <reason>`, `defer <reason>` or `assign @person`.",
         "_A title that starts with `help`, `list`, `objectives` or `objective` is read as "
         "that command. After another command word (`merge`, `status`, `top`, …) a number "
         "means the command and an ordinary word means a title: `/improve Status page shows "
         "stale incidents` is a proposal. The form (`/improve`) takes any title._",
-        "_Not available yet: `top`, `why`, `objective <id>`, and steering decisions in Slack._",
+        "_Not available yet: `top`, `why` and `objective <id>`._",
     ]
     # Our own text, but `<title>` must still reach Slack as &lt;title&gt; to show as typed.
     return escape_once("\n".join(lines))
