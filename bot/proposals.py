@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, cast
 
@@ -10,7 +10,7 @@ from sqlalchemy import CursorResult, update
 from sqlalchemy.exc import IntegrityError, InvalidRequestError
 from sqlmodel import Session, col
 
-from bot import scoring
+from bot import counteracting, scoring
 from bot.drafts import ProposalDraft
 from bot.errors import InvalidInput, NotFound, PermissionDenied
 from bot.lifecycle import VOTABLE, Status, can_move, move_word, state_phrase
@@ -28,6 +28,9 @@ class ProposalSummary:
     proposal: Proposal
     objective: Objective | None
     votes: int
+    # Active proposals that move the same KPI of the same service the other way (bot.counteracting);
+    # read for one proposal (its card), not for lists.
+    counteracts: tuple[int, ...] = ()
 
     @property
     def priority(self) -> float:
@@ -235,8 +238,10 @@ def ranked(*, session: Session) -> list[ProposalSummary]:
 
 
 def summary(*, session: Session, proposal_id: int) -> ProposalSummary:
-    """One proposal with its objective and votes."""
-    return summarise(session=session, proposals=[_get(session=session, proposal_id=proposal_id)])[0]
+    """One proposal with its objective, votes and the proposals that counteract it."""
+    one = summarise(session=session, proposals=[_get(session=session, proposal_id=proposal_id)])[0]
+    against = counteracting.partners(session=session, proposal_id=proposal_id)
+    return replace(one, counteracts=against) if against else one
 
 
 def transition(

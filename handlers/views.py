@@ -11,7 +11,8 @@ from typing import Any
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
-from bot import blocks, cards, held_forms, home_tab, notify, payloads, proposals
+from bot import blocks, cards, counteracting, held_forms, home_tab, notify, payloads, proposals
+from bot.blocks.counteracting import counteracting_notice
 from bot.blocks.votes import vote_given
 from bot.deps import Deps
 from bot.errors import BadPayload, CsiError, InvalidInput
@@ -21,6 +22,7 @@ from bot.modal_state import draft_from_state
 from bot.payloads import ViewSubmission
 from handlers import decisions as decision_handlers
 from handlers import lifecycle
+from storage.models import Proposal
 
 FORM_BLOCKS = {b.value for b in BlockId}
 
@@ -137,7 +139,10 @@ def _tell_vote(deps: Deps, client: WebClient, outcome: held_forms.Voted, user_id
 
 
 def notify_stored(deps: Deps, client: WebClient, proposal_id: int, user_id: str) -> None:
-    """After the ack: post the card and tell the submitter where their proposal is."""
+    """After the ack: post the card and tell the submitter where their proposal is; flag the
+    proposals it counteracts (on both cards, to both submitters)."""
+    with deps.session() as session:
+        flagged = counteracting.record(session=session, proposal_id=proposal_id)
     posted = cards.post_card(deps=deps, client=client, proposal_id=proposal_id)
     with deps.session() as session:
         summary = proposals.summary(session=session, proposal_id=proposal_id)
@@ -149,3 +154,14 @@ def notify_stored(deps: Deps, client: WebClient, proposal_id: int, user_id: str)
     )
     # The Home tab lists the submitter's proposals: show the new one there too.
     home_tab.publish(deps, client, user_id)
+    for pair in flagged:
+        _tell_counteracting(deps, client, summary.proposal, pair.other)
+
+
+def _tell_counteracting(deps: Deps, client: WebClient, mine: Proposal, other: Proposal) -> None:
+    """Both submitters learn that their proposals move the same KPI the other way; the earlier
+    card is redrawn to say so (the new one was posted saying it)."""
+    cards.refresh_card(deps=deps, client=client, proposal_id=other.id or 0)
+    notify.tell(client, mine.submitter, *counteracting_notice(mine, other))
+    if other.submitter != mine.submitter:
+        notify.tell(client, other.submitter, *counteracting_notice(other, mine))

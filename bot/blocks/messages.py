@@ -7,6 +7,7 @@ from typing import Any
 
 from bot import mrkdwn
 from bot.blocks.commands import TITLE_RULE
+from bot.blocks.counteracting import counteracts_line
 from bot.blocks.decisions import decided_line, next_step_buttons
 from bot.blocks.kit import (
     HEADER_MAX,
@@ -101,6 +102,8 @@ def proposal_card(
     else:
         invite = "no longer takes votes"
     blocks.append(context(f"Proposed by {mrkdwn.user(p.submitter)} · {votes} · {invite}"))
+    if summary.counteracts:
+        blocks.append(counteracts_line(p, summary.counteracts))
     decided = decided_line(p, decision)
     if decided is not None:
         blocks.append(decided)
