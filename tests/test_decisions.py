@@ -236,3 +236,22 @@ def test_the_steering_user_group_is_read_in_the_background() -> None:
             assert time.monotonic() < deadline, "the members were never refreshed"
             time.sleep(0.02)
         assert len(slack.calls("usergroups.users.list")) == calls + 1
+
+
+def test_a_reopened_card_no_longer_shows_the_old_decision(sqlite_engine: Engine) -> None:
+    proposal_id = _open_proposal(sqlite_engine)
+    _decide(sqlite_engine, proposal_id, Status.DEFERRED, "USTEER", reason="Not now")
+    with session_scope(sqlite_engine) as session:
+        decisions.move(
+            session=session,
+            proposal_id=proposal_id,
+            to=Status.OPEN,
+            actor="USTEER2",
+            is_steering=True,
+        )
+    with session_scope(sqlite_engine) as session:
+        summary = proposals.summary(session=session, proposal_id=proposal_id)
+        decision = decisions.last_decision(session=session, proposal_id=proposal_id)
+        _, card = proposal_card(summary, vote_emoji="+1", decision=decision)
+    shown = json.dumps(card)
+    assert "Deferred by" not in shown and "decision_approve" in shown

@@ -84,7 +84,9 @@ def next_step_buttons(proposal: Proposal) -> Block | None:
 def decided_line(proposal: Proposal, decision: AuditEntry | None) -> Block | None:
     """Who decided and when (and the owner once there is work to do), under the card."""
     parts: list[str] = []
-    if decision is not None and decision.to_status:
+    # A reopened proposal is undecided again: its earlier decision is in its history only.
+    undecided = proposal.status in {Status.OPEN, Status.NEEDS_OBJECTIVE}
+    if decision is not None and decision.to_status and not undecided:
         text = (
             f"{label(decision.to_status)} by {mrkdwn.user(decision.actor)} on {_when(decision.at)}"
         )
