@@ -167,6 +167,11 @@ def test_a_poll_is_opened_voted_and_closed_with_the_result_in_its_thread(
         f"3. :one: #{a} Automate certificate renewal · 0 votes",
     ]
 
+    # The poll message no longer asks for votes.
+    update = stack.slack.wait_for("chat.update", lambda x: x.params.get("ts") == ts)
+    assert "reactions no longer count" in json.dumps(update.params["blocks"])
+    assert f":three: #{c} " in json.dumps(update.params["blocks"])
+
     with session_scope(stack.engine) as session:
         assert tables.open_poll(session=session) is None
         stored = [

@@ -26,15 +26,27 @@ def _line(candidate: Candidate) -> str:
 
 
 def poll_message(
-    *, poll_id: int, candidates: list[Candidate], closes_at: datetime, timezone: str
+    *,
+    poll_id: int,
+    candidates: list[Candidate],
+    closes_at: datetime,
+    timezone: str,
+    closed_at: datetime | None = None,
 ) -> tuple[str, list[Block]]:
-    """The poll: the candidates numbered in the order of their numbers, one emoji each."""
-    intro = (
-        f"Which of these {count(len(candidates), 'proposal')} should we do first? React with "
-        "the number of every proposal you back (you may choose several). Only the steering "
-        f"group's reactions count. The poll closes on {_when(closes_at, timezone)}; the result "
-        "will be posted in this thread."
-    )
+    """The poll: the candidates numbered in the order of their numbers, one emoji each; once
+    `closed_at` is given, it says the poll is closed and where its result is."""
+    if closed_at is None:
+        intro = (
+            f"Which of these {count(len(candidates), 'proposal')} should we do first? React "
+            "with the number of every proposal you back (you may choose several). Only the "
+            f"steering group's reactions count. The poll closes on {_when(closes_at, timezone)}; "
+            "the result will be posted in this thread."
+        )
+    else:
+        intro = (
+            f"This poll closed on {_when(closed_at, timezone)}; reactions no longer count. "
+            "The ranked result is in this thread."
+        )
     ordered = sorted(candidates, key=lambda c: c.number)
     blocks: list[Block] = [
         header(f"Prioritisation poll {poll_id}"),

@@ -205,6 +205,7 @@ def close_poll(
         if due_only and now < poll.closes_at:
             return NotDue(poll_id=poll.id, closes_at=poll.closes_at)
         poll_id, channel, message_ts = poll.id, poll.channel_id, poll.message_ts
+        closes_at = poll.closes_at
         chosen = [
             Candidate(number=c.number, proposal_id=c.proposal_id, title=c.title)
             for c in tables.candidates(session=session, poll_id=poll_id)
@@ -232,7 +233,34 @@ def close_poll(
                 for p in result.places
             ],
         )
+    if message_ts is not None:
+        _mark_closed(deps, client, poll_id, channel, message_ts, chosen, closes_at, now)
     return Closed(poll_id=poll_id, channel_id=channel, result=result, result_ts=result_ts)
+
+
+def _mark_closed(
+    deps: Deps,
+    client: WebClient,
+    poll_id: int,
+    channel: str,
+    message_ts: str,
+    chosen: list[Candidate],
+    closes_at: datetime,
+    closed_at: datetime,
+) -> None:
+    """Rewrite the poll message so that it no longer asks for votes; the result stands even
+    when this fails, so a failure is logged."""
+    text, message = poll_blocks.poll_message(
+        poll_id=poll_id,
+        candidates=chosen,
+        closes_at=closes_at,
+        timezone=deps.settings.timezone,
+        closed_at=closed_at,
+    )
+    try:
+        client.chat_update(channel=channel, ts=message_ts, text=text, blocks=message)
+    except (SlackApiError, *UNREACHABLE) as exc:
+        log.warning("could not mark poll %d as closed: %s", poll_id, _why(exc))
 
 
 def _count_and_post(
