@@ -55,39 +55,9 @@ class ReactionOutcome:
     refused: Proposal | None = None
 
 
-def react(
-    *,
-    session: Session,
-    channel_id: str,
-    message_ts: str,
-    user_id: str,
-    added: bool,
-    event_id: str | None,
-) -> ReactionOutcome:
-    """Apply a vote emoji added to (or removed from) the message `message_ts`, once per event.
-
-    One short unit of work on the request path: the event's mark, the vote and its history
-    entry commit together (a failed write leaves the event to Slack's retry).
-    """
-    proposal = repo.proposal_by_card(session=session, channel_id=channel_id, message_ts=message_ts)
-    if proposal is None or proposal.id is None:
-        return ReactionOutcome(proposal_id=None)
-    if event_id and not repo.mark_event(session=session, event_id=event_id):
-        return ReactionOutcome(proposal_id=None)
-    if not added:
-        removed = repo.remove_vote(session=session, proposal_id=proposal.id, user_id=user_id)
-        if removed:
-            repo.audit(session=session, proposal_id=proposal.id, actor=user_id, action="unvoted")
-        return ReactionOutcome(proposal_id=proposal.id, changed=removed)
-    if proposal.status not in VOTABLE:
-        return _refused(session=session, proposal=proposal, user_id=user_id)
-    voted = repo.add_vote_once(session=session, proposal_id=proposal.id, user_id=user_id)
-    if voted:
-        repo.audit(session=session, proposal_id=proposal.id, actor=user_id, action="voted")
-    return ReactionOutcome(proposal_id=proposal.id, changed=voted)
-
-
-def _refused(*, session: Session, proposal: Proposal, user_id: str) -> ReactionOutcome:
+def refuse_once(*, session: Session, proposal: Proposal, user_id: str) -> ReactionOutcome:
+    """A vote emoji on a proposal that takes no votes: not counted; `refused` is set the first
+    time for this person and proposal (remembered in its history), so they are told once."""
     proposal_id = proposal.id or 0
     # The row lock makes two reactions of one person at once tell them once (PostgreSQL; SQLite
     # writes one at a time anyway).

@@ -9,7 +9,7 @@ from slack_bolt import App
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot import blocks, card_updates, votes
+from bot import blocks, card_updates, vote_writer
 from bot.deps import Deps
 from bot.middleware import payload
 from bot.notify import UNREACHABLE
@@ -32,15 +32,15 @@ def register(app: App, deps: Deps) -> None:
             return
         # Only the vote and the event's mark are written before the 200; the card and any
         # message go out after it, and a burst of votes redraws the card a few times only.
-        with deps.session() as session:
-            outcome = votes.react(
-                session=session,
+        outcome = vote_writer.for_engine(deps.engine).apply(
+            vote_writer.Reaction(
                 channel_id=reaction.channel_id,
                 message_ts=reaction.message_ts,
                 user_id=reaction.user_id,
                 added=reaction.added,
                 event_id=reaction.event_id,
             )
+        )
         if outcome.proposal_id is None:
             on_other_reaction(reaction, client)
             return

@@ -311,6 +311,37 @@ def mark_event(*, session: Session, event_id: str) -> bool:
     )
 
 
+def new_events(*, session: Session, event_ids: Sequence[str]) -> set[str]:
+    """Mark many Slack events as handled in one statement; the IDs that were not marked before.
+    Like `mark_event`, the marks commit or roll back with the caller's unit of work."""
+    if not event_ids:
+        return set()
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    postgres = session.get_bind().dialect.name == "postgresql"
+    dialect_insert: Any = postgresql.insert if postgres else sqlite.insert
+    now = utcnow()
+    statement = (
+        dialect_insert(ProcessedEvent)
+        .values([{"event_id": e, "received_at": now} for e in dict.fromkeys(event_ids)])
+        .on_conflict_do_nothing(index_elements=["event_id"])
+        .returning(col(ProcessedEvent.event_id))
+    )
+    return {str(e) for e in session.execute(statement).scalars()}
+
+
+def proposals_by_cards(
+    *, session: Session, cards: Iterable[tuple[str, str]]
+) -> dict[tuple[str, str], Proposal]:
+    """The proposals whose cards are these (channel, message ts) pairs, in one query."""
+    wanted = set(cards)
+    if not wanted:
+        return {}
+    statement = select(Proposal).where(col(Proposal.message_ts).in_({ts for _, ts in wanted}))
+    found = {(p.channel_id or "", p.message_ts or ""): p for p in session.exec(statement)}
+    return {card: proposal for card, proposal in found.items() if card in wanted}
+
+
 def add_vote_once(*, session: Session, proposal_id: int, user_id: str) -> bool:
     """Record a vote without a savepoint; False when this person had already voted.
 

@@ -1,0 +1,169 @@
+"""Emoji votes written before Slack's 200, many requests to one commit.
+
+A vote is acked only once it is stored (a failed write answers 503 and Slack retries), so each
+reaction waits for a commit. Reactions that arrive together share one: the first request to
+find no write under way takes everything queued, writes it in one unit of work (the event
+marks, the votes, the history) and wakes the others with their outcomes. One commit and a few
+statements serve a burst, instead of a connection, a lock and a commit per reaction; on SQLite
+the process also stops racing itself for the file's single write lock.
+
+When a shared unit of work fails, each of its reactions is tried alone, so one failure only
+fails its own request.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from bot import votes
+from bot.lifecycle import VOTABLE
+from bot.votes import ReactionOutcome
+from storage import repositories as repo
+from storage.db import session_scope
+from storage.types import utcnow
+
+# More than a burst from Slack's usual concurrency; bounds one unit of work.
+MAX_BATCH = 64
+
+
+@dataclass(frozen=True)
+class Reaction:
+    """A vote emoji added to or removed from a message, as the event said."""
+
+    channel_id: str
+    message_ts: str
+    user_id: str
+    added: bool
+    event_id: str | None
+
+
+@dataclass
+class _Waiting:
+    reaction: Reaction
+    done: bool = False
+    outcome: ReactionOutcome | None = None
+    error: BaseException | None = None
+
+
+@dataclass
+class VoteWriter:
+    """Group commit of reaction votes for one engine (see the module's docstring)."""
+
+    engine: Engine
+    _queue: list[_Waiting] = field(default_factory=list)
+    _writing: bool = False
+    _changed: threading.Condition = field(default_factory=threading.Condition)
+
+    def apply(self, reaction: Reaction) -> ReactionOutcome:
+        """Store the reaction's effect (once per event) and return it; raises what the
+        database raised when it could not be stored."""
+        mine = _Waiting(reaction)
+        with self._changed:
+            self._queue.append(mine)
+        while True:
+            with self._changed:
+                while self._writing and not mine.done:
+                    self._changed.wait()
+                if mine.done:
+                    break
+                self._writing = True
+                batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
+            try:
+                self._write(batch)
+            finally:
+                with self._changed:
+                    self._writing = False
+                    self._changed.notify_all()
+        if mine.error is not None:
+            raise mine.error
+        assert mine.outcome is not None
+        return mine.outcome
+
+    def _write(self, batch: list[_Waiting]) -> None:
+        try:
+            with session_scope(self.engine) as session:
+                outcomes = apply_together(session=session, reactions=[w.reaction for w in batch])
+            for waiting, outcome in zip(batch, outcomes, strict=True):
+                waiting.outcome = outcome
+        except Exception as shared_error:
+            if len(batch) == 1:
+                batch[0].error = shared_error
+            else:
+                for waiting in batch:
+                    self._write_alone(waiting)
+        finally:
+            for waiting in batch:
+                waiting.done = True
+
+    def _write_alone(self, waiting: _Waiting) -> None:
+        try:
+            with session_scope(self.engine) as session:
+                [waiting.outcome] = apply_together(session=session, reactions=[waiting.reaction])
+        except Exception as error:
+            waiting.error = error
+
+
+def apply_together(*, session: Session, reactions: list[Reaction]) -> list[ReactionOutcome]:
+    """The effects of `reactions`, in order, in the caller's unit of work: as if applied one
+    after another (a retry, or the same person twice, in one batch counts once)."""
+    cards = repo.proposals_by_cards(
+        session=session, cards=[(r.channel_id, r.message_ts) for r in reactions]
+    )
+    on_cards = [r for r in reactions if (r.channel_id, r.message_ts) in cards]
+    new = repo.new_events(session=session, event_ids=[r.event_id for r in on_cards if r.event_id])
+    now, history = utcnow(), []
+    outcomes: list[ReactionOutcome] = []
+    for reaction in reactions:
+        proposal = cards.get((reaction.channel_id, reaction.message_ts))
+        if proposal is None or proposal.id is None:
+            outcomes.append(ReactionOutcome(proposal_id=None))
+            continue
+        if reaction.event_id:
+            if reaction.event_id not in new:  # handled before, or earlier in this batch
+                outcomes.append(ReactionOutcome(proposal_id=None))
+                continue
+            new.discard(reaction.event_id)
+        user, pid = reaction.user_id, proposal.id
+        if not reaction.added:
+            changed = repo.remove_vote(session=session, proposal_id=pid, user_id=user)
+            action = "unvoted"
+        elif proposal.status not in VOTABLE:
+            outcomes.append(votes.refuse_once(session=session, proposal=proposal, user_id=user))
+            continue
+        else:
+            changed = repo.add_vote_once(session=session, proposal_id=pid, user_id=user)
+            action = "voted"
+        if changed:
+            history.append(_entry(pid, user, action, now))
+        outcomes.append(ReactionOutcome(proposal_id=pid, changed=changed))
+    repo.add_audit_entries(session=session, entries=history)
+    return outcomes
+
+
+def _entry(proposal_id: int, actor: str, action: str, at: object) -> dict[str, object]:
+    return {
+        "proposal_id": proposal_id,
+        "at": at,
+        "actor": actor,
+        "action": action,
+        "from_status": None,
+        "to_status": None,
+        "detail": {},
+    }
+
+
+_writers: dict[int, VoteWriter] = {}
+_writers_lock = threading.Lock()
+
+
+def for_engine(engine: Engine) -> VoteWriter:
+    """The writer of this engine (one per process and database)."""
+    with _writers_lock:
+        writer = _writers.get(id(engine))
+        if writer is None or writer.engine is not engine:
+            writer = _writers[id(engine)] = VoteWriter(engine)
+        return writer
