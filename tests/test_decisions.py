@@ -25,7 +25,7 @@ from scheduler import objective_digest
 from storage import repositories as repo
 from storage.db import session_scope
 from tests.fakeslack import FakeSlack
-from tests.fakeslack.validation import check_message
+from tests.fakeslack.validation import check_message, check_view
 
 
 def _open_proposal(
@@ -255,3 +255,32 @@ def test_a_reopened_card_no_longer_shows_the_old_decision(sqlite_engine: Engine)
         _, card = proposal_card(summary, vote_emoji="+1", decision=decision)
     shown = json.dumps(card)
     assert "Deferred by" not in shown and "decision_approve" in shown
+
+
+def test_the_reason_form_and_the_messages_are_valid_at_the_longest_inputs(
+    sqlite_engine: Engine,
+) -> None:
+    proposal_id = _open_proposal(sqlite_engine, title="W" * 150)
+    with session_scope(sqlite_engine) as session:
+        change = decisions.decide(
+            session=session,
+            proposal_id=proposal_id,
+            decision=Status.REJECTED,
+            actor="USTEER",
+            is_steering=True,
+            reason="<!channel> *why* " + "r" * (decisions.REASON_MAX - 17),
+        )
+        proposal = change.proposal
+        proposal.id = 2_147_483_647  # the longest number a card can name
+        for decision in (Status.REJECTED, Status.DEFERRED):
+            assert check_view(decision_blocks.reason_modal(proposal, decision)) is None
+        late = AlreadyDecided(proposal_id=proposal.id, status="rejected", by="USTEER", at=change.at)
+        assert check_view(decision_blocks.refusal_view(late)) is None
+        for text in (
+            decision_blocks.thread_reply(change),
+            decision_blocks.decision_dm(change, to_submitter=True),
+            decision_blocks.decision_dm(change, to_submitter=False),
+        ):
+            assert check_message({"text": text}) is None
+            assert "<!channel>" not in text and "&lt;!channel&gt;" in text
+        session.rollback()
