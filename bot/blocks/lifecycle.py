@@ -95,27 +95,32 @@ def _chunks(lines: Sequence[str]) -> list[Block]:
     return blocks
 
 
-def _history_blocks(entries: Sequence[HistoryEntry], *, sections: int, hint: str) -> list[Block]:
+def _history_blocks(entries: Sequence[HistoryEntry], *, sections: int) -> tuple[list[Block], int]:
+    """The latest entries as whole lines in at most `sections` sections, and how many earlier
+    ones did not fit."""
     lines = [truncate(history_line(e), SECTION_MAX - 10) for e in entries]
     if not lines:
-        return [context("No changes are recorded yet.")]
+        return [context("No changes are recorded yet.")], 0
     # Room for whole sections: a section holds lines up to its limit, never a part of one.
-    budget = sections * (SECTION_MAX - 200)
-    kept, left_out = _fit(lines, budget)
+    kept, left_out = _fit(lines, sections * (SECTION_MAX - 200))
     while len(_chunks(kept)) > sections:
         kept = kept[1:]
         left_out += 1
-    blocks: list[Block] = []
-    if left_out:
-        blocks.append(context(f"…and {count(left_out, 'earlier change')} more {hint}".strip()))
-    return blocks + _chunks(kept)
+    return _chunks(kept), left_out
+
+
+def _earlier(left_out: int, where: str) -> str:
+    return f"…and {left_out} more, earlier: {where}"
 
 
 def history_message(proposal: Proposal, entries: Sequence[HistoryEntry]) -> tuple[str, list[Block]]:
     """`/improve history <id>`: every change with who and when, the latest when there are many."""
     title = f"History of {ref(proposal)} {escape(truncate(proposal.title, 100))}"
     blocks: list[Block] = [section(f"*{title}*")]
-    blocks += _history_blocks(entries, sections=HISTORY_SECTIONS, hint="(the oldest are not shown)")
+    shown, left_out = _history_blocks(entries, sections=HISTORY_SECTIONS)
+    if left_out:
+        blocks.append(context(_earlier(left_out, "`csi-bot export` lists the register")))
+    blocks += shown
     blocks.append(
         context(
             f"{count(len(entries), 'change')} in all · {ref(proposal)} "
@@ -140,15 +145,11 @@ def show_message(
         facts.append(mrkdwn.link(p.permalink, "card in the channel"))
     blocks.append(context(" · ".join(facts)))
     blocks.append(section("*History*"))
-    latest = list(entries[-SHOW_ENTRIES:])
-    blocks += _history_blocks(latest, sections=2, hint="")
-    if len(entries) > len(latest):
-        blocks.append(
-            context(
-                f"…and {count(len(entries) - len(latest), 'earlier change')} more: "
-                f"`/improve history {p.id}` shows them"
-            )
-        )
+    shown, left_out = _history_blocks(entries[-SHOW_ENTRIES:], sections=2)
+    left_out += max(len(entries) - SHOW_ENTRIES, 0)
+    if left_out:
+        blocks.append(context(_earlier(left_out, f"`/improve history {p.id}` shows them")))
+    blocks += shown
     return f"{ref(p)} {escape(p.title)}", blocks
 
 
