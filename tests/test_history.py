@@ -79,5 +79,13 @@ def test_a_long_history_keeps_the_latest_whole_entries_and_says_how_many_more() 
 
 def test_a_refused_move_knows_what_is_possible_from_each_status() -> None:
     assert possible_moves(Status.APPROVED) == [Status.IN_PROGRESS, Status.WITHDRAWN]
-    assert possible_moves(Status.IMPLEMENTED) == [Status.IN_PROGRESS]
+    assert possible_moves(Status.OPEN) == [
+        Status.APPROVED,
+        Status.REJECTED,
+        Status.DEFERRED,
+        Status.WITHDRAWN,
+    ]
+    assert possible_moves(Status.DEFERRED) == [Status.OPEN, Status.WITHDRAWN]
+    # The benefit check, not a person, takes an implemented proposal on.
+    assert possible_moves(Status.IMPLEMENTED) == []
     assert possible_moves(Status.VERIFIED) == []

@@ -26,10 +26,10 @@ from bot.blocks.kit import (
     section,
     text_input,
 )
-from bot.decisions import Change, owner_of
+from bot.decisions import REOPENABLE, Change, owner_of
 from bot.history import HistoryEntry
 from bot.ids import ActionId, BlockId, CallbackId
-from bot.lifecycle import TRANSITIONS, Status, label, move_word, state_phrase
+from bot.lifecycle import Status, can_move, label, move_word, state_phrase
 from bot.mrkdwn import escape, truncate
 from bot.proposals import ProposalSummary
 from storage.models import Proposal
@@ -154,12 +154,22 @@ def show_message(
 
 
 def possible_moves(status: str) -> list[Status]:
-    """Where `/improve status` can take a proposal from `status`."""
+    """Where `/improve status` can take a proposal from `status` (the rules of
+    `decisions.move`: decisions from open, the owner's two steps, reopening, withdrawing)."""
     try:
         current = Status(status)
     except ValueError:
         return []
-    return sorted(TRANSITIONS[current] - _NOT_BY_HAND, key=list(Status).index)
+    sources = {
+        Status.APPROVED: {Status.OPEN},
+        Status.REJECTED: {Status.OPEN},
+        Status.DEFERRED: {Status.OPEN},
+        Status.IN_PROGRESS: {Status.APPROVED},
+        Status.IMPLEMENTED: {Status.IN_PROGRESS},
+        Status.OPEN: set(REOPENABLE),
+        Status.WITHDRAWN: {s for s in Status if can_move(s, Status.WITHDRAWN)},
+    }
+    return [to for to in Status if current in sources.get(to, set()) and can_move(current, to)]
 
 
 def status_refused(proposal: Proposal | None, refusal: str) -> str:
@@ -172,6 +182,8 @@ def status_refused(proposal: Proposal | None, refusal: str) -> str:
     if moves:
         choices = ", ".join(f"`{m.value}`" for m in moves)
         return f"{refusal}\n{now}; from here it can move to {choices}."
+    if proposal.status == Status.IMPLEMENTED:
+        return f"{refusal}\n{now}; it becomes verified when its owner records a measured result."
     return f"{refusal}\n{now}; it does not move on from here."
 
 
