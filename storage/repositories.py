@@ -337,9 +337,19 @@ def proposals_by_cards(
     wanted = set(cards)
     if not wanted:
         return {}
-    statement = select(Proposal).where(col(Proposal.message_ts).in_({ts for _, ts in wanted}))
-    found = {(p.channel_id or "", p.message_ts or ""): p for p in session.exec(statement)}
-    return {card: proposal for card, proposal in found.items() if card in wanted}
+    by_channel: dict[str, set[str]] = {}
+    for channel, ts in wanted:
+        by_channel.setdefault(channel, set()).add(ts)
+    # Channel first, as in the index on cards.
+    statement = select(Proposal).where(
+        or_(
+            *(
+                (col(Proposal.channel_id) == channel) & col(Proposal.message_ts).in_(sorted(tss))
+                for channel, tss in by_channel.items()
+            )
+        )
+    )
+    return {(p.channel_id or "", p.message_ts or ""): p for p in session.exec(statement)}
 
 
 def add_vote_once(*, session: Session, proposal_id: int, user_id: str) -> bool:

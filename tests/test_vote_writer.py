@@ -1,0 +1,117 @@
+"""Reaction votes stored together: the same result as one by one, exact under concurrency, and a
+failing write fails only its own reaction; on both databases."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+
+from bot.vote_writer import Reaction, VoteWriter, apply_together
+from storage import repositories as repo
+from storage.db import session_scope
+from storage.models import Objective, Proposal
+
+CHANNEL = "C0CARDS"
+
+
+def _card(engine: Engine, ts: str, status: str = "open") -> int:
+    with session_scope(engine) as session:
+        if session.get(Objective, 1) is None:
+            session.add(Objective(id=1, title="Fewer outages"))
+        proposal = Proposal(
+            title=f"Proposal on {ts}",
+            submitter="U0SUBMIT",
+            status=status,
+            objective_id=1,
+            channel_id=CHANNEL,
+            message_ts=ts,
+        )
+        session.add(proposal)
+        session.flush()
+        return proposal.id or 0
+
+
+def _voters(engine: Engine, proposal_id: int) -> set[str]:
+    with session_scope(engine) as session:
+        return set(repo.voters(session=session, proposal_id=proposal_id))
+
+
+def _r(user: str, event: str | None, *, added: bool = True, ts: str = "1.000001") -> Reaction:
+    return Reaction(CHANNEL, ts, user, added, event)
+
+
+def test_a_batch_counts_as_if_applied_one_by_one(engine: Engine) -> None:
+    pid = _card(engine, "1.000001")
+    batch = [
+        _r("U1", "Ev1"),
+        _r("U1", "Ev1"),  # Slack's retry in the same batch
+        _r("U1", "Ev2"),  # the same person again
+        _r("U2", "Ev3"),
+        _r("U2", "Ev4", added=False),  # and withdrawn
+        _r("U3", "Ev5", ts="9.999999"),  # not a card
+    ]
+    with session_scope(engine) as session:
+        outcomes = apply_together(session=session, reactions=batch)
+    assert [o.changed for o in outcomes] == [True, False, False, True, True, False]
+    assert [o.proposal_id for o in outcomes] == [pid, None, pid, pid, pid, None]
+    assert _voters(engine, pid) == {"U1"}
+    with session_scope(engine) as session:  # a later retry of any of them changes nothing
+        again = apply_together(session=session, reactions=[_r("U2", "Ev3")])
+    assert again[0].proposal_id is None and _voters(engine, pid) == {"U1"}
+    with session_scope(engine) as session:
+        actions = [e.action for e in repo.history(session=session, proposal_id=pid)]
+    assert actions == ["voted", "voted", "unvoted"]
+
+
+def test_concurrent_reactions_and_retries_count_exactly(engine: Engine) -> None:
+    pid = _card(engine, "1.000001")
+    writer = VoteWriter(engine)
+    reactions = [_r(f"U{n:04d}", f"Ev{n}") for n in range(120)]
+    reactions += [_r(f"U{n:04d}", f"Ev{n}") for n in range(0, 120, 3)]  # retries
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        outcomes = list(pool.map(writer.apply, reactions))
+    assert sum(o.changed for o in outcomes) == 120
+    assert len(_voters(engine, pid)) == 120
+
+
+def test_a_failing_write_fails_only_its_own_reaction(engine: Engine) -> None:
+    pid = _card(engine, "1.000001")
+    closed = _card(engine, "2.000002", status="rejected")
+    # Only the history entry of a refused reaction cannot be written: that reaction fails, and
+    # the votes stored with it in one unit of work are stored all the same.
+    postgres = engine.dialect.name == "postgresql"
+    with engine.begin() as connection:
+        if postgres:
+            connection.execute(
+                text(
+                    "CREATE FUNCTION csi_test_refuse() RETURNS trigger LANGUAGE plpgsql AS $$ "
+                    "BEGIN IF NEW.action = 'reaction_refused' THEN RAISE EXCEPTION 'no'; END IF; "
+                    "RETURN NEW; END $$"
+                )
+            )
+            connection.execute(
+                text(
+                    "CREATE TRIGGER csi_test_refuse BEFORE INSERT ON audit_entries "
+                    "FOR EACH ROW EXECUTE FUNCTION csi_test_refuse()"
+                )
+            )
+        else:
+            connection.execute(
+                text(
+                    "CREATE TRIGGER csi_test_refuse BEFORE INSERT ON audit_entries "
+                    "WHEN NEW.action = 'reaction_refused' "
+                    "BEGIN SELECT RAISE(ABORT, 'no'); END"
+                )
+            )
+    writer = VoteWriter(engine)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        good = [pool.submit(writer.apply, _r(f"U{n}", f"EvG{n}")) for n in range(6)]
+        bad = pool.submit(writer.apply, _r("UBAD", "EvBAD", ts="2.000002"))
+        for future in good:
+            assert future.result().changed
+        with pytest.raises(Exception, match="no"):
+            bad.result()
+    assert len(_voters(engine, pid)) == 6 and _voters(engine, closed) == set()
