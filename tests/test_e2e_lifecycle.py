@@ -285,7 +285,9 @@ def _run(stack: Stack, now: Any, owner: str) -> int:
     """Run the benefit check at `now` as one replica; how many questions `owner` got from it."""
     before = len(_questions(stack, owner))
     ask_for_benefit(deps=_deps(stack), client=_client(stack), now=now)
-    return len(_questions(stack, owner)) - before
+    asked = _questions(stack, owner)[before:]
+    assert not any(c.refused for c in asked), [c.response for c in asked]  # valid Block Kit
+    return len(asked)
 
 
 def _open_modal(stack: Stack, number: int, owner: str) -> dict[str, Any]:
@@ -398,3 +400,31 @@ def test_a_missed_target_records_the_shortfall_and_unanswered_questions_are_remi
     assert _run(stack, week + timedelta(days=14), owner) == 1
     assert "A reminder" not in str(_questions(stack, owner)[-1].params["text"])
     assert _run(stack, week + timedelta(days=14), owner) == 0
+
+
+def test_without_a_kpi_target_the_owner_confirms_the_benefit_with_yes_or_not_yet(
+    stack: Stack, objective_id: int
+) -> None:
+    owner = "U8YES"
+    number, ts = _implemented(
+        stack, objective_id, "Tidy the service catalogue entries", owner, None
+    )
+    assert _run(stack, utcnow() + timedelta(days=30, minutes=1), owner) == 1
+    assert "Was the expected benefit realised?" in str(_questions(stack, owner)[-1].params["text"])
+    view = _open_modal(stack, number, owner)
+
+    def choose(value: str | None) -> dict[str, Any]:
+        chosen = {"selected_option": {"value": value}} if value else {"selected_option": None}
+        reply = stack.driver.view_submission(
+            view,
+            user_id=owner,
+            state_values={BlockId.REALISED: {ActionId.INPUT: {"type": "radio_buttons", **chosen}}},
+        )
+        assert reply.status == 200, reply.body
+        return dict(reply.json())
+
+    assert BlockId.REALISED in choose(None)["errors"]
+    assert choose("yes")["response_action"] == "update"
+    assert _status(stack, number) == Status.VERIFIED
+    report = _in_thread(stack, ts, "Benefit check")
+    assert "realised, so it is verified" in report.params["text"]
