@@ -33,8 +33,6 @@ class BlockId(StrEnum):
     KPI_TARGET = "kpi_target"
     SIMILAR = "similar"
     CHOICE = "choice"  # the similar-choice modal's radio buttons
-    MEASURED = "measured"  # the benefit modal's measured KPI value
-    REALISED = "realised"  # the benefit modal's yes/no for a proposal without a KPI target
 
 
 class ActionId(StrEnum):
@@ -78,3 +76,10 @@ class ObjectiveBlockId(StrEnum):
     DESCRIPTION = "objective_description"
     WEIGHT = "objective_weight"
     RETIRE = "objective_retire"
+
+
+class BenefitBlockId(StrEnum):
+    """Input blocks of the benefit modal; errors are keyed by these values."""
+
+    MEASURED = "measured"  # the measured KPI value
+    REALISED = "realised"  # yes / not yet, for a proposal without a KPI target

@@ -18,7 +18,7 @@ from bot.blocks.messages import proposal_card
 from bot.command_text import SetStatus
 from bot.deps import Deps
 from bot.errors import CsiError, InvalidInput, PermissionDenied
-from bot.ids import BlockId
+from bot.ids import BenefitBlockId
 from bot.payloads import BlockAction, SlashCommand, ViewSubmission
 from handlers.replies import call_later, respond_later
 from storage import repositories as repo
@@ -117,15 +117,17 @@ def submit_benefit(ack: Ack, client: WebClient, deps: Deps, submission: ViewSubm
     try:
         proposal_id = view.meta.proposal_id
         if proposal_id is None:
-            raise InvalidInput({BlockId.MEASURED: "This form cannot be read; open it again."})
+            raise InvalidInput(
+                {BenefitBlockId.MEASURED: "This form cannot be read; open it again."}
+            )
         value: float | None = None
         realised: bool | None = None
         with deps.session() as session:
             proposal = proposals.get(session=session, proposal_id=proposal_id)
             if benefit.has_measure(proposal):
-                value = benefit.parse_value(view.value(BlockId.MEASURED))
+                value = benefit.parse_value(view.value(BenefitBlockId.MEASURED))
             else:
-                realised = _yes_no(view.value(BlockId.REALISED))
+                realised = _yes_no(view.value(BenefitBlockId.REALISED))
             answer = benefit.record(
                 session=session,
                 proposal_id=proposal_id,
@@ -135,7 +137,11 @@ def submit_benefit(ack: Ack, client: WebClient, deps: Deps, submission: ViewSubm
             )
     except CsiError as exc:
         # The error goes under the modal's one input: the value, or the yes/no.
-        block = BlockId.REALISED if BlockId.REALISED in view.values else BlockId.MEASURED
+        block = (
+            BenefitBlockId.REALISED
+            if BenefitBlockId.REALISED in view.values
+            else BenefitBlockId.MEASURED
+        )
         ack(response_action="errors", errors={block: _message(exc)})
         return
     ack(response_action="update", view=views.benefit_recorded_view(answer, days=days))
@@ -157,7 +163,7 @@ def _yes_no(raw: str | None) -> bool:
         return True
     if raw == "no":
         return False
-    raise InvalidInput({BlockId.REALISED: "Choose yes or not yet."})
+    raise InvalidInput({BenefitBlockId.REALISED: "Choose yes or not yet."})
 
 
 def _message(exc: CsiError) -> str:

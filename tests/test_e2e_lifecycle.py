@@ -15,7 +15,7 @@ from slack_sdk import WebClient
 
 from bot import decisions
 from bot.deps import Deps
-from bot.ids import ActionId, BlockId, CallbackId
+from bot.ids import ActionId, BenefitBlockId, BlockId, CallbackId
 from bot.lifecycle import Status
 from bot.settings import Settings
 from bot.steering import SteeringGroup
@@ -307,7 +307,7 @@ def _open_modal(stack: Stack, number: int, owner: str) -> dict[str, Any]:
 
 def _submit(stack: Stack, view: dict[str, Any], owner: str, value: str) -> dict[str, Any]:
     reply = stack.driver.view_submission(
-        view, user_id=owner, state_values={BlockId.MEASURED: _text_input(value)}
+        view, user_id=owner, state_values={BenefitBlockId.MEASURED: _text_input(value)}
     )
     assert reply.status == 200, reply.body
     body = dict(reply.json()) if reply.body.strip() else {}
@@ -345,7 +345,7 @@ def test_benefit_check_asks_once_records_and_verifies_when_the_target_is_reached
     for bad in ("fast", "inf", "nan", "1e400", ""):
         answer = _submit(stack, view, owner, bad)
         assert answer.get("response_action") == "errors", (bad, answer)
-        assert BlockId.MEASURED in answer["errors"]
+        assert BenefitBlockId.MEASURED in answer["errors"]
     assert _status(stack, number) == Status.IMPLEMENTED
 
     answer = _submit(stack, view, owner, "1.5")
@@ -418,12 +418,14 @@ def test_without_a_kpi_target_the_owner_confirms_the_benefit_with_yes_or_not_yet
         reply = stack.driver.view_submission(
             view,
             user_id=owner,
-            state_values={BlockId.REALISED: {ActionId.INPUT: {"type": "radio_buttons", **chosen}}},
+            state_values={
+                BenefitBlockId.REALISED: {ActionId.INPUT: {"type": "radio_buttons", **chosen}}
+            },
         )
         assert reply.status == 200, reply.body
         return dict(reply.json())
 
-    assert BlockId.REALISED in choose(None)["errors"]
+    assert BenefitBlockId.REALISED in choose(None)["errors"]
     assert choose("yes")["response_action"] == "update"
     assert _status(stack, number) == Status.VERIFIED
     report = _in_thread(stack, ts, "Benefit check")

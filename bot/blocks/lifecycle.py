@@ -19,7 +19,6 @@ from bot.blocks.kit import (
     Block,
     context,
     count,
-    input_block,
     option,
     plain,
     ref,
@@ -28,7 +27,7 @@ from bot.blocks.kit import (
 )
 from bot.decisions import REOPENABLE, Change, owner_of
 from bot.history import HistoryEntry
-from bot.ids import ActionId, BlockId, CallbackId
+from bot.ids import ActionId, BenefitBlockId, CallbackId
 from bot.lifecycle import Status, can_move, label, move_word, state_phrase
 from bot.mrkdwn import escape, truncate
 from bot.proposals import ProposalSummary
@@ -262,21 +261,33 @@ def benefit_question(
     return text, blocks
 
 
+def _required_input(
+    block_id: BenefitBlockId, label: str, element: dict[str, Any], *, hint: str
+) -> Block:
+    return {
+        "type": "input",
+        "block_id": block_id,
+        "label": plain(label),
+        "element": element,
+        "optional": False,
+        "hint": plain(hint),
+    }
+
+
 def benefit_modal(proposal: Proposal) -> dict[str, Any]:
     """The small modal where the owner records the measured result."""
     p = proposal
     if has_measure(p):
-        field = input_block(
-            BlockId.MEASURED,
+        field = _required_input(
+            BenefitBlockId.MEASURED,
             "Measured value",
             text_input(None, max_length=40, placeholder="e.g. 42 or 97.5"),
-            optional=False,
             hint=f"KPI: {truncate(p.kpi or 'the KPI', 100)}"
             + ("" if p.kpi_target is None else f", target {p.kpi_target:g}"),
         )
     else:
-        field = input_block(
-            BlockId.REALISED,
+        field = _required_input(
+            BenefitBlockId.REALISED,
             "Was the expected benefit realised?",
             {
                 "type": "radio_buttons",
@@ -286,7 +297,6 @@ def benefit_modal(proposal: Proposal) -> dict[str, Any]:
                     option("Not yet", "no"),
                 ],
             },
-            optional=False,
             hint="This proposal has no KPI target, so you judge it.",
         )
     return {
