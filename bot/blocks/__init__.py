@@ -11,6 +11,12 @@ from bot.blocks.commands import (
     objective_added,
     proposal_withdrawn,
 )
+from bot.blocks.digest import (
+    detail_messages,
+    improvement_form_values,
+    nothing_to_report,
+    summary_message,
+)
 from bot.blocks.forms import proposal_modal
 from bot.blocks.home import home_view, register_listing, unknown_objective
 from bot.blocks.kit import (
@@ -55,14 +61,17 @@ __all__ = [
     "command_not_yet",
     "command_refused",
     "context",
+    "detail_messages",
     "error_text",
     "help_message",
     "home_view",
+    "improvement_form_values",
     "md",
     "merge_done",
     "merged_text",
     "no_objectives_message",
     "no_objectives_yet",
+    "nothing_to_report",
     "objective_added",
     "objective_chosen",
     "objective_options",
@@ -85,6 +94,7 @@ __all__ = [
     "section",
     "similar_choice_view",
     "similar_notice",
+    "summary_message",
     "top_list",
     "unknown_objective",
     "vote_instead_buttons",
