@@ -104,6 +104,8 @@ def test_user_text_in_service_and_metric_cannot_ping_or_format() -> None:
     text = json.dumps([message.blocks, *[m.blocks for m in details]], ensure_ascii=False)
     assert "<!channel>" not in text and "*bold*" not in text and "a_b`c" not in text
     assert "&lt;!channel&gt;" in text
+    # A metric is shown as typed, in a code span it cannot close.
+    assert "`a_b\u02cbc`" in text
 
 
 def test_two_hundred_targets_stay_within_slack_limits() -> None:

@@ -23,6 +23,7 @@ BREACHES_IN_MESSAGE = 20
 PROPOSALS_PER_LINE = 3
 
 COMPARATORS = {">=": "≥", "<=": "≤", ">": "&gt;", "<": "&lt;"}
+LOOKALIKE_BACKTICK = "\u02cb"  # as bot.mrkdwn shows a backtick in user text
 
 
 @dataclass(frozen=True)
@@ -59,9 +60,16 @@ def number(value: float, unit: str | None = None) -> str:
     return f"{shown} {unit}" if unit else shown
 
 
+def code(text: str) -> str:
+    """User text as inline code: shown as typed (`response_ms`, not formatted), never a mention
+    or a link, and unable to close the code span."""
+    inert = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return f"`{inert.replace('`', LOOKALIKE_BACKTICK)}`"
+
+
 def target_name(result: TargetResult) -> str:
     """The service in bold and the aggregate of the metric (escaped mrkdwn)."""
-    return f"*{escape(result.service)}* · {result.aggregate} of {escape(result.metric)}"
+    return f"*{escape(result.service)}* · {result.aggregate} of {code(result.metric)}"
 
 
 def _unit(result: TargetResult) -> str | None:
@@ -111,7 +119,7 @@ def _proposals(result: TargetResult, proposals: Mapping[int, ProposalRef]) -> st
 def target_line(result: TargetResult, proposals: Mapping[int, ProposalRef]) -> str:
     """Every fact of one target on one line."""
     return (
-        f"• {result.aggregate} of {escape(result.metric)}: {_actual_vs_target(result)} · "
+        f"• {result.aggregate} of {code(result.metric)}: {_actual_vs_target(result)} · "
         f"{verdict(result)} · {trend(result)} · {_proposals(result, proposals)}"
     )
 
