@@ -105,7 +105,12 @@ def _post(
 
 
 def _upload_chart(client: WebClient, channel: str, ts: str, digest: Digest) -> str | None:
-    png = chart_png(digest)
+    try:
+        png = chart_png(digest)
+    except Exception:
+        # The message is out already: raising would post the whole digest again on a retry.
+        log.exception("the SLA digest's chart could not be drawn")
+        return None
     if png is None:
         return None
     end = digest.period_end.astimezone(ZoneInfo(digest.timezone)).date().isoformat()
