@@ -323,7 +323,9 @@ def new_events(*, session: Session, event_ids: Sequence[str]) -> set[str]:
     now = utcnow()
     statement = (
         dialect_insert(ProcessedEvent)
-        .values([{"event_id": e, "received_at": now} for e in dict.fromkeys(event_ids)])
+        # In one order everywhere, so two such inserts at once wait for each other, never
+        # deadlock.
+        .values([{"event_id": e, "received_at": now} for e in sorted(set(event_ids))])
         .on_conflict_do_nothing(index_elements=["event_id"])
         .returning(col(ProcessedEvent.event_id))
     )
