@@ -20,6 +20,28 @@ from bot.drafts import BENEFIT_LABELS
 from bot.ids import ActionId, BlockId, CallbackId
 from storage.models import TEXT_MAX, TITLE_MAX, Objective
 
+SERVICES_HINT_NAMES = 200  # characters of names in the hint; Slack allows 2,000 in all
+
+
+def services_hint(services: Sequence[str]) -> str | None:
+    """The service field's hint: the known services, so a proposal names one the same way.
+
+    The field stays free text, so a new service can still be typed; one typed in another case
+    or spacing is the same service.
+    """
+    if not services:
+        return None
+    shown: list[str] = []
+    length = 0
+    for name in services:
+        if shown and length + len(name) > SERVICES_HINT_NAMES:
+            break
+        shown.append(name)
+        length += len(name) + 2
+    rest = len(services) - len(shown)
+    names = ", ".join(shown) + (f" and {rest} more" if rest else "")
+    return f"Known services: {names}. Type one of them, or a new service."
+
 
 def proposal_modal(
     *,
@@ -27,12 +49,14 @@ def proposal_modal(
     initial: dict[str, Any] | None = None,
     proposal_id: int | None = None,
     notice_blocks: Sequence[Block] = (),
+    services: Sequence[str] = (),
 ) -> dict[str, Any]:
     """The proposal form: every register field; objective required. With more active
     objectives than a list holds, the objective is a select that searches as you type.
 
     `initial` pre-fills fields by block id; `proposal_id` means the form completes an existing
-    proposal (added details) instead of capturing a new one.
+    proposal (added details) instead of capturing a new one. `services` are the known service
+    names, offered in the service field's hint.
     """
     initial = initial or {}
 
@@ -84,6 +108,7 @@ def proposal_modal(
             text_input(
                 text(BlockId.SERVICE), max_length=80, placeholder="e.g. Email, VPN, Service desk"
             ),
+            hint=services_hint(services),
         ),
         input_block(
             BlockId.BENEFIT,
