@@ -33,10 +33,7 @@ class TargetView:
 def describe(view: TargetView) -> str:
     """The target in words, e.g. 'Email availability: mean >= 99.9 %'."""
     unit = f" {view.unit}" if view.unit else ""
-    return (
-        f"{view.service} {view.metric}: {view.aggregate} {view.comparator} "
-        f"{view.target:g}{unit}"
-    )
+    return f"{view.service} {view.metric}: {view.aggregate} {view.comparator} {view.target:g}{unit}"
 
 
 def add(
