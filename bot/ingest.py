@@ -50,6 +50,8 @@ def parse_body(body: bytes) -> list[MeasurementIn]:
         raise ValueError("The body is not UTF-8 text.") from None
     except ValueError as exc:
         raise ValueError(f"The body is not valid JSON ({exc}).") from None
+    except RecursionError:
+        raise ValueError("The body nests JSON too deeply to read.") from None
     if not isinstance(document, dict) or "measurements" not in document:
         raise ValueError('Send a JSON object {"measurements": [...]}.')
     items = document["measurements"]

@@ -70,7 +70,11 @@ def parse_timestamp(raw: Any) -> datetime:
         raise ValueError(f"the timestamp {text[:40]!r} is not an ISO 8601 time") from None
     if at.tzinfo is None or at.utcoffset() is None:
         raise ValueError(f"the timestamp {text[:40]!r} has no time zone; add one, like Z or +02:00")
-    return at.astimezone(UTC)
+    try:
+        return at.astimezone(UTC)
+    except OverflowError:
+        # 0001-01-01T00:00+01:00 is a moment before the first one a datetime holds.
+        raise ValueError(f"the timestamp {text[:40]!r} is out of range") from None
 
 
 def parse_value(raw: Any) -> float:
