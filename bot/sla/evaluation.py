@@ -247,7 +247,9 @@ def target_json(result: TargetResult) -> dict[str, Any]:
         "previous": result.previous,
         "breached": result.breached,
         "samples": result.samples,
+        "min_samples": result.min_samples,
         "enough_samples": result.enough_samples,
+        "previous_samples": result.previous_samples,
         "trend": result.trend,
         "proposals": list(result.proposals),
     }
