@@ -153,7 +153,12 @@ def test_a_real_title_that_starts_with_a_command_word_is_a_proposal(
 def test_help_lists_what_works_and_the_title_rule(stack: Stack, objective: str) -> None:
     # Placeholders such as <number> reach Slack as entities, so that they show as typed.
     answer = html.unescape(_text(stack.driver.slash_command("help", user_id="U3HELP")))
-    for form in ("`/improve withdraw #<number>`", "`/improve merge #<duplicate> into #<proposal>`"):
+    for form in (
+        "`/improve withdraw #<number>`",
+        "`/improve merge #<duplicate> into #<proposal>`",
+        "`/improve top [N]`",
+        "`/improve why #<number>`",
+    ):
         assert form in answer
     assert "at least two words and 12 letters" in answer
     assert "Not available yet" in answer

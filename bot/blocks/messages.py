@@ -226,6 +226,8 @@ def help_message(*, vote_emoji: str) -> str:
         "objective it serves, and you can discard it there.",
         "`/improve list`: the open and approved proposals, highest priority first; "
         "`/improve list mine`, `list open`, `list approved` or `list <objective>` narrows it.",
+        "`/improve top [N]`: the N proposals with the highest priority (10 unless given, at "
+        "most 25); `/improve why #<number>`: how a proposal's priority is worked out.",
         "`/improve objectives`: the steering group's objectives.",
         "`/improve objective add <title>`: add an objective (steering group only).",
         "`/improve merge #<duplicate> into #<proposal>`: merge a duplicate; its votes move "
@@ -244,7 +246,7 @@ def help_message(*, vote_emoji: str) -> str:
         "that command. After another command word (`merge`, `status`, `top`, …) a number "
         "means the command and an ordinary word means a title: `/improve Status page shows "
         "stale incidents` is a proposal. The form (`/improve`) takes any title._",
-        "_Not available yet: `top`, `why` and `objective <id>`._",
+        "_Not available yet: `objective <id>`._",
     ]
     # Our own text, but `<title>` must still reach Slack as &lt;title&gt; to show as typed.
     return escape_once("\n".join(lines))
