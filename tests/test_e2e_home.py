@@ -325,6 +325,38 @@ def _answer(stack: Stack, text: str) -> str:
     return str(answer["text"])
 
 
+def test_a_proposal_waiting_for_its_objective_is_answered_on_the_home_tab(
+    stack: Stack, objective: int
+) -> None:
+    stack.driver.slash_command("Shorten the laptop setup checklist", user_id="U0WAIT")
+    view = _home(stack, "U0WAIT")
+    assert "Waiting for your answer" in _text(view)
+    select = next(b for b in view["blocks"] if b.get("block_id", "").startswith("objective:"))
+    earlier = {id(c) for c in stack.slack.calls("views.publish")}
+    option = {"value": str(objective), "text": {"type": "plain_text", "text": "Fewer outages"}}
+    _click(
+        stack,
+        view,
+        {
+            "type": "static_select",
+            "action_id": ActionId.CHOOSE_OBJECTIVE,
+            "block_id": select["block_id"],
+            "selected_option": option,
+        },
+        "U0WAIT",
+    )
+    stack.slack.wait_for(
+        "chat.postMessage", lambda c: "Shorten the laptop setup checklist" in _text(c.params)
+    )
+    # The tab is published again without the question: the proposal is open now.
+    refreshed = stack.slack.wait_for(
+        "views.publish",
+        lambda c: c.params.get("user_id") == "U0WAIT" and id(c) not in earlier,
+    )
+    assert "Waiting for your answer" not in _text(refreshed.params["view"])
+    assert "Shorten the laptop setup checklist · Open" in _text(refreshed.params["view"])
+
+
 def test_the_150th_objective_is_choosable_in_the_form_and_in_the_question(
     stack: Stack, objective: int
 ) -> None:

@@ -195,9 +195,12 @@ def unknown_objective(name: str, candidates: Sequence[Objective]) -> str:
         names = ", ".join(f"*{escape(o.title)}*" for o in candidates[:5])
         return (
             f":warning: More than one objective starts with {shown}: {names}. "
-            "Type more of its title."
+            "Type more of its title. Nothing was saved."
         )
+    # Said like every other text that is not a command: it was not taken as a proposal either.
     return (
-        f":warning: No active objective is called {shown}. `/improve list` takes `mine`, "
-        "`open`, `approved` or an objective's title; `/improve objectives` lists the objectives."
+        f":warning: No active objective is called {shown}, and it is not a proposal either. "
+        "Nothing was saved.\n`/improve list` takes `mine`, `open`, `approved` or an objective's "
+        "title; `/improve objectives` lists the objectives.\n`/improve help` lists everything "
+        "that works."
     )
