@@ -381,7 +381,7 @@ def test_the_150th_objective_is_choosable_in_the_form_and_in_the_question(
         ActionId.INPUT, "", block_id=BlockId.OBJECTIVE, user_id="U0MANY", view=form
     ).json()["options"]
     assert len(everything) == 100 and len({o["text"]["text"] for o in everything}) == 100
-    values = {
+    values: dict[str, Any] = {
         BlockId.TITLE: {ActionId.TITLE: "Monitor the backup window"},
         BlockId.OBJECTIVE: {
             ActionId.INPUT: {"type": "external_select", "selected_option": {"value": str(last)}}
