@@ -201,7 +201,12 @@ def _run_transport(
     assert listener is not None, "HTTP mode binds its port before start-up"
     log.info("csi-bot listening on port %s", settings.port)
     waitress.serve(
-        make_wsgi(app, engine, signing_secret=settings.slack_signing_secret or ""),
+        make_wsgi(
+            app,
+            engine,
+            signing_secret=settings.slack_signing_secret or "",
+            ingest_token=settings.ingest_token,
+        ),
         sockets=[listener],
         threads=8,
         max_request_body_size=MAX_BODY_BYTES,
