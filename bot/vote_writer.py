@@ -118,21 +118,22 @@ def apply_together(*, session: Session, reactions: list[Reaction]) -> list[React
     now, history = utcnow(), []
     outcomes: list[ReactionOutcome] = []
     for reaction in reactions:
-        proposal = cards.get((reaction.channel_id, reaction.message_ts))
-        if proposal is None or proposal.id is None:
+        card = cards.get((reaction.channel_id, reaction.message_ts))
+        if card is None:
             outcomes.append(ReactionOutcome(proposal_id=None))
             continue
+        pid, status = card
         if reaction.event_id:
             if reaction.event_id not in new:  # handled before, or earlier in this batch
                 outcomes.append(ReactionOutcome(proposal_id=None))
                 continue
             new.discard(reaction.event_id)
-        user, pid = reaction.user_id, proposal.id
+        user = reaction.user_id
         if not reaction.added:
             changed = repo.remove_vote(session=session, proposal_id=pid, user_id=user)
             action = "unvoted"
-        elif proposal.status not in VOTABLE:
-            outcomes.append(votes.refuse_once(session=session, proposal=proposal, user_id=user))
+        elif status not in VOTABLE:
+            outcomes.append(votes.refuse_once(session=session, proposal_id=pid, user_id=user))
             continue
         else:
             changed = repo.add_vote_once(session=session, proposal_id=pid, user_id=user)

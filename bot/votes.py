@@ -55,13 +55,14 @@ class ReactionOutcome:
     refused: Proposal | None = None
 
 
-def refuse_once(*, session: Session, proposal: Proposal, user_id: str) -> ReactionOutcome:
+def refuse_once(*, session: Session, proposal_id: int, user_id: str) -> ReactionOutcome:
     """A vote emoji on a proposal that takes no votes: not counted; `refused` is set the first
     time for this person and proposal (remembered in its history), so they are told once."""
-    proposal_id = proposal.id or 0
     # The row lock makes two reactions of one person at once tell them once (PostgreSQL; SQLite
     # writes one at a time anyway).
-    repo.get_proposal(session=session, proposal_id=proposal_id, for_update=True)
+    proposal = repo.get_proposal(session=session, proposal_id=proposal_id, for_update=True)
+    if proposal is None:
+        return ReactionOutcome(proposal_id=None)
     if repo.has_audit(
         session=session, proposal_id=proposal_id, actor=user_id, action=REACTION_REFUSED
     ):

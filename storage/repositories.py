@@ -334,8 +334,9 @@ def new_events(*, session: Session, event_ids: Sequence[str]) -> set[str]:
 
 def proposals_by_cards(
     *, session: Session, cards: Iterable[tuple[str, str]]
-) -> dict[tuple[str, str], Proposal]:
-    """The proposals whose cards are these (channel, message ts) pairs, in one query."""
+) -> dict[tuple[str, str], tuple[int, str]]:
+    """(ID, status) of the proposals whose cards are these (channel, message ts) pairs, in one
+    query (columns only: this runs for every batch of reactions)."""
     wanted = set(cards)
     if not wanted:
         return {}
@@ -343,7 +344,9 @@ def proposals_by_cards(
     for channel, ts in wanted:
         by_channel.setdefault(channel, set()).add(ts)
     # Channel first, as in the index on cards.
-    statement = select(Proposal).where(
+    statement = select(
+        Proposal.id, Proposal.status, Proposal.channel_id, Proposal.message_ts
+    ).where(
         or_(
             *(
                 (col(Proposal.channel_id) == channel) & col(Proposal.message_ts).in_(sorted(tss))
@@ -351,7 +354,11 @@ def proposals_by_cards(
             )
         )
     )
-    return {(p.channel_id or "", p.message_ts or ""): p for p in session.exec(statement)}
+    return {
+        (channel or "", ts or ""): (int(pid), status)
+        for pid, status, channel, ts in session.exec(statement)
+        if pid is not None
+    }
 
 
 def add_vote_once(*, session: Session, proposal_id: int, user_id: str) -> bool:
