@@ -54,6 +54,10 @@ class ActionId(StrEnum):
     PROPOSE_FROM_HOME = "propose_from_home"
     ADD_OBJECTIVE = "add_objective"
     MANAGE_OBJECTIVE = "manage_objective"  # the Home tab's "edit or retire an objective" select
+    # Stale work in the digest's thread (steering group only).
+    STALE_KEEP = "stale_keep"
+    STALE_PARK = "stale_park"
+    STALE_WITHDRAW = "stale_withdraw"
     # The card's next-step buttons (value: the proposal ID).
     APPROVE = "decision_approve"
     REJECT = "decision_reject"

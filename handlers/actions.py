@@ -9,8 +9,9 @@ from typing import Any
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
-from bot import blocks, cards, home_tab, payloads, proposals, similar_proposals, votes
+from bot import blocks, cards, home_tab, payloads, proposals, similar_proposals, stale, votes
 from bot.blocks.digest import improvement_form_values
+from bot.blocks.stale import stale_done
 from bot.blocks.votes import voted_instead
 from bot.deps import Deps
 from bot.errors import BadPayload, CsiError
@@ -197,6 +198,8 @@ def register(app: App, deps: Deps) -> None:
 
     # The card's Approve / Reject / Defer / Start work / Mark implemented / Reopen.
     decision_handlers.register_buttons(app, deps)
+    # Stale work in the digest's thread: keep open, park (defer) or withdraw.
+    _stale_buttons(app, deps)
 
 
 def _post_and_confirm(
@@ -237,3 +240,49 @@ def _open_improvement_form(
         trigger_id=click.trigger_id,
         view=form,
     )
+
+
+def _stale_buttons(app: App, deps: Deps) -> None:
+    """Keep / park / withdraw on the stale work listed in the digest's thread (steering only)."""
+    weeks = stale.DEFAULT_WEEKS
+
+    @app.action(
+        re.compile(rf"^({ActionId.STALE_KEEP}|{ActionId.STALE_PARK}|{ActionId.STALE_WITHDRAW})$")
+    )
+    def stale_choice(ack: Ack, context: dict[str, Any], client: WebClient) -> None:
+        ack()
+        click = payload(context, BlockAction)
+        if not deps.steering.is_member(click.user_id):
+            respond_later(
+                deps,
+                click.response_url,
+                blocks.error_text("Only the steering group can keep, park or withdraw stale work."),
+            )
+            return
+        try:
+            proposal_id = payloads.proposal_number(click.value)
+            with deps.session() as session:
+                if click.action_id == ActionId.STALE_KEEP:
+                    proposal = stale.keep(
+                        session=session, proposal_id=proposal_id, actor=click.user_id, now=utcnow()
+                    )
+                    what = "kept open"
+                elif click.action_id == ActionId.STALE_PARK:
+                    proposal = stale.park(
+                        session=session,
+                        proposal_id=proposal_id,
+                        actor=click.user_id,
+                        weeks=weeks,
+                        allow_self_decision=deps.settings.allow_self_decision,
+                    ).proposal
+                    what = "parked (deferred)"
+                else:
+                    proposal, _ = stale.withdraw(
+                        session=session, proposal_id=proposal_id, actor=click.user_id, weeks=weeks
+                    )
+                    what = "withdrawn"
+        except CsiError as exc:
+            respond_later(deps, click.response_url, blocks.error_text(str(exc)))
+            return
+        respond_later(deps, click.response_url, stale_done(proposal, what, click.user_id))
+        deps.later(cards.refresh_card, deps=deps, client=client, proposal_id=proposal_id)
