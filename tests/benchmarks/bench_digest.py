@@ -33,7 +33,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import text
-from sqlmodel import SQLModel
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))  # run as a script: make `bot`, `storage` and `tests` importable
@@ -80,9 +79,10 @@ def seed_database(url: str, total: int) -> tuple[float, int]:
     """Targets and `total` measurements over the 28 days before AS_OF; (seconds, rows)."""
     engine = make_engine(url)
     if engine.dialect.name == "postgresql":
-        SQLModel.metadata.drop_all(engine)
+        # Every table, whichever module defines it: the scratch database starts empty.
         with engine.begin() as connection:
-            connection.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
+            connection.exec_driver_sql("DROP SCHEMA public CASCADE")
+            connection.exec_driver_sql("CREATE SCHEMA public")
     upgrade(engine)
     rng = random.Random(9)
     per_target = total // (SERVICES * len(METRICS))
