@@ -7,8 +7,9 @@ marks, the votes, the history) and wakes the others with their outcomes. One com
 statements serve a burst, instead of a connection, a lock and a commit per reaction; on SQLite
 the process also stops racing itself for the file's single write lock.
 
-When a shared unit of work fails, each of its reactions is tried alone, so one failure only
-fails its own request.
+When a shared unit of work is refused, each of its reactions is tried alone, so one bad write
+only fails its own request; when the database does not answer, they all fail at once (503, and
+Slack delivers them again).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import threading
 from dataclasses import dataclass, field
 
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from sqlmodel import Session
 
 from bot import votes
@@ -25,6 +28,10 @@ from bot.votes import ReactionOutcome
 from storage import repositories as repo
 from storage.db import session_scope
 from storage.types import utcnow
+
+# The database did not answer in time (a lock, the connection, the pool), rather than refused
+# one reaction's write.
+_UNAVAILABLE = (OperationalError, InterfaceError, SQLAlchemyTimeoutError)
 
 # More than a burst from Slack's usual concurrency; bounds one unit of work.
 MAX_BATCH = 64
@@ -90,8 +97,11 @@ class VoteWriter:
             for waiting, outcome in zip(batch, outcomes, strict=True):
                 waiting.outcome = outcome
         except Exception as shared_error:
-            if len(batch) == 1:
-                batch[0].error = shared_error
+            if len(batch) == 1 or isinstance(shared_error, _UNAVAILABLE):
+                # A database that is locked or gone fails every one of them alike, and trying
+                # each again would keep the last past Slack's 3 s: all answer 503, Slack retries.
+                for waiting in batch:
+                    waiting.error = shared_error
             else:
                 for waiting in batch:
                     self._write_alone(waiting)
