@@ -59,9 +59,21 @@ def post_card(*, deps: Deps, client: WebClient, proposal_id: int) -> bool:
     return outcome in (Outcome.POSTED, Outcome.ADOPTED)
 
 
+# Redraws of one refresh when the card keeps changing under it (see `refresh_card`).
+REFRESH_ROUNDS = 3
+
+
 def refresh_card(*, deps: Deps, client: WebClient, proposal_id: int) -> None:
-    """Redraw the card (after a vote or a status change), if it was posted."""
-    redraw_card(deps=deps, client=client, proposal_id=proposal_id)
+    """Redraw the card (after a status change), if it was posted. A vote redrawing the same card
+    at the same time (bot.card_updates) may reach Slack after this one with what it read before:
+    so the card is read again afterwards and redrawn while it differs from what was sent."""
+    for _ in range(REFRESH_ROUNDS):
+        drawn = redraw_card(deps=deps, client=client, proposal_id=proposal_id).drawn
+        try:
+            if drawn is None or drawn_as(card_content(deps=deps, proposal_id=proposal_id)) == drawn:
+                return
+        except SQLAlchemyError:
+            return
 
 
 @dataclass(frozen=True)
