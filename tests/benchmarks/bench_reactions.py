@@ -257,10 +257,10 @@ def running(
 
 def check_counts(url: str, slack: FakeSlack, events: list[Reaction], cards: int) -> list[str]:
     """Every card's votes, in the database and on the card, against the people who reacted."""
-    from storage import repositories as repo
-    from storage.db import make_engine, session_scope
     from sqlmodel import select
 
+    from storage import repositories as repo
+    from storage.db import make_engine, session_scope
     from storage.models import Proposal
 
     expected: dict[str, set[str]] = {card_ts(n): set() for n in range(cards)}
@@ -351,7 +351,7 @@ def main(argv: list[str] | None = None) -> int:
             values.append(float(value))
         return statistics.median(values)
 
-    summary = {
+    summary: dict[str, Any] = {
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}",
         "database": "postgresql" if args.database_url else "sqlite",
         "runs": runs,
