@@ -157,6 +157,8 @@ def proposal_modal(
             text_input(
                 text(BlockId.KPI_TARGET), max_length=30, placeholder="The value to reach, e.g. 2"
             ),
+            # The direction a proposal moves its KPI is read from these two (bot.counteracting).
+            hint="Above the baseline moves the KPI up, below moves it down.",
         ),
     ]
     return {
