@@ -32,6 +32,7 @@ from bot.command_text import (
 from bot.deps import Deps
 from bot.drafts import ProposalDraft
 from bot.errors import CsiError
+from bot.lifecycle import Status
 from bot.middleware import payload
 from bot.mrkdwn import escape
 from bot.payloads import SlashCommand
@@ -64,9 +65,12 @@ def register(app: App, deps: Deps) -> None:
                 else:
                     ack(text=no_objectives(slash, None, proposing=False))
             case ListRegister(filter=None):
-                with deps.session() as session:
-                    ranked = proposals.ranked(session=session)
-                ack(text=blocks.register_list(ranked, vote_emoji=vote_emoji))
+                with deps.session() as session:  # the first 15, ranked by the database
+                    top = home.ranked(
+                        session=session, statuses=(Status.OPEN, Status.APPROVED), limit=15
+                    )
+                text = blocks.register_list(top.items, vote_emoji=vote_emoji, total=top.total)
+                ack(text=text)
             case ListRegister(filter=wanted):
                 list_filtered(ack, slash, wanted)
             case AddObjective(title=title):

@@ -299,7 +299,7 @@ def test_objective_edit_and_retire_from_the_command_line(stack: Stack, objective
 def test_list_filters_answer_with_a_compact_list_and_permalinks(
     stack: Stack, objective: int
 ) -> None:
-    mine = _answer(stack, "list mine")
+    mine = _answer(stack, "list mine", VIEWER)
     assert "Your proposals, newest first" in mine
     assert re.search(r"<https://[^|>]+\|#\d+ Automate TLS certificate renewal>", mine)
     fewer = _answer(stack, "list fewer outages")
@@ -312,10 +312,10 @@ def test_list_filters_answer_with_a_compact_list_and_permalinks(
     assert "No active objective is called" in unknown and "<!here>" not in unknown
 
 
-def _answer(stack: Stack, text: str) -> str:
+def _answer(stack: Stack, text: str, user: str = CONTRIBUTOR) -> str:
     """A command's answer, which only its sender sees: plain text (Slack's default for a
     command is ephemeral) or JSON that says so."""
-    reply = stack.driver.slash_command(text, user_id=CONTRIBUTOR)
+    reply = stack.driver.slash_command(text, user_id=user)
     assert reply.status == 200, reply.body
     try:
         answer = reply.json()
@@ -453,3 +453,9 @@ def test_with_5000_proposals_and_150_objectives_every_home_tab_is_accepted(
     assert "more proposals: `/improve list mine`" in viewer
     steering = _text(published[1].params["view"])
     assert "Waiting for decision" in steering and "more proposals: `/improve list open`" in steering
+    # The lists read the first entries from the database and count the rest.
+    listed = _answer(stack, "list")
+    assert "highest priority first" in listed and "more proposals: `csi-bot export`" in listed
+    assert listed.count("\n") == 16  # heading, 15 proposals, how many more
+    mine = _answer(stack, "list mine", VIEWER)
+    assert "more proposals, not shown here" in mine

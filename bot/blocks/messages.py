@@ -283,15 +283,22 @@ def reaction_not_counted(proposal: Proposal, *, vote_emoji: str) -> str:
     return text
 
 
-def register_list(ranked: Sequence[ProposalSummary], *, vote_emoji: str, limit: int = 15) -> str:
-    """The open and approved proposals by priority, as a message."""
+def register_list(
+    ranked: Sequence[ProposalSummary],
+    *,
+    vote_emoji: str,
+    limit: int = 15,
+    total: int | None = None,
+) -> str:
+    """The open and approved proposals by priority, as a message; `total` is how many there are
+    when `ranked` holds only the first ones."""
     if not ranked:
         return "The register has no open or approved proposals yet. Propose one with `/improve`."
     lines = [
         f"{place}. {proposal_line(s, vote_emoji=vote_emoji)} · priority {s.priority:g}"
         for place, s in enumerate(ranked[:limit], start=1)
     ]
-    more = len(ranked) - limit
+    more = (len(ranked) if total is None else total) - min(limit, len(ranked))
     tail = (
         [f"…and {count(more, 'more proposal')}: `csi-bot export` has the whole register."]
         if more > 0
