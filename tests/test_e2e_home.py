@@ -424,6 +424,21 @@ def test_the_150th_objective_is_choosable_in_the_form_and_in_the_question(
     }
 
 
+def test_an_unreadable_options_request_gets_no_options_and_no_traceback(stack: Stack) -> None:
+    for value in ({"x": 1}, 12, "q" * 1000):
+        reply = stack.driver.interactive(
+            {
+                "type": "block_suggestion",
+                "user": {"id": "U0ODD"},
+                "action_id": ActionId.CHOOSE_OBJECTIVE,
+                "block_id": "objective:1",
+                "value": value,
+            }
+        )
+        assert reply.status == 200 and "options" not in reply.body
+    assert "Traceback" not in stack.bot.log()
+
+
 def _published_cleanly(call: Call) -> None:
     assert not call.refused, call.response
     view = call.params["view"]
