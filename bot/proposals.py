@@ -16,6 +16,7 @@ from bot.errors import InvalidInput, NotFound, PermissionDenied
 from bot.lifecycle import VOTABLE, Status, can_move, move_word, state_phrase
 from bot.objectives import add_objective as add_objective  # moved; kept for its callers
 from bot.people import is_slack_user
+from bot.polls.standing import poll_shares
 from storage import repositories as repo
 from storage.models import Objective, Proposal
 from storage.types import utcnow
@@ -31,6 +32,8 @@ class ProposalSummary:
     # Active proposals that move the same KPI of the same service the other way (bot.counteracting);
     # read for one proposal (its card), not for lists.
     counteracts: tuple[int, ...] = ()
+    # Its share of the voters of the steering group's last prioritisation poll (bot.polls).
+    poll_share: float = 0.0
 
     @property
     def priority(self) -> float:
@@ -41,6 +44,7 @@ class ProposalSummary:
             effort_days=self.proposal.effort_days,
             votes=self.votes,
             weight=weight,
+            poll_share=self.poll_share,
         )
 
 
@@ -220,11 +224,13 @@ def summarise(*, session: Session, proposals: list[Proposal]) -> list[ProposalSu
     ids = [p.id for p in proposals if p.id is not None]
     counts = repo.vote_counts(session=session, proposal_ids=ids)
     objectives = {o.id: o for o in repo.list_objectives(session=session, include_retired=True)}
+    shares = poll_shares(session=session) if ids else {}
     return [
         ProposalSummary(
             proposal=p,
             objective=objectives.get(p.objective_id) if p.objective_id else None,
             votes=counts.get(p.id or 0, 0),
+            poll_share=shares.get(p.id or 0, 0.0),
         )
         for p in proposals
     ]

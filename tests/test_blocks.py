@@ -260,20 +260,9 @@ def test_every_builder_is_accepted_by_slack_at_the_longest_inputs() -> None:
         blocks.similar_choice_view(
             matches=matches, related=[full] * 5, pending_key="k" * 40, title=LONG, vote_emoji="+1"
         ),
-        blocks.home_view(mine=[full] * 40, objectives=many, vote_emoji="+1"),
     ]
     for view in views:
         assert check_view(view) is None
-
-
-def test_home_lists_split_between_lines_never_inside_a_link() -> None:
-    view = blocks.home_view(mine=[_with(1, **CARDED)] * 20, objectives=OBJECTIVES, vote_emoji="+1")
-    texts = [b["text"]["text"] for b in view["blocks"] if b["type"] == "section"]
-    mine = [t for t in texts if "#12345" in t]
-    assert len(mine) >= 2  # 20 long linked lines do not fit one section
-    for text in mine:
-        assert len(text) <= 3000 and text.count("<") == text.count(">")
-    assert sum(t.count("#12345") for t in mine) == 20
 
 
 def test_counts_agree_in_number() -> None:

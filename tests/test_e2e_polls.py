@@ -183,8 +183,11 @@ def test_a_poll_is_opened_voted_and_closed_with_the_result_in_its_thread(
         winner = proposals.summary(session=session, proposal_id=c)
     assert shares == {c: 1.0, b: pytest.approx(1 / 3), a: 0.0}
     before = scoring.priority(value=3, effort_days=5, votes=winner.votes)
-    after = scoring.priority(value=3, effort_days=5, votes=winner.votes, poll_share=shares[c])
-    assert after == pytest.approx(2 * before, abs=0.002)
+    assert winner.priority == pytest.approx(2 * before, abs=0.002)
+    # The score people see (card, /improve top, the export) carries the same term.
+    exported = json.loads(stack.cli("export", "--format", "json").stdout)
+    row = next(r for r in exported if r["id"] == c)
+    assert row["priority"] == pytest.approx(2 * before, abs=0.01)
 
     closing_again = stack.cli("poll", "close")
     assert closing_again.returncode == 1

@@ -29,8 +29,7 @@ def score_of(summary: ProposalSummary) -> Breakdown:
         effort_days=p.effort_days,
         votes=summary.votes,
         weight=summary.objective.weight if summary.objective else 1.0,
-        # The last prioritisation poll's share, once summaries carry it (bot.polls).
-        poll_share=float(getattr(summary, "poll_share", 0.0)),
+        poll_share=summary.poll_share,
     )
 
 
