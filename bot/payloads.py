@@ -13,6 +13,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from bot.errors import BadPayload
 from bot.mrkdwn import escape, truncate
@@ -137,7 +138,7 @@ def parse_slash_command(body: Json) -> SlashCommand:
         ),
         trigger_id=_string(body.get("trigger_id"), "trigger_id", optional=True),
         channel_id=_string(body.get("channel_id"), "channel_id", optional=True, pattern=_SLACK_ID),
-        response_url=_maybe_string(body.get("response_url"), "response_url", limit=URL_MAX),
+        response_url=_web_url(body.get("response_url")),
     )
 
 
@@ -303,7 +304,7 @@ def parse_block_action(body: Json) -> BlockAction:
         value=_maybe_string(action.get("value"), "value", limit=2000),
         selected=selected,
         trigger_id=_string(body.get("trigger_id"), "trigger_id", optional=True),
-        response_url=_maybe_string(body.get("response_url"), "response_url", limit=URL_MAX),
+        response_url=_web_url(body.get("response_url")),
         channel_id=channel_id,
         view=None if view is None else parse_view(view),
     )
@@ -482,7 +483,17 @@ def first_input_block(body: object) -> str | None:
 
 def response_url_of(body: object) -> str | None:
     """The response_url of a body that could not be read otherwise (to say so to its sender)."""
-    url = body.get("response_url") if isinstance(body, dict) else None
-    if isinstance(url, str) and url.startswith(("https://", "http://")) and len(url) <= URL_MAX:
-        return url
-    return None
+    return _web_url(body.get("response_url") if isinstance(body, dict) else None)
+
+
+def _web_url(raw: object) -> str | None:
+    """An http(s) URL with a host, or None: anything else cannot be answered on."""
+    if not isinstance(raw, str) or len(raw) > URL_MAX or not raw.isascii():
+        return None
+    try:
+        parts = urlsplit(raw)
+    except ValueError:
+        return None
+    if parts.scheme not in {"https", "http"} or not parts.hostname or any(c in raw for c in " <>"):
+        return None
+    return raw

@@ -299,7 +299,7 @@ def test_objective_edit_and_retire_from_the_command_line(stack: Stack, objective
 def test_list_filters_answer_with_a_compact_list_and_permalinks(
     stack: Stack, objective: int
 ) -> None:
-    mine = _answer(stack, "list mine", VIEWER)
+    mine = _answer(stack, "list mine", CONTRIBUTOR)
     assert "Your proposals, newest first" in mine
     assert re.search(r"<https://[^|>]+\|#\d+ Automate TLS certificate renewal>", mine)
     fewer = _answer(stack, "list fewer outages")

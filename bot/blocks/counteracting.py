@@ -45,3 +45,42 @@ def counteracting_notice(mine: Proposal, other: Proposal) -> tuple[str, list[Blo
         "before either starts."
     )
     return f"{ref(mine)} and {ref(other)} counteract each other", [section(text)]
+
+
+def counteracting_pairs(pairs: Sequence[tuple[Proposal, Proposal]]) -> tuple[str, list[Block]]:
+    """For the digest's thread: each pair of active proposals that pull one KPI of one service
+    in opposite directions, side by side, so the steering group can settle which way to go."""
+    if not pairs:
+        return "No counteracting proposals", []
+    blocks: list[Block] = [
+        section(
+            f"*Counteracting proposals* ({len(pairs)}): each pair moves the same KPI of the "
+            "same service in opposite directions. Decide which way to go before either starts."
+        )
+    ]
+    for left, right in pairs[:MAX_PAIRS_SHOWN]:
+        blocks.append(
+            {
+                "type": "section",
+                "fields": [
+                    {"type": "mrkdwn", "text": _side(left)},
+                    {"type": "mrkdwn", "text": _side(right)},
+                ],
+            }
+        )
+    return f"{len(pairs)} pairs of proposals counteract each other", blocks
+
+
+# A digest thread message holds 50 blocks; a heading and 40 pairs leave room to spare.
+MAX_PAIRS_SHOWN = 40
+
+
+def _side(proposal: Proposal) -> str:
+    name = mrkdwn.link(
+        proposal.permalink, f"{ref(proposal)} {mrkdwn.truncate(proposal.title, 120)}"
+    )
+    return (
+        f"{name}\n*{escape(mrkdwn.truncate(proposal.kpi or '', 80))}* on "
+        f"*{escape(mrkdwn.truncate(proposal.service or '', 80))}*: {_moves(proposal)}, "
+        f"{state_phrase(proposal.status)}"
+    )
