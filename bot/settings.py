@@ -82,6 +82,7 @@ class Settings:
     poll_cron: str = "0 10 1 * *"
     poll_days: int = 7
     benefit_check_days: int = 30
+    stale_weeks: int = 6
     allow_self_decision: bool = False
     ingest_token: str | None = None
     similarity_method: str = "lexical"
@@ -176,6 +177,7 @@ class Settings:
             benefit_check_days=_integer(
                 get("CSI_BENEFIT_CHECK_DAYS"), "CSI_BENEFIT_CHECK_DAYS", 30
             ),
+            stale_weeks=_integer(get("CSI_STALE_WEEKS"), "CSI_STALE_WEEKS", 6),
             allow_self_decision=_boolean(
                 get("CSI_ALLOW_SELF_DECISION"), "CSI_ALLOW_SELF_DECISION", False
             ),

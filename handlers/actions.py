@@ -244,7 +244,7 @@ def _open_improvement_form(
 
 def _stale_buttons(app: App, deps: Deps) -> None:
     """Keep / park / withdraw on the stale work listed in the digest's thread (steering only)."""
-    weeks = stale.DEFAULT_WEEKS
+    weeks = deps.settings.stale_weeks
 
     @app.action(
         re.compile(rf"^({ActionId.STALE_KEEP}|{ActionId.STALE_PARK}|{ActionId.STALE_WITHDRAW})$")

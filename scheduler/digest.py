@@ -10,6 +10,7 @@ from apscheduler.triggers.cron import CronTrigger
 from slack_sdk import WebClient
 from sqlmodel import col, delete
 
+from bot import stale_posting
 from bot.deps import Deps
 from bot.settings import Settings, SettingsError
 from bot.sla import posting
@@ -73,6 +74,19 @@ def post_sla_digest(
         len(digest.targets),
         posted.replies,
         posted.chart_file_id or "none",
+    )
+    # The steering group's other weekly reading goes in the same thread: work gone quiet, and
+    # proposals that would undo each other.
+    stale_posting.post_stale_work(
+        deps=deps,
+        client=client,
+        channel=posted.channel,
+        thread_ts=posted.ts,
+        weeks=deps.settings.stale_weeks,
+        now=now,
+    )
+    stale_posting.post_counteracting_pairs(
+        deps=deps, client=client, channel=posted.channel, thread_ts=posted.ts
     )
     return posted
 

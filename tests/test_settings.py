@@ -21,6 +21,7 @@ def test_defaults_follow_the_documented_table() -> None:
     assert settings.poll_cron == "0 10 1 * *"
     assert settings.poll_days == 7
     assert settings.benefit_check_days == 30
+    assert settings.stale_weeks == 6
     assert settings.allow_self_decision is False
     assert settings.ingest_token is None
     assert not settings.socket_mode

@@ -14,11 +14,15 @@ from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import col
 
-from bot import proposals, stale
+from bot import counteracting, proposals, stale
+from bot.deps import Deps
 from bot.drafts import ProposalDraft
 from bot.ids import ActionId
 from bot.lifecycle import Status
+from bot.settings import Settings
 from bot.stale_posting import post_stale_work
+from bot.steering import SteeringGroup
+from scheduler.digest import post_sla_digest
 from storage import repositories as repo
 from storage.db import session_scope
 from storage.models import AuditEntry, Proposal
@@ -120,3 +124,50 @@ def test_stale_work_in_the_digest_thread_is_parked_by_the_steering_group_only(
     stack.slack.wait_for("response_url", lambda c: "parked (deferred)" in json.dumps(c.params))
     with session_scope(stack.engine) as session:
         assert proposals.get(session=session, proposal_id=quiet).status == Status.DEFERRED
+
+
+def _kpi_proposal(engine: Engine, title: str, baseline: str, target: str) -> int:
+    with session_scope(engine) as session:
+        objective = repo.objective_by_title(session=session, title="Fewer outages")
+        assert objective is not None
+        proposal, _ = proposals.capture(
+            session=session,
+            draft=ProposalDraft(
+                title=title,
+                objective_id=objective.id,
+                service="Email",
+                kpi="Mailbox quota (GB)",
+                kpi_baseline=baseline,
+                kpi_target=target,
+            ),
+            submitter="U1",
+            require_objective=True,
+        )
+        counteracting.record(session=session, proposal_id=proposal.id or 0)
+        return proposal.id or 0
+
+
+def test_the_weekly_digest_thread_lists_stale_work_and_counteracting_pairs(stack: Stack) -> None:
+    _quiet(stack.engine, "Retire the fax gateway", weeks_ago=9)
+    raise_quota = _kpi_proposal(stack.engine, "Raise mailbox quotas for sales", "50", "100")
+    cut_quota = _kpi_proposal(stack.engine, "Cut mailbox quotas to save storage", "50", "20")
+    settings = Settings.from_mapping({**stack.env, "CSI_DIGEST_CHANNEL": "C0WEEKLY"})
+    client = WebClient(token=BOT_TOKEN, base_url=stack.slack.api_url)
+    deps = Deps(settings=settings, engine=stack.engine, steering=SteeringGroup(settings, client))
+    posted = post_sla_digest(deps=deps, client=client, now=utcnow() + timedelta(days=3))
+    assert posted is not None
+    replies = [
+        c
+        for c in stack.slack.calls("chat.postMessage")
+        if c.params.get("thread_ts") == posted.ts and not c.refused
+    ]
+    shown = json.dumps([c.params.get("blocks") for c in replies])
+    assert "Stale work" in shown and "Retire the fax gateway" in shown
+    pairs = [c for c in replies if "Counteracting proposals" in json.dumps(c.params)]
+    assert len(pairs) == 1
+    sides = [b for b in pairs[0].params["blocks"] if b.get("fields")]
+    assert any(
+        f"#{raise_quota} " in s["fields"][0]["text"] + s["fields"][1]["text"]
+        and f"#{cut_quota} " in s["fields"][0]["text"] + s["fields"][1]["text"]
+        for s in sides
+    )

@@ -5,9 +5,9 @@ from __future__ import annotations
 from alembic import context
 from sqlmodel import SQLModel
 
-import storage.lifecycle_tables  # noqa: F401
-import storage.models  # noqa: F401  (registers the tables on SQLModel.metadata)
-import storage.poll_tables  # noqa: F401
+import storage.lifecycle_tables
+import storage.models
+import storage.poll_tables
 import storage.sla_tables  # noqa: F401
 from storage.db import make_engine
 
