@@ -117,9 +117,10 @@ def objective(stack: Stack) -> str:
         ("history #x", "plain digits"),
         ("status #3", "needs a proposal number and the status"),
         ("objective 1", "`/improve objective <id>`"),
-        ("poll", "polls are not available yet"),
-        ("digest", "digest is not available yet"),
-        ("sla", "targets are not available yet"),
+        ("poll", "`csi-bot poll open`"),
+        ("digest", "posted to the digest channel every week"),
+        ("sla", "`csi-bot sla target add`"),
+        ("assign #4", "`assign @person` in the proposal card's thread"),
         ("merge #1 into #²", "plain digits"),
         ("merge #1 into #99999999999999999999", "plain digits"),
         ("merge #١ into #2", "plain digits"),  # noqa: RUF001 (an Arabic-Indic digit)

@@ -65,18 +65,21 @@ USAGE: dict[Word, str] = {
 NOT_YET: dict[Word, str] = {
     Word.OBJECTIVE: "`/improve objective <id>` (an objective's progress) is not available yet; "
     "`/improve objectives` lists the objectives.",
-    Word.APPROVE: "`/improve approve` is not a command, and approving proposals in Slack is not "
-    "available yet.",
-    Word.REJECT: "`/improve reject` is not a command, and rejecting proposals in Slack is not "
-    "available yet.",
-    Word.DEFER: "`/improve defer` is not a command, and deferring proposals in Slack is not "
-    "available yet.",
-    Word.ASSIGN: "`/improve assign` is not a command, and assigning a proposal to an owner in "
-    "Slack is not available yet.",
-    Word.POLL: "Prioritisation polls are not available yet; `/improve list` shows the register "
-    "ranked by priority.",
-    Word.DIGEST: "The service-level digest is not available yet.",
-    Word.SLA: "Service-level targets are not available yet.",
+    Word.APPROVE: "`/improve approve` is not a command: the steering group decides on the "
+    "proposal's card (Approve, Reject, Defer) or by replying `approve` in the card's thread.",
+    Word.REJECT: "`/improve reject` is not a command: the steering group decides on the "
+    "proposal's card or by replying `reject <reason>` in the card's thread.",
+    Word.DEFER: "`/improve defer` is not a command: the steering group decides on the proposal's "
+    "card or by replying `defer <reason>` in the card's thread.",
+    Word.ASSIGN: "`/improve assign` is not a command: a steering member replies "
+    "`assign @person` in the proposal card's thread.",
+    Word.POLL: "Prioritisation polls are posted to the steering channel on their schedule, or "
+    "by `csi-bot poll open` on the server; steering members vote with the numbered emoji. "
+    "`/improve top` shows the ranking now.",
+    Word.DIGEST: "The service-level digest is posted to the digest channel every week; "
+    "`csi-bot digest` prints it on the server.",
+    Word.SLA: "Service-level targets and measurements are kept on the server: "
+    "`csi-bot sla target add`, `csi-bot sla import`, or the measurement endpoint.",
 }
 
 _MISSING: dict[Word, str] = {
