@@ -17,6 +17,7 @@ from bot.lifecycle import VOTABLE, Status, can_move, move_word, state_phrase
 from bot.objectives import add_objective as add_objective  # moved; kept for its callers
 from bot.people import is_slack_user
 from bot.polls.standing import poll_shares
+from bot.sla import services
 from storage import repositories as repo
 from storage.models import Objective, Proposal
 from storage.types import utcnow
@@ -79,7 +80,7 @@ def capture(
     proposal = Proposal(
         title=draft.title, submitter=submitter, status=status, source_key=source_key
     )
-    _apply(proposal, draft)
+    _apply(proposal, draft, session=session)
     session.add(proposal)
     try:
         session.flush()
@@ -135,7 +136,7 @@ def edit_details(
         active_objective_ids=active_objective_ids(session=session), require_objective=True
     )
     before = _register_fields(proposal)
-    _apply(proposal, draft)
+    _apply(proposal, draft, session=session)
     if _register_fields(proposal) == before:
         return proposal, False
     return _edited(session=session, proposal=proposal, actor=actor, action="edited"), True
@@ -452,13 +453,17 @@ def _register_fields(proposal: Proposal) -> tuple[Any, ...]:
     )
 
 
-def _apply(proposal: Proposal, draft: ProposalDraft) -> None:
+def _apply(proposal: Proposal, draft: ProposalDraft, *, session: Session) -> None:
     proposal.title = draft.title
     proposal.description = draft.description
     proposal.outcome = draft.outcome
     if draft.objective_id is not None:
         proposal.objective_id = draft.objective_id
     proposal.service = draft.service
+    # The service is a row of its own that SLA targets share; a new name creates it.
+    proposal.service_id = (
+        services.ensure(session=session, name=draft.service).id if draft.service else None
+    )
     proposal.benefit = draft.benefit
     proposal.value = draft.value
     proposal.effort = draft.effort

@@ -21,6 +21,7 @@ from bot.middleware import payload
 from bot.modal_state import draft_from_state, initial_from_proposal, initial_from_state
 from bot.payloads import BlockAction
 from bot.sla.evaluation import evaluate
+from bot.sla.services import known_names as known_services
 from handlers import decisions as decision_handlers
 from handlers import lifecycle
 from handlers.replies import call_later, respond_later, respond_now
@@ -56,8 +57,10 @@ def register(app: App, deps: Deps) -> None:
                 exclude=own + [m.proposal.id or 0 for m in matches],
             )
             objectives = repo.list_objectives(session=session)
+            services = known_services(session=session)
         form = blocks.proposal_modal(
             objectives=objectives,
+            services=services,
             initial=initial_from_state(view.values),
             proposal_id=view.meta.proposal_id,
             notice_blocks=blocks.similar_notice(matches, related, vote_emoji=vote_emoji),
@@ -126,6 +129,7 @@ def register(app: App, deps: Deps) -> None:
             with deps.session() as session:
                 proposal = proposals.get(session=session, proposal_id=proposal_id)
                 objectives = repo.list_objectives(session=session)
+                services = known_services(session=session)
         except CsiError as exc:
             refuse(click, str(exc))
             return
@@ -137,7 +141,10 @@ def register(app: App, deps: Deps) -> None:
             refuse(click, f"#{proposal_id} {now}, so it can no longer be changed.")
             return
         form = blocks.proposal_modal(
-            objectives=objectives, initial=initial_from_proposal(proposal), proposal_id=proposal.id
+            objectives=objectives,
+            services=services,
+            initial=initial_from_proposal(proposal),
+            proposal_id=proposal.id,
         )
         call_later(
             deps,
@@ -223,6 +230,7 @@ def _open_improvement_form(
     with deps.session() as session:
         digest = evaluate(session=session, as_of=utcnow(), timezone=deps.settings.timezone)
         objectives = repo.list_objectives(session=session)
+        services = known_services(session=session)
     result = next((r for r in digest.targets if r.target_id == target_id), None)
     if result is None or not objectives:
         if click.response_url:
@@ -231,7 +239,9 @@ def _open_improvement_form(
             respond_now(click.response_url, text)
         return
     form = blocks.proposal_modal(
-        objectives=objectives, initial=dict(improvement_form_values(result, digest))
+        objectives=objectives,
+        services=services,
+        initial=dict(improvement_form_values(result, digest)),
     )
     call_later(
         deps,

@@ -37,6 +37,7 @@ from bot.middleware import payload
 from bot.mrkdwn import escape
 from bot.payloads import SlashCommand
 from bot.people import is_slack_user
+from bot.sla.services import known_names as known_services
 from handlers import lifecycle
 from storage import repositories as repo
 
@@ -119,12 +120,14 @@ def register(app: App, deps: Deps) -> None:
     def open_form(ack: Ack, client: WebClient, slash: SlashCommand) -> None:
         with deps.session() as session:
             objectives = repo.list_objectives(session=session)
+            services = known_services(session=session)
         if not objectives:
             ack(text=no_objectives(slash, None))
             return
         ack()
         client.views_open(
-            trigger_id=slash.trigger_id, view=blocks.proposal_modal(objectives=objectives)
+            trigger_id=slash.trigger_id,
+            view=blocks.proposal_modal(objectives=objectives, services=services),
         )
 
     def merge(

@@ -28,6 +28,7 @@ from bot.ids import ActionId, CallbackId, ObjectiveBlockId
 from bot.middleware import payload
 from bot.mrkdwn import escape
 from bot.payloads import BlockAction, HomeOpened, ModalView, ViewSubmission
+from bot.sla.services import known_names as known_services
 from handlers.replies import call_later
 from storage import repositories as repo
 from storage.models import Objective
@@ -58,11 +59,12 @@ def register(app: App, deps: Deps) -> None:
         click = payload(context, BlockAction)
         with deps.session() as session:
             choices = objectives.search(session=session, query="", limit=objectives.OPTIONS_MAX + 1)
+            services = known_services(session=session)
         if not choices:
             text = blocks.no_objectives_message()
             show(client, click.trigger_id, notice_view("No objectives yet", text), "notice")
             return
-        form = blocks.proposal_modal(objectives=choices)
+        form = blocks.proposal_modal(objectives=choices, services=services)
         show(client, click.trigger_id, form, "the proposal form did not open")
 
     @app.action(ActionId.ADD_OBJECTIVE)

@@ -42,3 +42,33 @@ def test_many_services_are_cut_with_a_count_within_slacks_limit() -> None:
     assert hint is not None and len(hint) < 2000
     assert hint.startswith("Known services: Service number 000, Service number 001")
     assert " and 290 more." in hint
+
+
+def test_a_captured_proposal_points_at_its_service_row(engine: Engine) -> None:
+    from bot import proposals
+    from bot.drafts import ProposalDraft
+
+    with session_scope(engine) as session:
+        objective = proposals.add_objective(session=session, title="Fewer outages")
+        known = services.ensure(session=session, name="Service desk")
+        proposal, _ = proposals.capture(
+            session=session,
+            draft=ProposalDraft(
+                title="Callback queue for the service desk",
+                objective_id=objective.id,
+                service=" service  DESK ",
+            ),
+            submitter="U1",
+            require_objective=True,
+        )
+        new, _ = proposals.capture(
+            session=session,
+            draft=ProposalDraft(
+                title="Archive old print queues", objective_id=objective.id, service="Printing"
+            ),
+            submitter="U1",
+            require_objective=True,
+        )
+        assert proposal.service_id == known.id
+        assert new.service_id is not None and new.service_id != known.id
+        assert services.known_names(session=session) == ["Printing", "Service desk"]
