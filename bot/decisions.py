@@ -315,7 +315,10 @@ def _moved_on(session: Session, proposal: Proposal, to: Status) -> CsiError:
     proposal_id = proposal.id or 0
     entries = repo.history(session=session, proposal_id=proposal_id)
     last = next((e for e in reversed(entries) if e.to_status == proposal.status), None)
-    if last is not None and (proposal.status == to or proposal.status in DECISIONS):
+    # "Already decided" only answers a decision (or the very move) that came too late; any
+    # other impossible move is told what the proposal is now.
+    decided = proposal.status in DECISIONS and to in DECISIONS
+    if last is not None and (proposal.status == to or decided):
         return AlreadyDecided(
             proposal_id=proposal_id, status=proposal.status, by=last.actor, at=last.at
         )
