@@ -17,6 +17,7 @@ from sqlmodel import Session, col, select
 
 from bot import scoring
 from bot.lifecycle import ACTIVE, Status
+from bot.polls.standing import poll_shares
 from bot.proposals import ProposalSummary, summarise
 from storage.models import AuditEntry, Objective, Proposal, Vote
 
@@ -126,8 +127,9 @@ def _proposals(
     return Cut(summarise(session=session, proposals=rows), int(total))
 
 
-def _priority() -> Any:
-    """bot.scoring.priority as an SQL expression over a proposal, its objective and its votes."""
+def _priority(poll_share: dict[int, float]) -> Any:
+    """bot.scoring.priority as an SQL expression over a proposal, its objective, its votes and
+    its share of the last prioritisation poll (at most ten proposals have one)."""
     votes = (
         select(func.count())
         .select_from(Vote)
@@ -140,7 +142,17 @@ def _priority() -> Any:
         (col(Proposal.effort_days) > 0, col(Proposal.effort_days)),
         else_=scoring.DEFAULT_EFFORT_DAYS,
     )
-    return weight * value * (1 + func.ln(1 + cast(votes, Float))) / func.sqrt(cast(days, Float))
+    poll = (
+        case(
+            {pid: 1 + min(max(share, 0.0), 1.0) for pid, share in poll_share.items()},
+            value=col(Proposal.id),
+            else_=1.0,
+        )
+        if poll_share
+        else 1.0
+    )
+    score = weight * value * (1 + func.ln(1 + cast(votes, Float))) * poll
+    return score / func.sqrt(cast(days, Float))
 
 
 def ranked(
@@ -158,7 +170,7 @@ def ranked(
         select(Proposal)
         .outerjoin(Objective, col(Objective.id) == col(Proposal.objective_id))
         .where(*where)
-        .order_by(_priority().desc(), col(Proposal.id))
+        .order_by(_priority(poll_shares(session=session)).desc(), col(Proposal.id))
         .limit(limit)
     )
     rows = list(session.exec(statement))

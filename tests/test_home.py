@@ -122,6 +122,38 @@ def test_top_priorities_are_the_register_ranking(engine: Engine) -> None:
     assert [s.proposal.id for s in content.top] == expected
 
 
+def test_top_priorities_carry_the_last_polls_share_like_the_register(engine: Engine) -> None:
+    from storage import poll_tables
+
+    seed(engine, proposals_count=40, objectives_count=4)
+    with session_scope(engine) as session:
+        ranked = [s.proposal.id or 0 for s in proposals.ranked(session=session)]
+        # Both voters of a poll chose the two proposals just below the Home tab's top list.
+        low = ranked[home.TOP_MAX : home.TOP_MAX + 2]
+        poll = poll_tables.add_poll(
+            session=session,
+            channel_id="C0STEER",
+            opened_by="USTEER",
+            opened_at=utcnow(),
+            closes_at=utcnow(),
+            candidates=[(n, pid, f"#{pid}") for n, pid in enumerate(low, start=1)],
+        )
+        assert poll is not None and poll.id is not None
+        poll_tables.store_result(
+            session=session,
+            poll_id=poll.id,
+            closed_at=utcnow(),
+            voters=2,
+            result_ts=None,
+            places=[(low[1], 2, 2, 1), (low[0], 1, 2, 1)],
+        )
+    with session_scope(engine) as session:
+        expected = [s.proposal.id for s in proposals.ranked(session=session)[: home.TOP_MAX]]
+        content = home.home_content(session=session, viewer=VIEWER, steering=False)
+    assert set(low) <= set(expected)
+    assert [s.proposal.id for s in content.top] == expected
+
+
 def test_objectives_show_how_many_proposals_serve_each_and_which_have_none(
     engine: Engine,
 ) -> None:
