@@ -284,3 +284,21 @@ def test_the_reason_form_and_the_messages_are_valid_at_the_longest_inputs(
             assert check_message({"text": text}) is None
             assert "<!channel>" not in text and "&lt;!channel&gt;" in text
         session.rollback()
+
+
+def test_the_approval_dm_tells_the_submitter_they_own_the_work_and_voters_who_does() -> None:
+    from storage.models import Proposal
+
+    proposal = Proposal(id=7, title="Rotate backup tapes", submitter="U0ALICE", status="approved")
+    change = decisions.Change(
+        proposal=proposal,
+        action="decision",
+        actor="USTEER",
+        at=datetime.now(UTC),
+        before=Status.OPEN,
+        after=Status.APPROVED,
+    )
+    to_submitter = decision_blocks.decision_dm(change, to_submitter=True)
+    to_voter = decision_blocks.decision_dm(change, to_submitter=False)
+    assert "You own the work" in to_submitter and "<@U0ALICE> owns" not in to_submitter
+    assert "which you voted for" in to_voter and "<@U0ALICE> owns the work." in to_voter

@@ -172,7 +172,11 @@ def decision_dm(change: Change, *, to_submitter: bool) -> str:
     if change.reason:
         text += f" Reason: {escape(change.reason)}"
     if change.after == Status.APPROVED:
-        text += f" {mrkdwn.user(owner_of(p))} owns the work."
+        owner = owner_of(p)
+        if to_submitter and owner == p.submitter:
+            text += " You own the work: press *Start work* on its card when it begins."
+        else:
+            text += f" {mrkdwn.user(owner)} owns the work."
     return text
 
 
