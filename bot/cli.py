@@ -218,6 +218,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command != "serve":
         # The operator asked for one thing; migration chatter would bury the answer.
         logging.getLogger("alembic").setLevel(logging.WARNING)
+    # The card outbox runs every minute: two INFO lines a minute from APScheduler would bury the
+    # bot's own log. Failed and missed runs are still logged (WARNING and above).
+    logging.getLogger("apscheduler.executors").setLevel(logging.WARNING)
     try:
         _check_usage(args)
         settings = Settings.load()
