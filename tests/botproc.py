@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -127,3 +128,26 @@ class BotProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def send_oversized(base_url: str, path: str, headers: dict[str, str], *, chunked: bool) -> str:
+    """POST a body over 1 MiB the way a client that reads the answer early does; the status
+    line of the answer."""
+    host, port = base_url.removeprefix("http://").split(":")
+    lines = [f"POST {path} HTTP/1.1", f"Host: {host}", "Connection: close"]
+    lines += [f"{name}: {value}" for name, value in headers.items()]
+    lines.append("Transfer-Encoding: chunked" if chunked else f"Content-Length: {2 * 1_048_576}")
+    chunk = b"x" * 65_536
+    with socket.create_connection((host, int(port)), timeout=10) as connection:
+        connection.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        try:
+            for _ in range(40):  # up to 2.5 MiB, until the bot stops reading
+                framed = b"%x\r\n%s\r\n" % (len(chunk), chunk) if chunked else chunk
+                connection.sendall(framed)
+        except OSError:
+            pass  # the bot answered and closed: read what it said
+        answer = b""
+        with contextlib.suppress(OSError):
+            while data := connection.recv(65_536):
+                answer += data
+    return answer.split(b"\r\n", 1)[0].decode()

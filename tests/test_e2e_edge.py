@@ -6,8 +6,6 @@ get 400 with one log line; oversized ones 413; /metrics counts what was answered
 
 from __future__ import annotations
 
-import contextlib
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -20,6 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.botproc import send_oversized
 from tests.conftest import Stack
 from tests.fakeslack import sign
 
@@ -177,29 +176,6 @@ def test_malformed_bodies_get_401_unsigned_and_400_signed_with_one_log_line(
     assert len([line for line in log.splitlines() if line.strip()]) == 2, log
 
 
-def _send_oversized(base_url: str, headers: dict[str, str], *, chunked: bool) -> str:
-    """POST a body over 1 MiB the way a client that reads the answer early does; the status
-    line of the answer."""
-    host, port = base_url.removeprefix("http://").split(":")
-    lines = ["POST /slack/events HTTP/1.1", f"Host: {host}", "Connection: close"]
-    lines += [f"{name}: {value}" for name, value in headers.items()]
-    lines.append("Transfer-Encoding: chunked" if chunked else f"Content-Length: {2 * 1_048_576}")
-    chunk = b"x" * 65_536
-    with socket.create_connection((host, int(port)), timeout=10) as connection:
-        connection.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
-        try:
-            for _ in range(40):  # up to 2.5 MiB, until the bot stops reading
-                framed = b"%x\r\n%s\r\n" % (len(chunk), chunk) if chunked else chunk
-                connection.sendall(framed)
-        except OSError:
-            pass  # the bot answered and closed: read what it said
-        answer = b""
-        with contextlib.suppress(OSError):
-            while data := connection.recv(65_536):
-                answer += data
-    return answer.split(b"\r\n", 1)[0].decode()
-
-
 @pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
 @pytest.mark.parametrize("signed", [False, True], ids=["unsigned", "signed"])
 def test_an_oversized_body_gets_413_not_500(stack: Stack, signed: bool, chunked: bool) -> None:
@@ -208,7 +184,7 @@ def test_an_oversized_body_gets_413_not_500(stack: Stack, signed: bool, chunked:
         # Signed over a body it will not send in full: the size is refused before the signature.
         headers = stack.driver.signed(b"payload=")
     before = stack.bot.log()
-    status_line = _send_oversized(stack.bot.url, headers, chunked=chunked)
+    status_line = send_oversized(stack.bot.url, "/slack/events", headers, chunked=chunked)
     assert status_line.startswith("HTTP/1.1 413"), status_line
     assert "Traceback" not in stack.bot.log()[len(before) :]
     assert stack.driver.slash_command("help").status == 200
