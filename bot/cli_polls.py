@@ -10,10 +10,10 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Engine
 
+from bot import poll_posting as service
 from bot.blocks.kit import count
 from bot.deps import Deps
 from bot.errors import CsiError
-from bot.polls import service
 from bot.settings import HOW_TO_GET, Settings, SettingsError
 from bot.steering import SteeringGroup
 

@@ -12,10 +12,11 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 from sqlalchemy.engine import Engine
 
+from bot import digest_posting as posting
 from bot.blocks.digest import ProposalRef
 from bot.errors import CsiError
 from bot.settings import Settings, SettingsError
-from bot.sla import measurements, posting, targets
+from bot.sla import measurements, targets
 from bot.sla.evaluation import Digest, TargetResult, digest_json, evaluate
 from storage.db import session_scope
 

@@ -10,11 +10,11 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot import blocks, card_updates, vote_writer
+from bot import poll_posting as polls
 from bot.deps import Deps
 from bot.middleware import payload
 from bot.notify import UNREACHABLE
 from bot.payloads import ReactionEvent
-from bot.polls import service as polls
 from handlers import decisions as decision_handlers
 
 log = logging.getLogger(__name__)

@@ -10,10 +10,10 @@ from apscheduler.triggers.cron import CronTrigger
 from slack_sdk import WebClient
 from sqlmodel import col, delete
 
+from bot import digest_posting as posting
 from bot import stale_posting
 from bot.deps import Deps
 from bot.settings import Settings, SettingsError
-from bot.sla import posting
 from bot.sla.evaluation import evaluate
 from scheduler.jobs import day_key
 from storage import repositories as repo

@@ -10,8 +10,8 @@ from apscheduler.triggers.cron import CronTrigger
 from slack_sdk import WebClient
 from sqlmodel import col, delete
 
+from bot import poll_posting as service
 from bot.deps import Deps
-from bot.polls import service
 from bot.settings import Settings, SettingsError
 from scheduler.jobs import day_key
 from storage import poll_tables as tables

@@ -11,11 +11,12 @@ from slack_sdk import WebClient
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
+from bot import poll_posting as service
 from bot import proposals, scoring
 from bot.blocks import polls as poll_blocks
 from bot.deps import Deps
 from bot.drafts import ProposalDraft
-from bot.polls import poll_shares, service
+from bot.polls import poll_shares
 from bot.polls.ballot import NUMBER_EMOJI, ballot, count, reactions_of
 from bot.settings import Settings
 from bot.steering import SteeringGroup

@@ -1,5 +1,5 @@
-"""The steering group's prioritisation polls: the ballot and its count (plain Python), what a
-closed poll adds to the priority, and the opening and closing of a poll in Slack."""
+"""The steering group's prioritisation polls as plain Python: the ballot, its count and what a
+closed poll adds to the priority. Opening and closing one in Slack is `bot.poll_posting`."""
 
 from bot.polls.ballot import MAX_CANDIDATES, NUMBER_EMOJI, Candidate, Place, Result
 from bot.polls.standing import poll_shares
