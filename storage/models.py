@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, ForeignKey, Index, Integer, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 # Proposals point to services: their table must be known wherever proposals are.
@@ -29,6 +29,27 @@ class Objective(SQLModel, table=True):
     active: bool = Field(default=True)
     created_by: str | None = Field(default=None, max_length=SHORT_MAX)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    # Its measurable target, all optional (bot/objective_progress.py): a KPI in words, or one of
+    # the SLA targets (its words kept in `kpi`, so removing the target leaves the KPI named), a
+    # baseline, a target value and the date to reach it by. `kpi_since` is when the baseline
+    # was set: the path to the target starts there.
+    kpi: str | None = Field(default=None, max_length=TITLE_MAX)
+    kpi_sla_target_id: int | None = Field(
+        default=None,
+        sa_column=Column(
+            Integer,
+            ForeignKey(
+                "sla_targets.id",
+                name="fk_objectives_kpi_sla_target_id_sla_targets",
+                ondelete="SET NULL",
+            ),
+            nullable=True,
+        ),
+    )
+    kpi_baseline: float | None = Field(default=None)
+    kpi_target: float | None = Field(default=None)
+    kpi_target_date: date | None = Field(default=None)
+    kpi_since: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class Proposal(SQLModel, table=True):
