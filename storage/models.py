@@ -147,15 +147,34 @@ class ProcessedEvent(SQLModel, table=True):
 
 
 class JobRun(SQLModel, table=True):
-    """One run of a scheduled job for one period; the key makes replicas run it once."""
+    """One run of a scheduled job for one period; the key makes replicas run it once.
+
+    A run of the scheduler's own kind goes `due` -> `running` (claimed by one replica until
+    `claimed_until`) -> `done`, with the Slack message it posted kept in `channel`/`message_ts`
+    so that a run taken over after a crash updates that message instead of posting another.
+    A plain claim (`claim_job_run`) is `done` from the start."""
 
     __tablename__ = "job_runs"
-    __table_args__ = (UniqueConstraint("job", "period", name="uq_job_runs_job_period"),)
+    __table_args__ = (
+        UniqueConstraint("job", "period", name="uq_job_runs_job_period"),
+        Index("ix_job_runs_status_due_at", "status", "due_at"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     job: str = Field(max_length=40)
     period: str = Field(max_length=40)
     started_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    status: str = Field(
+        default="done", max_length=12, sa_column_kwargs={"server_default": "done"}
+    )
+    due_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    owner: str | None = Field(default=None, max_length=SHORT_MAX)
+    claimed_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    attempts: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    channel: str | None = Field(default=None, max_length=SHORT_MAX)
+    message_ts: str | None = Field(default=None, max_length=40)
+    finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    note: str | None = Field(default=None, max_length=200)
 
 
 class PendingDraft(SQLModel, table=True):
