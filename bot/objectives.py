@@ -6,7 +6,9 @@ the operator) check who acts before they call these.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import func, or_
@@ -14,14 +16,47 @@ from sqlmodel import Session, col, select
 
 from bot.errors import InvalidInput, NotFound
 from bot.lifecycle import Status
+from bot.sla.targets import TargetView, describe
 from storage import repositories as repo
 from storage.models import TITLE_MAX, Objective, Proposal
+from storage.sla_tables import Service, SlaTarget
+from storage.types import utcnow
 
 WEIGHT_RULE = "The weight must be greater than 0 and at most 100."
 # A select shows at most this many options at once (Slack's limit).
 OPTIONS_MAX = 100
 # Proposals of a retired objective whose submitter can still choose another one.
 CHOOSE_AGAIN = (Status.OPEN,)
+# A baseline or target beyond this is a typing slip, not a KPI.
+NUMBER_LIMIT = 1e15
+
+
+@dataclass(frozen=True)
+class TargetInput:
+    """An objective's measurable target as the steering group enters it: a KPI in words or one
+    of the SLA targets, a baseline, a target value and a date. All empty: no target."""
+
+    kpi: str | None = None
+    sla_target_id: int | None = None
+    baseline: float | None = None
+    target: float | None = None
+    target_date: date | None = None
+
+    @property
+    def empty(self) -> bool:
+        """True when nothing of a target was entered."""
+        return self == TargetInput()
+
+
+def target_of(objective: Objective) -> TargetInput:
+    """The objective's stored target, as it would be entered again."""
+    return TargetInput(
+        kpi=None if objective.kpi_sla_target_id else objective.kpi,
+        sla_target_id=objective.kpi_sla_target_id,
+        baseline=objective.kpi_baseline,
+        target=objective.kpi_target,
+        target_date=objective.kpi_target_date,
+    )
 
 
 def add_objective(
@@ -31,13 +66,18 @@ def add_objective(
     weight: float = 1.0,
     description: str = "",
     actor: str | None = None,
+    target: TargetInput | None = None,
+    now: datetime | None = None,
 ) -> Objective:
-    """Create an objective; a duplicate title or a bad weight is refused with a reason."""
+    """Create an objective, with its measurable target if given; a duplicate title, a bad weight
+    or a bad target is refused with a reason."""
     title = _title(title)
     _check_weight(weight)
     if repo.objective_by_title(session=session, title=title) is not None:
         raise InvalidInput({"title": f"An objective called “{title}” already exists."})
     objective = Objective(title=title, weight=weight, description=description, created_by=actor)
+    if target is not None:
+        _set_target(session, objective, target, now=now or utcnow())
     session.add(objective)
     session.flush()
     return objective
@@ -50,13 +90,16 @@ def edit_objective(
     title: str | None = None,
     description: str | None = None,
     weight: float | None = None,
+    target: TargetInput | None = None,
+    now: datetime | None = None,
 ) -> tuple[Objective, bool]:
-    """Change an active objective's title, description or weight (None leaves a field as it is);
-    returns it and whether anything changed (a repeated edit changes nothing)."""
+    """Change an active objective's title, description, weight or measurable target (None
+    leaves a field as it is; an empty TargetInput removes the target); returns it and whether
+    anything changed (a repeated edit changes nothing)."""
     objective = get(session=session, objective_id=objective_id)
     if not objective.active:
         raise InvalidInput({"title": f"Objective {objective_id} is retired; it cannot be edited."})
-    before = (objective.title, objective.description, objective.weight)
+    before = (objective.title, objective.description, objective.weight, _stored(objective))
     if title is not None:
         title = _title(title)
         other = repo.objective_by_title(session=session, title=title)
@@ -68,7 +111,14 @@ def edit_objective(
     if weight is not None:
         _check_weight(weight)
         objective.weight = weight
-    changed = (objective.title, objective.description, objective.weight) != before
+    if target is not None:
+        _set_target(session, objective, target, now=now or utcnow())
+    changed = (
+        objective.title,
+        objective.description,
+        objective.weight,
+        _stored(objective),
+    ) != before
     if changed:
         session.add(objective)
         session.flush()
@@ -148,3 +198,80 @@ def _title(title: str) -> str:
 def _check_weight(weight: float) -> None:
     if not 0 < weight <= 100:
         raise InvalidInput({"weight": WEIGHT_RULE})
+
+
+def _stored(objective: Objective) -> tuple[Any, ...]:
+    return (
+        objective.kpi,
+        objective.kpi_sla_target_id,
+        objective.kpi_baseline,
+        objective.kpi_target,
+        objective.kpi_target_date,
+    )
+
+
+def _set_target(
+    session: Session, objective: Objective, wanted: TargetInput, *, now: datetime
+) -> None:
+    """Check the target entered and store it. The path to the target starts when its KPI,
+    baseline or target value changes (`kpi_since`); a new date alone moves only its end."""
+    errors: dict[str, str] = {}
+    kpi = " ".join((wanted.kpi or "").split()) or None
+    if wanted.sla_target_id is not None:
+        if kpi is not None:
+            errors["kpi"] = "Name the KPI in words or choose an SLA target, not both."
+        described = sla_target_words(session=session, target_id=wanted.sla_target_id)
+        if described is None:
+            errors["sla_target"] = f"There is no SLA target {wanted.sla_target_id}."
+        else:
+            kpi = described
+    elif kpi is not None and len(kpi) > TITLE_MAX:
+        errors["kpi"] = f"Keep the KPI to {TITLE_MAX} characters."
+    for name, number in (("baseline", wanted.baseline), ("target", wanted.target)):
+        if number is not None and (not math.isfinite(number) or abs(number) >= NUMBER_LIMIT):
+            errors[name] = f"The {name} must be a finite number, e.g. 42 or 97.5."
+    numbers = (wanted.baseline, wanted.target, wanted.target_date)
+    if kpi is None and wanted.sla_target_id is None and any(n is not None for n in numbers):
+        errors["kpi"] = (
+            "Name the KPI (or choose an SLA target) that the baseline, target and date are about."
+        )
+    if (
+        wanted.target_date is not None
+        and wanted.target_date != objective.kpi_target_date
+        and wanted.target_date <= now.date()
+    ):
+        errors["target_date"] = "The target date must be after today."
+    if errors:
+        raise InvalidInput(errors)
+    path = (kpi, wanted.sla_target_id, wanted.baseline, wanted.target)
+    restarted = path != (
+        objective.kpi,
+        objective.kpi_sla_target_id,
+        objective.kpi_baseline,
+        objective.kpi_target,
+    )
+    objective.kpi, objective.kpi_sla_target_id = kpi, wanted.sla_target_id
+    objective.kpi_baseline, objective.kpi_target = wanted.baseline, wanted.target
+    objective.kpi_target_date = wanted.target_date
+    if kpi is None:
+        objective.kpi_since = None
+    elif restarted or objective.kpi_since is None:
+        objective.kpi_since = now
+
+
+def sla_target_words(*, session: Session, target_id: int) -> str | None:
+    """An SLA target in words ('Email availability: mean >= 99.9 %'), or None when none."""
+    target = session.get(SlaTarget, target_id)
+    service = None if target is None else session.get(Service, target.service_id)
+    if target is None or service is None:
+        return None
+    view = TargetView(
+        target_id,
+        service.name,
+        target.metric,
+        target.aggregate,
+        target.comparator,
+        target.target,
+        target.unit,
+    )
+    return describe(view)[:TITLE_MAX]
