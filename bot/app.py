@@ -17,7 +17,6 @@ from slack_sdk.http_retry.builtin_handlers import (
     ConnectionErrorRetryHandler,
     RateLimitErrorRetryHandler,
 )
-from sqlalchemy.engine import Engine
 
 from bot.deps import Deps
 from bot.middleware import GuardedApp, answer_errors
@@ -167,7 +166,7 @@ def _serve(settings: Settings, listener: socket.socket | None) -> None:
     # Stop cleanly on SIGTERM (docker stop, systemd) as on Ctrl-C.
     signal.signal(signal.SIGTERM, _exit_on_signal)
     try:
-        _run_transport(settings, app, engine, listener)
+        _run_transport(settings, app, deps, listener)
     finally:
         scheduler.shutdown(wait=False)
         deps.shutdown(wait=False)
@@ -179,7 +178,7 @@ def _exit_on_signal(signum: int, _frame: Any) -> None:
 
 
 def _run_transport(
-    settings: Settings, app: App, engine: Engine, listener: socket.socket | None
+    settings: Settings, app: App, deps: Deps, listener: socket.socket | None
 ) -> None:
     if settings.socket_mode:
         from slack_bolt.adapter.socket_mode import SocketModeHandler
@@ -196,16 +195,25 @@ def _run_transport(
         return
     import waitress
 
+    from bot.reaction_path import ReactionPath
     from bot.web import MAX_BODY_BYTES, make_wsgi
 
     assert listener is not None, "HTTP mode binds its port before start-up"
+    # Reaction events, most of the traffic, skip Bolt's listener chain; same handler, same answers.
+    reactions = ReactionPath(
+        deps=deps,
+        client=app.client,
+        handle=lambda reaction: events.on_reaction(deps, app.client, reaction),
+    )
+    reactions.prepare()
     log.info("csi-bot listening on port %s", settings.port)
     waitress.serve(
         make_wsgi(
             app,
-            engine,
+            deps.engine,
             signing_secret=settings.slack_signing_secret or "",
             ingest_token=settings.ingest_token,
+            reactions=reactions.answer,
         ),
         sockets=[listener],
         threads=8,

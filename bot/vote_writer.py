@@ -25,7 +25,7 @@ from sqlmodel import Session
 from bot import votes
 from bot.lifecycle import VOTABLE
 from bot.votes import ReactionOutcome
-from storage import repositories as repo
+from storage import vote_batches as batches
 from storage.db import session_scope
 from storage.types import utcnow
 
@@ -120,39 +120,59 @@ class VoteWriter:
 def apply_together(*, session: Session, reactions: list[Reaction]) -> list[ReactionOutcome]:
     """The effects of `reactions`, in order, in the caller's unit of work: as if applied one
     after another (a retry, or the same person twice, in one batch counts once)."""
-    cards = repo.proposals_by_cards(
-        session=session, cards=[(r.channel_id, r.message_ts) for r in reactions]
+    connection, now = session.connection(), utcnow()
+    cards = batches.cards(
+        connection=connection, cards={(r.channel_id, r.message_ts) for r in reactions}
     )
     on_cards = [r for r in reactions if (r.channel_id, r.message_ts) in cards]
-    new = repo.new_events(session=session, event_ids=[r.event_id for r in on_cards if r.event_id])
-    now, history = utcnow(), []
-    outcomes: list[ReactionOutcome] = []
-    for reaction in reactions:
+    new = batches.new_events(
+        connection=connection, event_ids=[r.event_id for r in on_cards if r.event_id], at=now
+    )
+    outcomes: list[ReactionOutcome] = [_NOTHING] * len(reactions)
+    history: list[dict[str, object]] = []
+    # Votes added one after another go in with one statement; whatever else comes (a
+    # withdrawal, a refusal) first stores those before it, so the order holds.
+    adding: dict[tuple[int, str], int] = {}
+
+    def store_added() -> None:
+        stored = batches.add_votes(connection=connection, votes=adding, at=now)
+        for (pid, user), index in adding.items():
+            changed = (pid, user) in stored
+            outcomes[index] = ReactionOutcome(proposal_id=pid, changed=changed)
+            if changed:
+                history.append(_entry(pid, user, "voted", now))
+        adding.clear()
+
+    for index, reaction in enumerate(reactions):
         card = cards.get((reaction.channel_id, reaction.message_ts))
         if card is None:
-            outcomes.append(ReactionOutcome(proposal_id=None))
             continue
         pid, status = card
         if reaction.event_id:
             if reaction.event_id not in new:  # handled before, or earlier in this batch
-                outcomes.append(ReactionOutcome(proposal_id=None))
                 continue
             new.discard(reaction.event_id)
         user = reaction.user_id
-        if not reaction.added:
-            changed = repo.remove_vote(session=session, proposal_id=pid, user_id=user)
-            action = "unvoted"
-        elif status not in VOTABLE:
-            outcomes.append(votes.refuse_once(session=session, proposal_id=pid, user_id=user))
+        if reaction.added and status in VOTABLE:
+            if (pid, user) in adding:  # the same person twice in this batch
+                outcomes[index] = ReactionOutcome(proposal_id=pid)
+            else:
+                adding[(pid, user)] = index
             continue
-        else:
-            changed = repo.add_vote_once(session=session, proposal_id=pid, user_id=user)
-            action = "voted"
+        store_added()
+        if reaction.added:
+            outcomes[index] = votes.refuse_once(session=session, proposal_id=pid, user_id=user)
+            continue
+        changed = batches.remove_vote(connection=connection, proposal_id=pid, user_id=user)
         if changed:
-            history.append(_entry(pid, user, action, now))
-        outcomes.append(ReactionOutcome(proposal_id=pid, changed=changed))
-    repo.add_audit_entries(session=session, entries=history)
+            history.append(_entry(pid, user, "unvoted", now))
+        outcomes[index] = ReactionOutcome(proposal_id=pid, changed=changed)
+    store_added()
+    batches.add_history(connection=connection, entries=history)
     return outcomes
+
+
+_NOTHING = ReactionOutcome(proposal_id=None)
 
 
 def _entry(proposal_id: int, actor: str, action: str, at: object) -> dict[str, object]:

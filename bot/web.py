@@ -189,10 +189,16 @@ class Metrics:
 
 
 def make_wsgi(
-    app: App, engine: Engine, *, signing_secret: str, ingest_token: str | None = None
+    app: App,
+    engine: Engine,
+    *,
+    signing_secret: str,
+    ingest_token: str | None = None,
+    reactions: Callable[[bytes], BoltResponse | None] | None = None,
 ) -> Wsgi:
     """A WSGI application: POST /slack/events (verified) to Bolt, GET /healthz, GET /metrics,
-    POST /api/measurements when `ingest_token` is set, 404 for the rest."""
+    POST /api/measurements when `ingest_token` is set, 404 for the rest. `reactions` may answer
+    a verified Slack request before Bolt (bot/reaction_path.py); None passes it on."""
     health = HealthCheck(engine)
     metrics = Metrics()
 
@@ -208,6 +214,9 @@ def make_wsgi(
             )
             if problem:
                 raise _Refused("401 Unauthorized", f"unverified: {problem}")
+            answered = reactions(body) if reactions is not None else None
+            if answered is not None:
+                return _bolt_reply(start_response, answered)
             content_type = (environ.get("CONTENT_TYPE") or "").split(";")[0] or None
             text = check_slack_body(body, content_type)
             request = _bolt_request(text, environ)
