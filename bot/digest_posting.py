@@ -4,7 +4,7 @@ thread. Used by the weekly job and by `csi-bot digest --post`."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
@@ -72,15 +72,22 @@ def post_digest(
     channel: str,
     digest: Digest,
     proposals: dict[int, ProposalRef],
+    metadata: dict[str, object] | None = None,
+    on_posted: Callable[[str, str], None] | None = None,
 ) -> PostedDigest:
     """Post the digest to `channel`. Raises when the first message cannot be posted (nothing
     reached the channel); a failed chart or thread reply after it is logged, not raised, so
-    the digest that did go out is not posted a second time."""
+    the digest that did go out is not posted a second time.
+
+    `metadata` goes with the first message (a scheduled run finds its digest by it after a
+    crash); `on_posted(channel, ts)` is told of the first message before the thread is filled."""
     empty = digest_blocks.nothing_to_report(digest)
     first = empty or digest_blocks.summary_message(digest)
-    sent = _post(client, channel, first)
+    sent = _post(client, channel, first, metadata=metadata)
     ts = str(sent["ts"])
     channel_id = str(sent.get("channel") or channel)
+    if on_posted is not None:
+        on_posted(channel_id, ts)
     if empty is not None:
         return PostedDigest(channel=channel_id, ts=ts, replies=0, chart_file_id=None)
     file_id = _upload_chart(client, channel_id, ts, digest)
@@ -90,8 +97,37 @@ def post_digest(
     return PostedDigest(channel=channel_id, ts=ts, replies=replies, chart_file_id=file_id)
 
 
+def update_digest(
+    *,
+    client: WebClient,
+    channel: str,
+    ts: str,
+    digest: Digest,
+    proposals: dict[int, ProposalRef],
+    metadata: dict[str, object] | None = None,
+    fill_thread: bool,
+) -> PostedDigest:
+    """Bring a digest message already in the channel up to date (a run taken over after a
+    crash) instead of posting it again; with `fill_thread`, also post its chart and details
+    (the thread was left empty). Raises when the message cannot be updated."""
+    empty = digest_blocks.nothing_to_report(digest)
+    first = empty or digest_blocks.summary_message(digest)
+    client.chat_update(
+        channel=channel, ts=ts, text=first.text, blocks=first.blocks, metadata=metadata
+    )
+    if empty is not None or not fill_thread:
+        return PostedDigest(channel=channel, ts=ts, replies=0, chart_file_id=None)
+    file_id = _upload_chart(client, channel, ts, digest)
+    replies = _post_replies(client, channel, ts, digest_blocks.detail_messages(digest, proposals))
+    return PostedDigest(channel=channel, ts=ts, replies=replies, chart_file_id=file_id)
+
+
 def _post(
-    client: WebClient, channel: str, message: SlackMessage, thread_ts: str | None = None
+    client: WebClient,
+    channel: str,
+    message: SlackMessage,
+    thread_ts: str | None = None,
+    metadata: dict[str, object] | None = None,
 ) -> dict[str, object]:
     response = client.chat_postMessage(
         channel=channel,
@@ -100,6 +136,7 @@ def _post(
         thread_ts=thread_ts,
         unfurl_links=False,
         unfurl_media=False,
+        metadata=metadata,
     )
     return dict(response.data) if isinstance(response.data, dict) else {}
 

@@ -80,6 +80,8 @@ class Settings:
     timezone: str = "UTC"
     digest_cron: str = "0 9 * * MON"
     poll_cron: str = "0 10 1 * *"
+    # For tests only: the CSI_*_CRON settings take a leading seconds field (6 fields).
+    cron_seconds: bool = False
     poll_days: int = 7
     benefit_check_days: int = 30
     stale_weeks: int = 6
@@ -173,6 +175,7 @@ class Settings:
             timezone=timezone,
             digest_cron=get("CSI_DIGEST_CRON") or "0 9 * * MON",
             poll_cron=get("CSI_POLL_CRON") or "0 10 1 * *",
+            cron_seconds=_boolean(get("CSI_CRON_SECONDS"), "CSI_CRON_SECONDS", False),
             poll_days=_integer(get("CSI_POLL_DAYS"), "CSI_POLL_DAYS", 7),
             benefit_check_days=_integer(
                 get("CSI_BENEFIT_CHECK_DAYS"), "CSI_BENEFIT_CHECK_DAYS", 30

@@ -1,80 +1,158 @@
 """The weekly SLA digest job: on CSI_DIGEST_CRON, evaluate every target and post the digest to
-CSI_DIGEST_CHANNEL, once per period however many replicas run."""
+CSI_DIGEST_CHANNEL, exactly once per firing however many replicas run and whatever fails.
+
+Each firing is a period (scheduler/schedules.py). The run claims it, posts the summary with
+message metadata naming the period, keeps the summary's ts, fills the thread, and marks the
+period done. A run taken over after a crash updates the summary it finds (by the stored ts, or
+by the metadata in the channel) instead of posting a second one.
+"""
 
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from apscheduler.triggers.cron import CronTrigger
 from slack_sdk import WebClient
-from sqlmodel import col, delete
+from slack_sdk.errors import SlackApiError
 
 from bot import digest_posting as posting
 from bot import stale_posting
 from bot.deps import Deps
-from bot.settings import Settings, SettingsError
+from bot.notify import UNREACHABLE
 from bot.sla.evaluation import evaluate
-from scheduler.jobs import day_key
-from storage import repositories as repo
-from storage.models import JobRun
+from scheduler import runs, schedules
+from scheduler.leader import Leadership, OneProcess
+from scheduler.slack_messages import find_by_metadata, has_replies
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)
 
 JOB = "sla_digest"
+EVENT_TYPE = "csi_sla_digest"
+# Another replica's clock may be a little behind: look this much further back in the channel.
+CLOCK_SKEW = timedelta(minutes=2)
 
-
-def digest_trigger(settings: Settings) -> CronTrigger:
-    """CSI_DIGEST_CRON as a trigger in CSI_TIMEZONE; a SettingsError that says how to write it
-    when it is not a 5-field cron expression."""
-    try:
-        return CronTrigger.from_crontab(settings.digest_cron, timezone=settings.timezone)
-    except ValueError as exc:
-        raise SettingsError(
-            f"CSI_DIGEST_CRON={settings.digest_cron!r} is not a cron expression ({exc}). Give "
-            "five fields, minute hour day-of-month month day-of-week, e.g. '0 9 * * MON' "
-            "(Mondays at 09:00 in CSI_TIMEZONE)."
-        ) from exc
+digest_trigger = schedules.digest_trigger
 
 
 def post_sla_digest(
-    *, deps: Deps, client: WebClient, now: datetime | None = None
+    *,
+    deps: Deps,
+    client: WebClient,
+    now: datetime | None = None,
+    leadership: Leadership | None = None,
 ) -> posting.PostedDigest | None:
-    """Post the digest of the 7 days before today (in CSI_TIMEZONE) to the digest channel.
+    """Post the digest of the latest firing of CSI_DIGEST_CRON at or before `now`.
 
-    The period is claimed first: a second run for the same period, on this replica or another,
-    posts nothing and returns None. When even the first message fails, the claim is given back
-    so that a later run (or `csi-bot digest --post`) can post it.
-    """
+    None when that firing's digest was posted already (by this replica or another) or another
+    live run holds it. Raises when Slack fails; the firing then stays due and the next tick
+    tries it again."""
+    now = now or utcnow()
+    slot = schedules.latest_slot(digest_trigger(deps.settings), now)
+    if slot is None:
+        return None
+    return complete_digest(
+        deps=deps,
+        client=client,
+        period=schedules.period_key(slot),
+        due_at=slot,
+        leadership=leadership or OneProcess(),
+        as_of=now,
+    )
+
+
+def complete_digest(
+    *,
+    deps: Deps,
+    client: WebClient,
+    period: str,
+    due_at: datetime,
+    leadership: Leadership,
+    as_of: datetime | None = None,
+) -> posting.PostedDigest | None:
+    """Post (or, after a crash, complete) the digest of one period: the 7 days before `as_of`
+    (by default the firing's own time, so that a late or retried run reports the same week)."""
     channel = deps.settings.digest_channel
     if not channel:
         log.info("no CSI_DIGEST_CHANNEL (or CSI_PROPOSALS_CHANNEL): the SLA digest is not posted")
         return None
-    now = now or utcnow()
-    timezone = deps.settings.timezone
-    period = day_key(now, timezone)
-    with deps.session() as session:
-        if not repo.claim_job_run(session=session, job=JOB, period=period):
-            log.info("the SLA digest for %s was posted already", period)
-            return None
-        digest = evaluate(session=session, as_of=now, timezone=timezone)
-        proposals = posting.proposal_refs(session=session, digest=digest)
+    claim = runs.claim(deps=deps, leadership=leadership, job=JOB, period=period, due_at=due_at)
+    if claim is None:
+        return None
     try:
-        posted = posting.post_digest(
-            client=client, channel=channel, digest=digest, proposals=proposals
-        )
-    except Exception:
-        _release(deps, period)
+        posted, outcome = _post_or_update(deps, client, channel, claim, as_of or due_at)
+    except Exception as exc:
+        runs.give_back(claim, error=_why(exc))
         raise
-    log.info(
-        "SLA digest for %s posted to %s: %d targets, %d thread replies, chart %s",
-        period,
-        posted.channel,
-        len(digest.targets),
-        posted.replies,
-        posted.chart_file_id or "none",
+    runs.finish(
+        claim,
+        outcome=outcome,
+        note=f"{outcome} {posted.channel}/{posted.ts}: {posted.replies} replies",
     )
+    return posted
+
+
+def _post_or_update(
+    deps: Deps, client: WebClient, channel: str, claim: runs.Claim, as_of: datetime
+) -> tuple[posting.PostedDigest, str]:
+    timezone = deps.settings.timezone
+    with deps.session() as session:
+        digest = evaluate(session=session, as_of=as_of, timezone=timezone)
+        proposals = posting.proposal_refs(session=session, digest=digest)
+    metadata: dict[str, object] = {
+        "event_type": EVENT_TYPE,
+        "event_payload": {"job": JOB, "period": claim.period},
+    }
+    found = _already_posted(client, channel, claim)
+    if found is None:
+        posted = posting.post_digest(
+            client=client,
+            channel=channel,
+            digest=digest,
+            proposals=proposals,
+            metadata=metadata,
+            on_posted=claim.record_message,
+        )
+        _fill_thread(deps, client, posted, now=as_of)
+        return posted, "posted"
+    found_channel, found_ts = found
+    if claim.ts is None:
+        claim.record_message(found_channel, found_ts)
+    # The thread is filled only when the interrupted run left it empty: a reply is never doubled.
+    empty_thread = not has_replies(client, found_channel, found_ts)
+    posted = posting.update_digest(
+        client=client,
+        channel=found_channel,
+        ts=found_ts,
+        digest=digest,
+        proposals=proposals,
+        metadata=metadata,
+        fill_thread=empty_thread,
+    )
+    if empty_thread:
+        _fill_thread(deps, client, posted, now=as_of)
+    return posted, "updated"
+
+
+def _already_posted(client: WebClient, channel: str, claim: runs.Claim) -> tuple[str, str] | None:
+    """The message an earlier attempt posted: its stored ts, or else the channel's message with
+    this period's metadata. Raises when Slack cannot be asked (the run stays due)."""
+    if claim.channel and claim.ts:
+        return claim.channel, claim.ts
+    if not claim.taken_over:
+        return None
+    return find_by_metadata(
+        client,
+        channel=channel,
+        event_type=EVENT_TYPE,
+        payload={"job": JOB, "period": claim.period},
+        since=claim.due_at - CLOCK_SKEW,
+    )
+
+
+def _fill_thread(
+    deps: Deps, client: WebClient, posted: posting.PostedDigest, *, now: datetime
+) -> None:
     # The steering group's other weekly reading goes in the same thread: work gone quiet, and
     # proposals that would undo each other.
     stale_posting.post_stale_work(
@@ -88,9 +166,11 @@ def post_sla_digest(
     stale_posting.post_counteracting_pairs(
         deps=deps, client=client, channel=posted.channel, thread_ts=posted.ts
     )
-    return posted
 
 
-def _release(deps: Deps, period: str) -> None:
-    with deps.session() as session:
-        session.exec(delete(JobRun).where(col(JobRun.job) == JOB, col(JobRun.period) == period))
+def _why(exc: Exception) -> str:
+    if isinstance(exc, SlackApiError):
+        return f"slack: {exc.response.get('error')}"
+    if isinstance(exc, UNREACHABLE):
+        return f"slack unreachable: {exc}"
+    return repr(exc)

@@ -15,6 +15,8 @@ from slack_sdk.errors import SlackApiError
 from bot.blocks import decisions as decision_blocks
 from bot.deps import Deps
 from bot.notify import UNREACHABLE
+from scheduler import runs
+from scheduler.leader import Leadership, OneProcess
 from storage import repositories as repo
 from storage.types import utcnow
 
@@ -37,30 +39,51 @@ def trigger(timezone: str) -> CronTrigger:
     return CronTrigger(day_of_week="mon", hour="9-17", minute=25, timezone=timezone)
 
 
-def post_objective_digest(*, deps: Deps, client: WebClient, now: datetime | None = None) -> int:
+def post_objective_digest(
+    *,
+    deps: Deps,
+    client: WebClient,
+    now: datetime | None = None,
+    leadership: Leadership | None = None,
+) -> int:
     """List the proposals waiting for an objective for over a week in the steering channel;
-    returns how many were listed (0: none, or this week's list was posted already)."""
+    returns how many were listed (0: none, or this week's list was posted already). A list
+    Slack did not take leaves the week due: the next hour's try posts it."""
     now = now or utcnow()
     channel = deps.settings.steering_channel
     if not channel:
         return 0
+    claim = runs.claim(
+        deps=deps,
+        leadership=leadership or OneProcess(),
+        job=JOB,
+        period=week_key(now, deps.settings.timezone),
+        due_at=now,
+    )
+    if claim is None:
+        return 0
     with deps.session() as session:
-        if not repo.claim_job_run(
-            session=session, job=JOB, period=week_key(now, deps.settings.timezone)
-        ):
-            return 0
         waiting = repo.proposals_waiting_for_objective(
             session=session, created_before=now - WAITING_FOR
         )
     if not waiting:
+        runs.finish(claim, outcome="nothing_to_list")
+        return 0
+    if claim.ts is not None:
+        # Posted before a crash (its ts was kept): the week's list is out.
+        runs.finish(claim, outcome="posted_before")
         return 0
     text, message = decision_blocks.objective_digest(waiting, now=now)
     try:
-        client.chat_postMessage(channel=channel, text=text, blocks=message, unfurl_links=False)
+        sent = client.chat_postMessage(
+            channel=channel, text=text, blocks=message, unfurl_links=False
+        )
+        claim.record_message(str(sent.get("channel") or channel), str(sent["ts"]))
     except SlackApiError as exc:
-        log.warning("objective digest not posted: %s", exc.response.get("error"))
+        runs.give_back(claim, error=f"slack: {exc.response.get('error')}")
         return 0
     except UNREACHABLE as exc:
-        log.warning("objective digest not posted: %s", exc)
+        runs.give_back(claim, error=f"slack unreachable: {exc}")
         return 0
+    runs.finish(claim, outcome="posted")
     return len(waiting)

@@ -8,15 +8,14 @@ from datetime import datetime
 
 from apscheduler.triggers.cron import CronTrigger
 from slack_sdk import WebClient
-from sqlmodel import col, delete
 
 from bot import poll_posting as service
 from bot.deps import Deps
-from bot.settings import Settings, SettingsError
-from scheduler.jobs import day_key
+from bot.settings import Settings
+from scheduler import runs, schedules
+from scheduler.leader import Leadership, OneProcess
 from storage import poll_tables as tables
 from storage import repositories as repo
-from storage.models import JobRun
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -27,17 +26,12 @@ CLOSE_JOB = "poll_close"
 CLOSE_CHECK_MINUTES = 10
 
 
-def poll_trigger(settings: Settings) -> CronTrigger:
-    """CSI_POLL_CRON as a trigger in CSI_TIMEZONE; a SettingsError that says how to write it
-    when it is not a 5-field cron expression."""
-    try:
-        return CronTrigger.from_crontab(settings.poll_cron, timezone=settings.timezone)
-    except ValueError as exc:
-        raise SettingsError(
-            f"CSI_POLL_CRON={settings.poll_cron!r} is not a cron expression ({exc}). Give five "
-            "fields, minute hour day-of-month month day-of-week, e.g. '0 10 1 * *' (the 1st of "
-            "each month at 10:00 in CSI_TIMEZONE)."
-        ) from exc
+poll_trigger = schedules.poll_trigger
+_OUTCOMES = {
+    service.Opened: "posted",
+    service.AlreadyOpen: "already_open",
+    service.NoCandidates: "no_candidates",
+}
 
 
 def close_trigger(settings: Settings) -> CronTrigger:
@@ -46,22 +40,50 @@ def close_trigger(settings: Settings) -> CronTrigger:
 
 
 def open_scheduled_poll(
-    *, deps: Deps, client: WebClient, now: datetime | None = None
+    *,
+    deps: Deps,
+    client: WebClient,
+    now: datetime | None = None,
+    leadership: Leadership | None = None,
 ) -> service.OpenOutcome | None:
-    """Open a poll, once per day of CSI_POLL_CRON firing (in CSI_TIMEZONE) across replicas;
-    None when another run had the day already. A poll that Slack refused gives the day back,
-    so a later firing may try again."""
+    """Open the poll of the latest firing of CSI_POLL_CRON at or before `now`, once across
+    replicas; None when another run had that firing already."""
     now = now or utcnow()
-    period = day_key(now, deps.settings.timezone)
-    with deps.session() as session:
-        if not repo.claim_job_run(session=session, job=OPEN_JOB, period=period):
-            log.info("the prioritisation poll of %s was opened already", period)
-            return None
+    slot = schedules.latest_slot(poll_trigger(deps.settings), now)
+    if slot is None:
+        return None
+    return complete_poll_open(
+        deps=deps,
+        client=client,
+        period=schedules.period_key(slot),
+        due_at=slot,
+        leadership=leadership or OneProcess(),
+        now=now,
+    )
+
+
+def complete_poll_open(
+    *,
+    deps: Deps,
+    client: WebClient,
+    period: str,
+    due_at: datetime,
+    leadership: Leadership,
+    now: datetime | None = None,
+) -> service.OpenOutcome | None:
+    """Open the poll of one firing. A poll that Slack refused leaves the firing due, so the
+    next tick tries again; a poll opened before a crash is found open, not opened twice."""
+    claim = runs.claim(deps=deps, leadership=leadership, job=OPEN_JOB, period=period, due_at=due_at)
+    if claim is None:
+        return None
     try:
-        outcome = service.open_poll(deps=deps, client=client, opened_by="schedule", now=now)
-    except Exception:
-        _release(deps, OPEN_JOB, period)
+        outcome = service.open_poll(
+            deps=deps, client=client, opened_by="schedule", now=now or utcnow()
+        )
+    except Exception as exc:
+        runs.give_back(claim, error=repr(exc))
         raise
+    runs.finish(claim, outcome=_OUTCOMES.get(type(outcome), "done"))
     if isinstance(outcome, service.Opened):
         log.info(
             "prioritisation poll %d opened in %s with %d candidates",
@@ -96,8 +118,3 @@ def close_due_poll(
     if isinstance(outcome, service.Closed):
         log.info("prioritisation poll %d closed: %d voters", outcome.poll_id, outcome.result.voters)
     return outcome
-
-
-def _release(deps: Deps, job: str, period: str) -> None:
-    with deps.session() as session:
-        session.exec(delete(JobRun).where(col(JobRun.job) == job, col(JobRun.period) == period))

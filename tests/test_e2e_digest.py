@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -291,8 +292,9 @@ def test_two_hundred_targets_pass_slack_validation(
                 rows.append((service.id, metric, end - timedelta(hours=hour), 50.0 + n))
         sla_repo.insert_measurements(session=session, rows=rows)
     stack.slack.clear()
-    # A later day: a period of its own, so the job posts.
-    posted = post_sla_digest(deps=deps, client=client, now=datetime.now(UTC) + timedelta(days=1))
+    # A daily digest (tomorrow's firing is a period of its own) of the week before tomorrow.
+    daily = replace(deps, settings=replace(deps.settings, digest_cron="0 0 * * *"))
+    posted = post_sla_digest(deps=daily, client=client, now=datetime.now(UTC) + timedelta(days=1))
     assert posted is not None
     assert not stack.slack.refused(), [c.response for c in stack.slack.refused()][:1]
     messages = stack.slack.calls("chat.postMessage")
