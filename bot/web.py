@@ -23,7 +23,7 @@ from slack_bolt import App, BoltRequest, BoltResponse
 from slack_bolt.adapter.wsgi.http_response import WsgiHttpResponse
 from sqlalchemy.engine import Engine
 
-from bot import ingest
+from bot import ingest, metrics
 from storage.db import ping
 
 log = logging.getLogger(__name__)
@@ -151,41 +151,19 @@ class HealthCheck:
             return False
 
 
-class Metrics:
-    """Counters for `GET /metrics` in the Prometheus text format."""
+# Unknown paths share one label, so that a scan of the server cannot grow the series.
+METRIC_PATHS = frozenset({SLACK_PATH, "/healthz", "/metrics", ingest.PATH})
 
-    PATHS = frozenset({SLACK_PATH, "/healthz", "/metrics", ingest.PATH})
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._requests: dict[tuple[str, str], int] = {}
-        self._started = time.time()
+def _count_request(path: str, status: str) -> None:
+    label = path if path in METRIC_PATHS else "other"
+    metrics.HTTP_REQUESTS.labels(path=label, status=status.split(" ", 1)[0]).inc()
 
-    def count(self, path: str, status: str) -> None:
-        """Count one answered request; unknown paths share one label to bound the series."""
-        key = (path if path in self.PATHS else "other", status.split(" ", 1)[0])
-        with self._lock:
-            self._requests[key] = self._requests.get(key, 0) + 1
 
-    def render(self) -> str:
-        """The exposition text."""
-        with self._lock:
-            requests = sorted(self._requests.items())
-        lines = [
-            "# HELP csi_bot_up 1 while the bot serves HTTP.",
-            "# TYPE csi_bot_up gauge",
-            "csi_bot_up 1",
-            "# HELP csi_bot_start_time_seconds When the bot started, in Unix seconds.",
-            "# TYPE csi_bot_start_time_seconds gauge",
-            f"csi_bot_start_time_seconds {self._started:.3f}",
-            "# HELP csi_bot_http_requests_total HTTP requests answered, by path and status.",
-            "# TYPE csi_bot_http_requests_total counter",
-        ]
-        lines += [
-            f'csi_bot_http_requests_total{{path="{path}",status="{status}"}} {n}'
-            for (path, status), n in requests
-        ]
-        return "\n".join(lines) + "\n"
+def _count_slack(surface: str, status: int, started: float | None) -> None:
+    metrics.SLACK_REQUESTS.labels(surface=surface, outcome=metrics.outcome_of(status)).inc()
+    if started is not None:
+        metrics.ACK_LATENCY.labels(surface=surface).observe(time.perf_counter() - started)
 
 
 def make_wsgi(
@@ -195,14 +173,16 @@ def make_wsgi(
     signing_secret: str,
     ingest_token: str | None = None,
     reactions: Callable[[bytes], BoltResponse | None] | None = None,
+    scheduler_state: Callable[[], str] | None = None,
 ) -> Wsgi:
     """A WSGI application: POST /slack/events (verified) to Bolt, GET /healthz, GET /metrics,
     POST /api/measurements when `ingest_token` is set, 404 for the rest. `reactions` may answer
-    a verified Slack request before Bolt (bot/reaction_path.py); None passes it on."""
+    a verified Slack request before Bolt (bot/reaction_path.py); None passes it on.
+    `scheduler_state` says whether this replica leads the scheduler (shown by /healthz)."""
     health = HealthCheck(engine)
-    metrics = Metrics()
 
     def slack(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        started = time.perf_counter()
         try:
             body = _read_body(environ)
             problem = verify_signature(
@@ -216,6 +196,7 @@ def make_wsgi(
                 raise _Refused("401 Unauthorized", f"unverified: {problem}")
             answered = reactions(body) if reactions is not None else None
             if answered is not None:
+                _count_slack("event", answered.status, started)
                 return _bolt_reply(start_response, answered)
             content_type = (environ.get("CONTENT_TYPE") or "").split(";")[0] or None
             text = check_slack_body(body, content_type)
@@ -228,8 +209,11 @@ def make_wsgi(
                 refused,
             )
             error = "invalid request" if refused.status.startswith("401") else str(refused)
+            unverified = refused.status.startswith("401")
+            _count_slack("unverified" if unverified else "malformed", 400, None)
             return _reply(start_response, refused.status, {"error": error})
         response = app.dispatch(request)
+        _count_slack(metrics.surface_of(request.body), response.status, started)
         return _bolt_reply(start_response, response)
 
     def measurements(
@@ -272,21 +256,26 @@ def make_wsgi(
         if path == ingest.PATH and ingest_token:
             return measurements(environ, start_response, ingest_token)
         if path == "/healthz":
+            scheduler = {"scheduler": scheduler_state()} if scheduler_state else {}
             if health.healthy():
-                return _reply(start_response, "200 OK", {"status": "ok"})
+                return _reply(
+                    start_response, "200 OK", {"status": "ok", "database": "ok", **scheduler}
+                )
             return _reply(
                 start_response,
                 "503 Service Unavailable",
-                {"status": "error", "error": "the database does not answer"},
+                {
+                    "status": "error",
+                    "error": "the database does not answer",
+                    "database": "error",
+                    **scheduler,
+                },
             )
         if path == "/metrics":
-            text = metrics.render().encode()
+            text = metrics.render()
             start_response(
                 "200 OK",
-                [
-                    ("Content-Type", "text/plain; version=0.0.4; charset=utf-8"),
-                    ("Content-Length", str(len(text))),
-                ],
+                [("Content-Type", metrics.CONTENT_TYPE), ("Content-Length", str(len(text)))],
             )
             return [text]
         return _reply(start_response, "404 Not Found", {"error": "nothing here"})
@@ -295,7 +284,7 @@ def make_wsgi(
         path = environ.get("PATH_INFO", "")
 
         def counting_start_response(status: str, headers: Any, *exc_info: Any) -> Any:
-            metrics.count(path, status)
+            _count_request(path, status)
             return start_response(status, headers, *exc_info)
 
         return route(environ, counting_start_response)

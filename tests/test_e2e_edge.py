@@ -201,7 +201,7 @@ def test_metrics_count_requests_by_path_and_status(stack: Stack) -> None:
         key = f'csi_bot_http_requests_total{{path="{path}",status="{status}"}} '
         for line in text.splitlines():
             if line.startswith(key):
-                return int(line[len(key) :])
+                return int(float(line[len(key) :]))
         return 0
 
     before = stack.driver.get("/metrics").body
