@@ -14,8 +14,9 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from bot.settings import Settings
+from bot.settings import Settings, SettingsError
 from bot.similar_proposals import SimilarProposals
+from bot.similarity.warning import model_for
 from bot.steering import SteeringGroup
 from storage.db import session_scope
 
@@ -51,7 +52,12 @@ class Deps:
         """The similar-proposal index, built from the register on first use."""
         with self._similar_lock:
             if self._similar is None:
-                self._similar = SimilarProposals(method=self.settings.similarity_method)
+                method, path = self.settings.similarity_method, self.settings.warning_model
+                try:
+                    model = model_for(method, path)
+                except ValueError as exc:
+                    raise SettingsError(f"CSI_WARNING_MODEL={path}: {exc}") from exc
+                self._similar = SimilarProposals(method=method, warning_model=model)
             return self._similar
 
     @contextmanager

@@ -106,7 +106,13 @@ def submit(
 def _similar(
     *, session: Session, similar: SimilarProposals, draft: ProposalDraft, key: str
 ) -> Held | None:
-    matches = similar.similar(session=session, title=draft.title, description=draft.description)
+    matches = similar.similar(
+        session=session,
+        title=draft.title,
+        description=draft.description,
+        service=draft.service,
+        objective_id=draft.objective_id,
+    )
     if not matches:
         return None
     related = similar_proposals.related(

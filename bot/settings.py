@@ -88,6 +88,9 @@ class Settings:
     allow_self_decision: bool = False
     ingest_token: str | None = None
     similarity_method: str = "lexical"
+    # A warning model refitted on the register's own duplicates (`csi-bot similar --calibrate`);
+    # None: the model shipped in the package.
+    warning_model: str | None = None
 
     def is_vote(self, reaction: str) -> bool:
         """True when a reaction (as Slack names it, skin tone and all) is the vote emoji."""
@@ -186,6 +189,7 @@ class Settings:
             ),
             ingest_token=get("CSI_INGEST_TOKEN"),
             similarity_method=method,
+            warning_model=get("CSI_WARNING_MODEL") or None,
         )
 
 

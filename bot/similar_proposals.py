@@ -14,6 +14,7 @@ from bot import proposals
 from bot.lifecycle import Status
 from bot.proposals import ProposalSummary
 from bot.similarity import SimilarityIndex, threshold_for
+from bot.similarity.warning import POOL, Candidate, Proposed, WarningModel, decide, shipped_model
 from storage import repositories as repo
 from storage.models import Proposal
 from storage.types import utcnow
@@ -35,6 +36,8 @@ class SimilarMatch:
 
     summary: ProposalSummary
     score: float
+    # Why the warning names it ("same title words", ...); empty when shown by a plain threshold.
+    reasons: tuple[str, ...] = ()
 
     @property
     def proposal(self) -> Proposal:
@@ -55,9 +58,17 @@ class SimilarProposals:
     and merges by any replica are seen without rescanning the register.
     """
 
-    def __init__(self, *, method: str = "lexical", threshold: float | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        method: str = "lexical",
+        threshold: float | None = None,
+        warning_model: WarningModel | None = None,
+    ) -> None:
         self.index = SimilarityIndex(method)
         self.threshold = threshold_for(method) if threshold is None else threshold
+        # The warning decision; None (no model for the method) falls back to `threshold`.
+        self.warning_model = warning_model or shipped_model(method)
         self._lock = threading.Lock()
         self._refreshed_at: datetime | None = None
         self._versions: dict[int, datetime] = {}
@@ -103,23 +114,49 @@ class SimilarProposals:
         limit: int = 5,
         exclude: Collection[int] = (),
         threshold: float | None = None,
+        service: str | None = None,
+        objective_id: int | None = None,
     ) -> list[SimilarMatch]:
-        """Stored proposals at least `threshold` alike (default: the calibrated one), best first."""
+        """The stored proposals to warn about, best first, each with why; empty: no warning.
+
+        The warning decision (`bot/similarity/warning.py`) judges the engine's best matches,
+        using the service and objective when given; with `threshold`, every match scoring at
+        least that much is returned instead, without reasons.
+        """
         self.refresh(session=session)
-        floor = self.threshold if threshold is None else threshold
-        matches = [
-            m
-            for m in self.index.search(title, description, limit=limit, exclude=exclude)
-            if m.score >= floor
-        ]
-        found = {
-            p.id: p for p in repo.list_proposals(session=session, ids=[m.doc_id for m in matches])
-        }
-        ordered = [found[m.doc_id] for m in matches if m.doc_id in found]
+        model = self.warning_model
+        if threshold is not None or model is None:
+            floor = self.threshold if threshold is None else threshold
+            hits = self.index.search(title, description, limit=limit, exclude=exclude)
+            chosen: dict[int, tuple[float, tuple[str, ...]]] = {
+                m.doc_id: (m.score, ()) for m in hits if m.score >= floor
+            }
+            found = {p.id: p for p in repo.list_proposals(session=session, ids=list(chosen))}
+        else:
+            pool = self.index.search(title, description, limit=max(POOL, limit), exclude=exclude)
+            ids = [m.doc_id for m in pool]
+            found = {p.id: p for p in repo.list_proposals(session=session, ids=ids)}
+            candidates = [
+                Candidate(m.doc_id, m.score, p.title, p.service, p.objective_id)
+                for m in pool
+                if (p := found.get(m.doc_id)) is not None
+            ]
+            warning = decide(
+                Proposed(title, description, service, objective_id),
+                candidates,
+                store_size=len(self.index),
+                model=model,
+                judged=limit,
+            )
+            chosen = {f.doc_id: (f.score, f.reasons) for f in warning.shown}
+        ordered = [found[doc_id] for doc_id in chosen if doc_id in found]
         summaries = proposals.summarise(session=session, proposals=ordered)
-        scores = {m.doc_id: m.score for m in matches}
         return [
-            SimilarMatch(summary=s, score=round(scores[s.proposal.id or 0], 4))
+            SimilarMatch(
+                summary=s,
+                score=round(chosen[s.proposal.id or 0][0], 4),
+                reasons=chosen[s.proposal.id or 0][1],
+            )
             for s in summaries
             if s.proposal.status not in NOT_OFFERED
         ]

@@ -48,7 +48,12 @@ def register(app: App, deps: Deps) -> None:
         own = [view.meta.proposal_id] if view.meta.proposal_id else []
         with deps.session() as session:
             matches = deps.similar.similar(
-                session=session, title=draft.title, description=draft.description, exclude=own
+                session=session,
+                title=draft.title,
+                description=draft.description,
+                exclude=own,
+                service=draft.service,
+                objective_id=draft.objective_id,
             )
             related = similar_proposals.related(
                 session=session,

@@ -23,16 +23,20 @@ def _line(summary: ProposalSummary, *, vote_emoji: str) -> str:
     return f"{title} · {label(p.status)} · {votes}"
 
 
+def _why(match: SimilarMatch) -> str:
+    """Why the warning names a match (its reasons), or how alike it is when none were given."""
+    if match.reasons:
+        return "_" + ", ".join(match.reasons) + "_"
+    return f"{round(match.score * 100)}% alike"
+
+
 def similar_notice(
     matches: Sequence[SimilarMatch], related: Sequence[ProposalSummary], *, vote_emoji: str
 ) -> list[Block]:
     """What is already in the register that looks like this, and what to coordinate with."""
     shown: list[Block] = []
     if matches:
-        lines = [
-            f"• {_line(m.summary, vote_emoji=vote_emoji)} · {round(m.score * 100)}% alike"
-            for m in matches
-        ]
+        lines = [f"• {_line(m.summary, vote_emoji=vote_emoji)} · {_why(m)}" for m in matches]
         if any(m.proposal.status in VOTABLE for m in matches):
             advice = ": vote for one of them instead of starting the same work twice."
         else:
@@ -91,7 +95,11 @@ def similar_choice_view(
     title: str,
     vote_emoji: str,
 ) -> dict[str, Any]:
-    """The form turned into a choice: vote for an existing proposal, or submit anyway."""
+    """The form turned into a choice: vote for an existing proposal, or submit anyway.
+
+    Submitting anyway is chosen already, so that one click on Continue does it: the warning
+    may be wrong, and the reasons shown let the author judge it at a glance.
+    """
     options = [
         {
             "text": plain(mrkdwn.truncate(f"Vote for {ref(m.proposal)} {m.proposal.title}", 75)),
@@ -101,11 +109,12 @@ def similar_choice_view(
         if m.proposal.status in VOTABLE
     ]
     submit = "Submit mine anyway" if options else "Submit mine"
-    options_all = [*options, {"text": plain(submit), "value": CHOICE_NEW}]
+    new = {"text": plain(submit), "value": CHOICE_NEW}
+    options_all = [*options, new]
     if options:
         advice = (
-            "Voting for one of them keeps the work in one place; if yours is different, submit "
-            "it anyway and the two are linked as related."
+            "Voting for one of them keeps the work in one place; if yours is different, "
+            "Continue submits it anyway and the two are linked as related."
         )
     else:
         advice = "None of them takes votes now; if yours is still needed, submit it."
@@ -121,7 +130,7 @@ def similar_choice_view(
                 "type": "radio_buttons",
                 "action_id": ActionId.INPUT,
                 "options": options_all,
-                "initial_option": options_all[0],
+                "initial_option": new,
             },
         },
     ]
