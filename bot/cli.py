@@ -16,7 +16,7 @@ from pathlib import Path
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from bot import cli_objectives, cli_polls, cli_sla, proposals, register_io
+from bot import cli_objectives, cli_polls, cli_similar, cli_sla, proposals, register_io
 from bot.errors import CsiError
 from bot.outbox import CARD_STATUSES, GIVE_UP_AFTER, Outbox, Outcome, Tally
 from bot.settings import HOW_TO_GET, Settings, SettingsError
@@ -155,7 +155,21 @@ def _parser() -> argparse.ArgumentParser:
         "--threshold",
         type=_score,
         default=None,
-        help="lowest score shown; scores run from 0 to about 1 (default: the warning threshold)",
+        help="lowest score shown; scores run from 0 to about 1 (default: the warning decision)",
+    )
+    similar.add_argument(
+        "--calibrate",
+        type=_input_file,
+        metavar="FILE",
+        help="refit the warning on known duplicate pairs (CSV: a header, then two proposal "
+        "numbers or refs a row)",
+    )
+    similar.add_argument(
+        "--output",
+        type=_output_file,
+        metavar="PATH",
+        help="with --calibrate: where the refitted warning is written (default: "
+        "CSI_WARNING_MODEL, else csi-warning-model.json)",
     )
 
     cards = commands.add_parser("cards", help="the proposals' cards in the proposals channel")
@@ -282,6 +296,10 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
                 session=session, path=args.file, create_objectives=args.create_objectives
             )
             print("\n".join(register_io.report(result)))
+        elif args.command == "similar" and args.calibrate is not None:
+            cli_similar.calibrate_command(
+                path=args.calibrate, output=args.output, settings=settings, session=session
+            )
         elif args.command == "similar":
             similar_command(args, settings=settings, session=session)
     return 0
@@ -289,7 +307,10 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 
 def _check_usage(args: argparse.Namespace) -> None:
     """What argparse cannot say on its own, said before any database is touched."""
-    if args.command == "similar" and (args.text is None) == (args.batch is None):
+    if args.command == "similar" and args.calibrate is not None:
+        if args.text is not None or args.batch is not None:
+            raise UsageError("--calibrate FILE takes no TEXT and no --batch")
+    elif args.command == "similar" and (args.text is None) == (args.batch is None):
         raise UsageError("give either TEXT or --batch FILE, not both or neither")
 
 
@@ -317,6 +338,7 @@ def similar_command(args: argparse.Namespace, *, settings: Settings, session: Se
                 "score": m.score,
                 "status": m.proposal.status,
                 "votes": m.summary.votes,
+                "reasons": list(m.reasons),
             }
             for m in found
         ]
@@ -345,7 +367,9 @@ def similar_command(args: argparse.Namespace, *, settings: Settings, session: Se
         print("No similar proposal: the bot would not warn.")
     else:
         for item in found:
-            print(f"#{item['id']}\t{item['score']:.3f}\t{item['status']}\t{item['title']}")
+            reasons = item["reasons"]
+            why = ", ".join(map(str, reasons)) if isinstance(reasons, list) else ""
+            print(f"#{item['id']}\t{item['score']:.3f}\t{item['status']}\t{item['title']}\t{why}")
 
 
 def _read_lines(path: Path) -> list[str]:

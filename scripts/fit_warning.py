@@ -18,7 +18,8 @@ A logistic regression (Newton's method, a little L2) is fitted on those pairs; t
 whose precision and false-warning rate meet the targets at every size. ``--write`` stores the
 result in the package; without it the script only prints.
 
-The functions here are also what ``csi-bot similar --calibrate`` uses on a register's pairs.
+The fitting itself lives in ``bot/similarity/calibration.py``, which ``csi-bot similar
+--calibrate`` also uses on a register's own pairs.
 """
 
 from __future__ import annotations
@@ -30,36 +31,24 @@ import pickle
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.similarity import SimilarityIndex
-from bot.similarity.warning import (
-    FEATURES,
-    MODEL_FILE,
-    POOL,
-    SHOWN,
-    Candidate,
-    Proposed,
-    WarningModel,
-    pair_features,
+from bot.similarity import Match, SimilarityIndex
+from bot.similarity.calibration import (
+    Labelled,
+    choose_cutoffs,
+    evaluate,
+    fit_logistic,
+    labelled,
+    pairs,
 )
+from bot.similarity.warning import MODEL_FILE, POOL, Candidate, Proposed, WarningModel
 
 MODEL_PATH = Path(__file__).resolve().parents[1] / "bot" / "similarity" / MODEL_FILE
-L2 = 1e-3
-# Targets the cut-offs are chosen for on the fitting half (a little stricter than the goals:
-# precision >= 0.80 and false warnings <= 15% on the held-out half).
-TARGET_PRECISION = 0.83
-TARGET_FALSE_WARNINGS = 0.14
-# Cut-offs tried: probabilities from 2% to 90%, evenly on a log scale (positives are rare among
-# the judged pairs, so useful cut-offs are low).
-CUTOFFS = tuple(round(float(c), 4) for c in np.exp(np.linspace(np.log(0.02), np.log(0.9), 80)))
-SHOW_FRACTIONS = (0.1, 0.25, 0.5, 0.75, 1.0)
 
 
 def fit_half(group: str) -> bool:
@@ -67,19 +56,7 @@ def fit_half(group: str) -> bool:
     return hashlib.sha1(group.encode()).digest()[0] % 2 == 0
 
 
-@dataclass
-class Query:
-    """One query of the protocol: its text, the pools found, and which candidates are right."""
-
-    proposed: Proposed
-    found: list[Candidate]  # the engine's best POOL, the query itself excluded
-    novel: list[Candidate]  # the same with the query's whole group excluded
-    right: frozenset[int]  # doc ids of its duplicates
-    store_size: int
-    fit: bool
-
-
-def astuple_shallow(q: Query) -> tuple[Any, ...]:
+def astuple_shallow(q: Labelled) -> tuple[Any, ...]:
     """The fields of a query, in order (its candidates stay objects)."""
     return tuple(getattr(q, f.name) for f in fields(q))
 
@@ -89,152 +66,25 @@ def pools(
     texts: Sequence[tuple[str, str]],
     group: Sequence[str],
     query_ids: Sequence[int],
-) -> list[Query]:
+) -> list[Labelled]:
     """Search every query twice (duplicates present / removed) and keep the pools."""
     members: dict[str, set[int]] = {}
     for i, g in enumerate(group):
         members.setdefault(g, set()).add(i)
+    size = len(index)
+
+    def search(proposed: Proposed, exclude: set[int]) -> list[Match]:
+        return index.search(proposed.title, proposed.description, limit=POOL, exclude=exclude)
+
+    def candidate(m: Match) -> Candidate:
+        return Candidate(m.doc_id, m.score, texts[m.doc_id][0])
+
     out = []
     for qi in query_ids:
-        title, description = texts[qi]
-        found = index.search(title, description, limit=POOL, exclude=(qi,))
-        novel = index.search(title, description, limit=POOL, exclude=members[group[qi]])
-        out.append(
-            Query(
-                proposed=Proposed(title, description),
-                found=[Candidate(m.doc_id, m.score, texts[m.doc_id][0]) for m in found],
-                novel=[Candidate(m.doc_id, m.score, texts[m.doc_id][0]) for m in novel],
-                right=frozenset(members[group[qi]] - {qi}),
-                store_size=len(index),
-                fit=fit_half(group[qi]),
-            )
-        )
+        proposed = Proposed(*texts[qi])
+        dups = members[group[qi]]
+        out.append(labelled(search, candidate, proposed, qi, dups, size, fit=fit_half(group[qi])))
     return out
-
-
-def pairs(queries: Sequence[Query]) -> tuple[np.ndarray, np.ndarray]:
-    """(features, labels) of the judged candidates of every query, in both conditions."""
-    rows: list[list[float]] = []
-    labels: list[float] = []
-    for q in queries:
-        for cands in (q.found, q.novel):
-            feats = pair_features(q.proposed, cands, store_size=q.store_size)
-            for cand, f in zip(cands[:SHOWN], feats, strict=False):
-                rows.append([f[name] for name in FEATURES])
-                labels.append(1.0 if cand.doc_id in q.right else 0.0)
-    return np.array(rows), np.array(labels)
-
-
-def fit_logistic(
-    x: np.ndarray, y: np.ndarray, *, l2: float = L2, prior: np.ndarray | None = None
-) -> np.ndarray:
-    """Weights (intercept first) of an L2-penalised logistic regression, by Newton's method.
-
-    The penalty pulls the weights toward ``prior`` (zero when None): with few pairs, a refit
-    moves the shipped model only as far as the data supports.
-    """
-    xb = np.hstack([np.ones((len(x), 1)), x])
-    w = np.zeros(xb.shape[1]) if prior is None else prior.copy()
-    centre = np.zeros_like(w) if prior is None else prior
-    penalty = np.full(len(w), l2 * len(y))
-    penalty[0] = 0.0 if prior is None else penalty[0]
-    for _ in range(100):
-        p = 1 / (1 + np.exp(-np.clip(xb @ w, -40, 40)))
-        grad = xb.T @ (p - y) + penalty * (w - centre)
-        hess = (xb * (p * (1 - p))[:, None]).T @ xb + np.diag(penalty + 1e-9)
-        step = np.linalg.solve(hess, grad)
-        w -= step
-        if np.abs(step).max() < 1e-8:
-            break
-    return w
-
-
-def as_model(w: np.ndarray, *, warn_at: float, show_at: float, method: str) -> WarningModel:
-    """The weights as a model with its cut-offs."""
-    return WarningModel(
-        intercept=float(w[0]),
-        coefficients={n: float(c) for n, c in zip(FEATURES, w[1:], strict=True)},
-        warn_at=warn_at,
-        show_at=show_at,
-        method=method,
-    )
-
-
-def probabilities(model: WarningModel, q: Query, cands: list[Candidate]) -> list[float]:
-    """The model's probability for each judged candidate of a pool."""
-    feats = pair_features(q.proposed, cands, store_size=q.store_size)
-    return [model.probability(f) for f in feats[:SHOWN]]
-
-
-@dataclass
-class Judged:
-    """A query's candidates as the model judged them (the cut-offs are applied later)."""
-
-    found: list[float]  # probability of each judged candidate, duplicates present
-    right: list[bool]  # which of them are duplicates
-    novel: list[float]  # probabilities with the duplicates removed
-
-
-def judge(model: WarningModel, queries: Sequence[Query]) -> list[Judged]:
-    """The model's probabilities for every query, in both conditions."""
-    return [
-        Judged(
-            found=probabilities(model, q, q.found),
-            right=[c.doc_id in q.right for c in q.found[:SHOWN]],
-            novel=probabilities(model, q, q.novel),
-        )
-        for q in queries
-    ]
-
-
-def rates(judged: Sequence[Judged], warn_at: float, show_at: float) -> dict[str, float]:
-    """Warning recall, precision and false-warning rate (novel condition) at the cut-offs."""
-    warned = right = false = 0
-    for j in judged:
-        if j.found and max(j.found) >= warn_at:
-            warned += 1
-            right += any(r for p, r in zip(j.found, j.right, strict=True) if p >= show_at)
-        false += bool(j.novel) and max(j.novel) >= warn_at
-    n = max(len(judged), 1)
-    return {
-        "queries": len(judged),
-        "warned": round(warned / n, 4),
-        "recall": round(right / n, 4),
-        "precision": round(right / max(warned, 1), 4),
-        "false_warnings": round(false / n, 4),
-    }
-
-
-def evaluate(model: WarningModel, queries: Sequence[Query]) -> dict[str, float]:
-    """Warning recall, precision and false-warning rate of a model on the queries."""
-    return rates(judge(model, queries), model.warn_at, model.show_at)
-
-
-def choose_cutoffs(
-    w: np.ndarray,
-    by_size: dict[int, list[Query]],
-    *,
-    method: str,
-    precision: float = TARGET_PRECISION,
-    false_warnings: float = TARGET_FALSE_WARNINGS,
-) -> WarningModel:
-    """The cut-offs with the best worst-size recall whose precision and false-warning rate meet
-    the targets at every size (the strictest warn_at tried when none does)."""
-    probe = as_model(w, warn_at=0.5, show_at=0.5, method=method)
-    judged = [judge(probe, qs) for qs in by_size.values()]
-    best: tuple[float, float, float] | None = None
-    for warn_at in CUTOFFS:
-        for show_at in (round(warn_at * f, 4) for f in SHOW_FRACTIONS):
-            stats = [rates(j, warn_at, show_at) for j in judged]
-            if all(
-                s["precision"] >= precision and s["false_warnings"] <= false_warnings
-                for s in stats
-            ):
-                recall = min(s["recall"] for s in stats)
-                if best is None or recall > best[0] + 1e-9:
-                    best = (recall, warn_at, show_at)
-    warn_at, show_at = (CUTOFFS[-1], CUTOFFS[-1]) if best is None else best[1:]
-    return as_model(w, warn_at=warn_at, show_at=show_at, method=method)
 
 
 def build(
@@ -263,11 +113,11 @@ def load(data_dir: Path) -> tuple[list[dict[str, str]], list[dict[str, str]], li
 
 def collect(
     data_dir: Path, sizes: Sequence[int], method: str, cache: Path | None
-) -> dict[int, list[Query]]:
+) -> dict[int, list[Labelled]]:
     """The pools of every query at every size (from ``cache`` when it holds them)."""
     if cache is not None and cache.exists():
         with cache.open("rb") as f:
-            cached = {s: [Query(*q) for q in qs] for s, qs in pickle.load(f).items()}
+            cached = {s: [Labelled(*q) for q in qs] for s, qs in pickle.load(f).items()}
         if all(s in cached for s in sizes):
             return {s: cached[s] for s in sizes}
     docs, padding, query_ids = load(data_dir)
