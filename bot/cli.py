@@ -317,7 +317,9 @@ def _check_usage(args: argparse.Namespace) -> None:
 def similar_command(args: argparse.Namespace, *, settings: Settings, session: Session) -> None:
     """`csi-bot similar`: what the bot would warn about, for one text or a batch."""
     try:
-        index = SimilarProposals(method=settings.similarity_method)
+        index = SimilarProposals(
+            method=settings.similarity_method, warning_model=cli_similar.warning_model(settings)
+        )
     except ImportError as exc:
         raise SettingsError(f"CSI_SIMILARITY={settings.similarity_method}: {exc}") from exc
     index.refresh(session=session)

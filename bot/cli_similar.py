@@ -23,6 +23,14 @@ from storage.models import Proposal
 DEFAULT_OUTPUT = Path("csi-warning-model.json")
 
 
+def warning_model(settings: Settings) -> WarningModel | None:
+    """The warning model the settings choose (`CSI_WARNING_MODEL`, else the shipped one)."""
+    try:
+        return model_for(settings.similarity_method, settings.warning_model)
+    except ValueError as exc:
+        raise SettingsError(f"CSI_WARNING_MODEL={settings.warning_model}: {exc}") from exc
+
+
 def read_pairs(path: Path, stored: dict[int, Proposal]) -> list[tuple[int, int]]:
     """Known duplicate pairs from a CSV file: a header row, then two proposals a row, each
     given by its number (`12` or `#12`) or by the register's own reference (`ref`)."""

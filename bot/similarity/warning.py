@@ -12,7 +12,8 @@ several signals of the pair:
 * ``title_words`` and ``title_chars``: the two titles compared on their own (stemmed content
   words; character 3-grams, which survive glued words and typos);
 * ``query_words``: how long the new text is (short texts give noisier scores);
-* ``store_size``: how many proposals are stored (more stored, more chance resemblance).
+* ``store_size``: how many proposals are stored (more stored, more chance resemblance), on a
+  log scale and held within ``SIZES``.
 
 A logistic regression turns them into a probability (``WarningModel.probability``). The
 coefficients are fitted by ``scripts/fit_warning.py`` on labelled duplicate pairs and shipped
@@ -66,6 +67,9 @@ POOL = 10
 # Candidates judged (and at most shown).
 SHOWN = 5
 MODEL_FILE = "warning_model.json"
+# Register sizes the shipped model was fitted at; a size outside counts as the nearest of them
+# (a straight line fitted on 10,000 to 100,000 says nothing reliable about 50 or 10 million).
+SIZES = (10_000, 100_000)
 
 # Reasons, in the words the warning uses.
 SAME_TITLE_WORDS = "same title words"
@@ -265,7 +269,7 @@ def pair_features(
                 "title_words": _overlap(q_words, c_words),
                 "title_chars": _overlap(q_grams, c_grams),
                 "query_words": math.log1p(n_words),
-                "store_size": math.log10(max(store_size, 10)),
+                "store_size": math.log10(min(max(store_size, SIZES[0]), SIZES[1])),
             }
         )
     return out
