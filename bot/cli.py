@@ -16,12 +16,11 @@ from pathlib import Path
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from bot import cli_objectives, cli_polls, cli_similar, cli_sla, proposals, register_io
+from bot import cli_objectives, cli_polls, cli_similar, cli_sla, register_io
 from bot.errors import CsiError
 from bot.outbox import CARD_STATUSES, GIVE_UP_AFTER, Outbox, Outcome, Tally
 from bot.settings import HOW_TO_GET, Settings, SettingsError
 from bot.similar_proposals import SimilarProposals
-from storage import repositories as repo
 from storage.db import DatabaseUnusable, check_reachable, make_engine, session_scope, upgrade
 
 
@@ -99,7 +98,7 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument(
         "--description", default="", help="what the objective means, shown with its title"
     )
-    objective_commands.add_parser("list", help="list the active objectives")
+    cli_objectives.add_target_arguments(add)
     cli_objectives.add_parsers(objective_commands)
 
     export = commands.add_parser(
@@ -270,23 +269,10 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         return cli_sla.run(args, settings=settings, engine=engine)
     if args.command == "poll":
         return cli_polls.run(args, settings=settings, engine=engine)
-    if args.command == "objective" and args.objective_command in ("edit", "retire"):
+    if args.command == "objective":
         return cli_objectives.run(args, settings=settings, engine=engine)
     with session_scope(engine) as session:
-        if args.command == "objective" and args.objective_command == "add":
-            objective = proposals.add_objective(
-                session=session, title=args.title, weight=args.weight, description=args.description
-            )
-            print(
-                f"Added objective {objective.id}: {objective.title} (weight {objective.weight:g})"
-            )
-        elif args.command == "objective":
-            objectives = repo.list_objectives(session=session)
-            if not objectives:
-                print('No objectives yet. Add one: csi-bot objective add "TITLE" [--weight W]')
-            for item in objectives:
-                print(f"{item.id}\t{item.title}\tweight {item.weight:g}")
-        elif args.command == "export" and args.output is not None:
+        if args.command == "export" and args.output is not None:
             count = register_io.write_export(session=session, fmt=args.format, output=args.output)
             print(f"Wrote {count} proposal{'' if count == 1 else 's'} to {args.output}.")
         elif args.command == "export":

@@ -104,6 +104,13 @@ class AddObjective:
 
 
 @dataclass(frozen=True)
+class ShowObjective:
+    """`/improve objective <id>`: how far the objective got."""
+
+    objective_id: int
+
+
+@dataclass(frozen=True)
 class Merge:
     """`/improve merge #<duplicate> into #<target>`."""
 
@@ -184,6 +191,7 @@ Command = (
     | ListRegister
     | ListObjectives
     | AddObjective
+    | ShowObjective
     | Merge
     | Withdraw
     | Top
@@ -291,8 +299,11 @@ def _objective(args: list[str]) -> Command:
     if args[0].casefold() == "add":
         title = " ".join(args[1:])
         return AddObjective(title) if title else Refused(Word.OBJECTIVE, Reason.MISSING)
-    if len(args) == 1 and parse_id(args[0]) is not None:
-        return NotYet(Word.OBJECTIVE, "objective <id>")
+    objective_id = parse_id(args[0])
+    if objective_id is not None:
+        if len(args) > 1:
+            return Refused(Word.OBJECTIVE, Reason.EXTRA)
+        return ShowObjective(objective_id)
     if _number_like(args[0]):
         return Refused(Word.OBJECTIVE, Reason.BAD_NUMBER)
     return Refused(Word.OBJECTIVE, Reason.MISSING)

@@ -15,11 +15,13 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import Float, case, cast, func
 from sqlmodel import Session, col, select
 
-from bot import scoring
+from bot import objective_progress, scoring
 from bot.lifecycle import ACTIVE, Status
+from bot.objective_progress import ObjectiveProgress
 from bot.polls.standing import poll_shares
 from bot.proposals import ProposalSummary, summarise
 from storage.models import AuditEntry, Objective, Proposal, Vote
+from storage.types import utcnow
 
 T = TypeVar("T")
 
@@ -84,9 +86,14 @@ class HomeContent:
     unserved: Cut[Objective]
     decisions: list[Decision]
     waiting_for_decision: Cut[ProposalSummary] | None = field(default=None)
+    # How far each objective shown got (by objective ID), and how many are neglected in all.
+    progress: dict[int, ObjectiveProgress] = field(default_factory=dict)
+    neglected: int = 0
 
 
-def home_content(*, session: Session, viewer: str, steering: bool) -> HomeContent:
+def home_content(
+    *, session: Session, viewer: str, steering: bool, timezone: str = "UTC"
+) -> HomeContent:
     """What the Home tab shows `viewer`; the waiting section only for the steering group."""
     mine = _proposals(
         session=session, where=[Proposal.submitter == viewer], newest_first=True, limit=MINE_MAX
@@ -105,16 +112,25 @@ def home_content(*, session: Session, viewer: str, steering: bool) -> HomeConten
             newest_first=False,
             limit=WAITING_FOR_DECISION_MAX,
         )
+    loads = objective_loads(session=session, limit=OBJECTIVES_MAX)
+    progress = objective_progress.progress(
+        session=session,
+        objectives=[load.objective for load in loads.items],
+        now=utcnow(),
+        timezone=timezone,
+    )
     return HomeContent(
         viewer=viewer,
         steering=steering,
         mine=mine,
         needs_objective=needs_objective,
         top=ranked(session=session, statuses=(Status.OPEN, Status.APPROVED), limit=TOP_MAX).items,
-        objectives=objective_loads(session=session, limit=OBJECTIVES_MAX),
+        objectives=loads,
         unserved=unserved_objectives(session=session, limit=UNSERVED_MAX),
         decisions=recent_decisions(session=session, limit=DECISIONS_MAX),
         waiting_for_decision=waiting,
+        progress={p.objective.id or 0: p for p in progress},
+        neglected=objective_progress.count_neglected(session=session),
     )
 
 

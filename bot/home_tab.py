@@ -25,7 +25,9 @@ def build(deps: Deps, user_id: str) -> dict[str, object]:
     """The Home tab of `user_id`, read with bounded queries."""
     steering = deps.steering.is_member(user_id)
     with deps.session() as session:
-        content = home.home_content(session=session, viewer=user_id, steering=steering)
+        content = home.home_content(
+            session=session, viewer=user_id, steering=steering, timezone=deps.settings.timezone
+        )
         choices: list[Objective] = []
         if content.needs_objective.items:
             # One more than a list holds says whether the select must search as you type.

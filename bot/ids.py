@@ -79,6 +79,11 @@ class ObjectiveBlockId(StrEnum):
     TITLE = "objective_title"
     DESCRIPTION = "objective_description"
     WEIGHT = "objective_weight"
+    KPI = "objective_kpi"
+    SLA_TARGET = "objective_sla_target"
+    BASELINE = "objective_baseline"
+    TARGET = "objective_target"
+    TARGET_DATE = "objective_target_date"
     RETIRE = "objective_retire"
 
 

@@ -432,3 +432,16 @@ def progress_json(found: ObjectiveProgress) -> dict[str, Any]:
             "state": target.state.value,
         },
     }
+
+
+def count_neglected(*, session: Session) -> int:
+    """How many active objectives have no open and no approved step."""
+    moving = select(Proposal.objective_id).where(
+        col(Proposal.objective_id).is_not(None), col(Proposal.status).in_(list(MOVING))
+    )
+    statement = (
+        select(func.count())
+        .select_from(Objective)
+        .where(col(Objective.active).is_(True), col(Objective.id).not_in(moving))
+    )
+    return int(session.exec(statement).one())

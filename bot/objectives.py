@@ -48,6 +48,53 @@ class TargetInput:
         return self == TargetInput()
 
 
+NO_SLA_TARGET = "none"  # the SLA target select's "none" option
+
+
+def parse_target(
+    *,
+    kpi: str | None,
+    sla_target: str | None,
+    baseline: str | None,
+    target: str | None,
+    target_date: str | None,
+) -> TargetInput:
+    """The target as typed into the objective form; InvalidInput names each field that is not
+    a number or a date."""
+    errors: dict[str, str] = {}
+    numbers: dict[str, float | None] = {}
+    for name, raw in (("baseline", baseline), ("target", target)):
+        text = (raw or "").strip().replace(",", "")
+        numbers[name] = None
+        if text:
+            try:
+                numbers[name] = float(text)
+            except ValueError:
+                errors[name] = f"{text[:40]!r} is not a number, e.g. 42 or 97.5."
+    when = None
+    if (target_date or "").strip():
+        try:
+            when = date.fromisoformat((target_date or "").strip())
+        except ValueError:
+            errors["target_date"] = "Write the date as year-month-day, e.g. 2027-06-30."
+    sla_id = None
+    chosen = (sla_target or "").strip()
+    if chosen and chosen != NO_SLA_TARGET:
+        if not (chosen.isascii() and chosen.isdigit() and len(chosen) <= 9):
+            errors["sla_target"] = "Choose one of the SLA targets."
+        else:
+            sla_id = int(chosen)
+    if errors:
+        raise InvalidInput(errors)
+    return TargetInput(
+        kpi=(kpi or "").strip() or None,
+        sla_target_id=sla_id,
+        baseline=numbers["baseline"],
+        target=numbers["target"],
+        target_date=when,
+    )
+
+
 def target_of(objective: Objective) -> TargetInput:
     """The objective's stored target, as it would be entered again."""
     return TargetInput(

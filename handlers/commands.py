@@ -11,7 +11,8 @@ from typing import Any
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
-from bot import blocks, cards, command_text, home, notify, proposals
+from bot import blocks, cards, command_text, home, notify, objective_progress, proposals
+from bot.blocks import objective_progress as progress_blocks
 from bot.command_text import (
     AddObjective,
     Capture,
@@ -25,6 +26,7 @@ from bot.command_text import (
     SetStatus,
     Show,
     ShowHelp,
+    ShowObjective,
     Top,
     Why,
     Withdraw,
@@ -35,11 +37,13 @@ from bot.errors import CsiError
 from bot.lifecycle import Status
 from bot.middleware import payload
 from bot.mrkdwn import escape
+from bot.objectives import get as get_objective
 from bot.payloads import SlashCommand
 from bot.people import is_slack_user
 from bot.sla.services import known_names as known_services
 from handlers import lifecycle
 from storage import repositories as repo
+from storage.types import utcnow
 
 
 def register(app: App, deps: Deps) -> None:
@@ -60,11 +64,18 @@ def register(app: App, deps: Deps) -> None:
                 ack(text=blocks.help_message(vote_emoji=vote_emoji))
             case ListObjectives():
                 with deps.session() as session:
-                    objectives = repo.list_objectives(session=session)
-                if objectives:
-                    ack(text=blocks.objectives_list(objectives))
+                    found = objective_progress.progress(
+                        session=session,
+                        objectives=repo.list_objectives(session=session),
+                        now=utcnow(),
+                        timezone=deps.settings.timezone,
+                    )
+                if found:
+                    ack(text=progress_blocks.objectives_list(found))
                 else:
                     ack(text=no_objectives(slash, None, proposing=False))
+            case ShowObjective(objective_id=objective_id):
+                show_objective(ack, objective_id)
             case ListRegister(filter=None):
                 with deps.session() as session:  # the first 15, ranked by the database
                     top = home.ranked(
@@ -196,6 +207,22 @@ def register(app: App, deps: Deps) -> None:
         places = [s.proposal.id for s in ranked]
         rank = places.index(proposal_id) + 1 if proposal_id in places else None
         ack(text=blocks.why_text(summary, rank=rank, ranked_count=len(ranked)))
+
+    def show_objective(ack: Ack, objective_id: int) -> None:
+        try:
+            with deps.session() as session:
+                objective = get_objective(session=session, objective_id=objective_id)
+                found = objective_progress.one(
+                    session=session,
+                    objective=objective,
+                    now=utcnow(),
+                    timezone=deps.settings.timezone,
+                )
+        except CsiError as exc:
+            ack(text=blocks.error_text(f"{exc} `/improve objectives` lists them."))
+            return
+        text, message = progress_blocks.objective_picture(found)
+        ack(text=text, blocks=message, response_type="ephemeral")
 
     def add_objective(ack: Ack, slash: SlashCommand, title: str) -> None:
         if not steering.is_member(slash.user_id):

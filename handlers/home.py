@@ -28,6 +28,7 @@ from bot.ids import ActionId, CallbackId, ObjectiveBlockId
 from bot.middleware import payload
 from bot.mrkdwn import escape
 from bot.payloads import BlockAction, HomeOpened, ModalView, ViewSubmission
+from bot.sla import targets as sla_targets
 from bot.sla.services import known_names as known_services
 from handlers.replies import call_later
 from storage import repositories as repo
@@ -74,7 +75,10 @@ def register(app: App, deps: Deps) -> None:
         if not deps.steering.is_member(click.user_id):
             refuse(client, click, STEERING_ONLY)
             return
-        show(client, click.trigger_id, objective_modal(), "the objective form did not open")
+        with deps.session() as session:
+            offered = sla_targets.list_all(session=session)
+        form = objective_modal(sla_targets=offered)
+        show(client, click.trigger_id, form, "the objective form did not open")
 
     @app.action(ActionId.MANAGE_OBJECTIVE)
     def manage_objective(ack: Ack, context: dict[str, Any], client: WebClient) -> None:
@@ -87,13 +91,15 @@ def register(app: App, deps: Deps) -> None:
             objective_id = payloads.proposal_number(click.selected, what="objective")
             with deps.session() as session:
                 objective = objectives.get(session=session, objective_id=objective_id)
+                offered = sla_targets.list_all(session=session)
         except CsiError as exc:
             refuse(client, click, str(exc))
             return
         if not objective.active:
             refuse(client, click, f"The objective *{escape(objective.title)}* is already retired.")
             return
-        show(client, click.trigger_id, objective_modal(objective), "objective form not opened")
+        form = objective_modal(objective, sla_targets=offered)
+        show(client, click.trigger_id, form, "objective form not opened")
 
     @app.view(CallbackId.OBJECTIVE)
     def save_objective(ack: Ack, context: dict[str, Any], client: WebClient) -> None:
@@ -105,7 +111,7 @@ def register(app: App, deps: Deps) -> None:
         try:
             text, retired = _save(deps, view, user_id)
         except InvalidInput as exc:
-            ack(response_action="errors", errors=_errors(exc))
+            ack(response_action="errors", errors=_errors(exc, view))
             return
         except CsiError as exc:
             ack(response_action="errors", errors={ObjectiveBlockId.TITLE: str(exc)})
@@ -128,6 +134,7 @@ def _save(deps: Deps, view: ModalView, user_id: str) -> tuple[str, objectives.Re
     title = view.value(ObjectiveBlockId.TITLE) or ""
     description = view.value(ObjectiveBlockId.DESCRIPTION) or ""
     weight = _weight(view.value(ObjectiveBlockId.WEIGHT))
+    target = _target(view)
     objective_id = view.meta.objective_id
     with deps.session() as session:
         if objective_id is None:
@@ -135,7 +142,12 @@ def _save(deps: Deps, view: ModalView, user_id: str) -> tuple[str, objectives.Re
             if same is not None:  # this very form, delivered again
                 return objective_saved(same, created=False, changed=False), None
             objective = objectives.add_objective(
-                session=session, title=title, weight=weight, description=description, actor=user_id
+                session=session,
+                title=title,
+                weight=weight,
+                description=description,
+                actor=user_id,
+                target=None if target is None or target.empty else target,
             )
             return objective_saved(objective, created=True, changed=True), None
         retire = view.value(ObjectiveBlockId.RETIRE) == RETIRE
@@ -148,6 +160,7 @@ def _save(deps: Deps, view: ModalView, user_id: str) -> tuple[str, objectives.Re
             title=title,
             description=description,
             weight=weight,
+            target=target,
         )
         if not retire:
             return objective_saved(objective, created=False, changed=changed), None
@@ -174,12 +187,34 @@ def _same_added(
     return None
 
 
-def _errors(exc: InvalidInput) -> dict[str, str]:
+def _target(view: ModalView) -> objectives.TargetInput | None:
+    """The measurable target entered; None when the form had no target fields (one opened
+    before they existed), so that its target is left as it is."""
+    if ObjectiveBlockId.KPI not in view.values:
+        return None
+    return objectives.parse_target(
+        kpi=view.value(ObjectiveBlockId.KPI),
+        sla_target=view.value(ObjectiveBlockId.SLA_TARGET),
+        baseline=view.value(ObjectiveBlockId.BASELINE),
+        target=view.value(ObjectiveBlockId.TARGET),
+        target_date=view.value(ObjectiveBlockId.TARGET_DATE),
+    )
+
+
+def _errors(exc: InvalidInput, view: ModalView) -> dict[str, str]:
     blocks_of = {
         "title": ObjectiveBlockId.TITLE,
         "description": ObjectiveBlockId.DESCRIPTION,
         "weight": ObjectiveBlockId.WEIGHT,
+        "kpi": ObjectiveBlockId.KPI,
+        "baseline": ObjectiveBlockId.BASELINE,
+        "target": ObjectiveBlockId.TARGET,
+        "target_date": ObjectiveBlockId.TARGET_DATE,
     }
+    if ObjectiveBlockId.SLA_TARGET in view.values:  # an error names only a block of the form
+        blocks_of["sla_target"] = ObjectiveBlockId.SLA_TARGET
+    else:
+        blocks_of["sla_target"] = ObjectiveBlockId.KPI
     errors: dict[str, str] = {}
     for name, message in exc.errors.items():
         block = blocks_of.get(name, ObjectiveBlockId.TITLE)

@@ -16,7 +16,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot import digest_posting as posting
-from bot import stale_posting
+from bot import objective_posting, stale_posting
 from bot.deps import Deps
 from bot.notify import UNREACHABLE
 from bot.sla.evaluation import evaluate
@@ -165,6 +165,9 @@ def _fill_thread(
     )
     stale_posting.post_counteracting_pairs(
         deps=deps, client=client, channel=posted.channel, thread_ts=posted.ts
+    )
+    objective_posting.post_objective_progress(
+        deps=deps, client=client, channel=posted.channel, thread_ts=posted.ts, now=now
     )
 
 

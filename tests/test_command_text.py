@@ -109,7 +109,6 @@ def test_text_that_is_not_a_proposal_is_refused_with_the_usage_it_looks_like(
         ("reject #1 too costly", Word.REJECT, "reject <reason>"),
         ("assign @ana", Word.ASSIGN, "assign @person"),
         ("assign <@U123>", Word.ASSIGN, "assign @person"),
-        ("objective 3", Word.OBJECTIVE, "objective <id>"),
         ("poll", Word.POLL, "poll"),
         ("digest", Word.DIGEST, "digest"),
         ("sla", Word.SLA, "sla"),
@@ -205,7 +204,7 @@ def test_an_overlong_single_word_goes_on_to_the_length_check() -> None:
         "Fix the VPN\x00 now",
         "approve #1",
         "top #²",
-        "objective 3",
+        "objective 3 4",
         "sla",
     ],
 )

@@ -116,7 +116,7 @@ def objective(stack: Stack) -> str:
         ("show #3 #4", "`/improve show` takes one proposal number"),
         ("history #x", "plain digits"),
         ("status #3", "needs a proposal number and the status"),
-        ("objective 1", "`/improve objective <id>`"),
+        ("objective 1 2", "`/improve objective` takes one objective number"),
         ("poll", "`csi-bot poll open`"),
         ("digest", "posted to the digest channel every week"),
         ("sla", "`csi-bot sla target add`"),

@@ -281,9 +281,10 @@ def test_a_path_without_baseline_or_date_is_not_judged_but_reached_is_reached() 
         PathState.NOT_JUDGED
     )
     # The SLA's comparator says which way is better even without a baseline.
-    assert judge_path(
-        baseline=None, target_date=None, latest=100.5, upward=True, **common
-    ) == (PathState.REACHED, None)
+    assert judge_path(baseline=None, target_date=None, latest=100.5, upward=True, **common) == (
+        PathState.REACHED,
+        None,
+    )
 
 
 def test_setting_a_target_checks_it_and_the_path_restarts_when_it_changes(

@@ -44,8 +44,10 @@ USAGE: dict[Word, str] = {
     Word.HELP: "`/improve help` lists everything that works.",
     Word.LIST: "`/improve list` shows the open and approved proposals, highest priority first; "
     "`/improve list mine`, `list open`, `list approved` or `list <objective>` narrows it.",
-    Word.OBJECTIVES: "`/improve objectives` lists the steering group's objectives.",
-    Word.OBJECTIVE: "`/improve objective add <title>` adds an objective (steering group only).",
+    Word.OBJECTIVES: "`/improve objectives` lists the steering group's objectives, each with "
+    "how far it got.",
+    Word.OBJECTIVE: "`/improve objective <number>` shows how far an objective got; "
+    "`/improve objective add <title>` adds an objective (steering group only).",
     Word.MERGE: "`/improve merge #<duplicate> into #<proposal>` merges a duplicate into another "
     "proposal; its votes move over (steering group only).",
     Word.WITHDRAW: "`/improve withdraw #<number>` withdraws a proposal of yours that is open or "
@@ -63,8 +65,6 @@ USAGE: dict[Word, str] = {
 
 # The planned words: what each will do, and what to use meanwhile.
 NOT_YET: dict[Word, str] = {
-    Word.OBJECTIVE: "`/improve objective <id>` (an objective's progress) is not available yet; "
-    "`/improve objectives` lists the objectives.",
     Word.APPROVE: "`/improve approve` is not a command: the steering group decides on the "
     "proposal's card (Approve, Reject, Defer) or by replying `approve` in the card's thread.",
     Word.REJECT: "`/improve reject` is not a command: the steering group decides on the "
@@ -94,6 +94,7 @@ _MISSING: dict[Word, str] = {
 
 
 _EXTRA: dict[Word, str] = {
+    Word.OBJECTIVE: "`/improve objective` takes one objective number.",
     Word.MERGE: "`/improve merge` takes exactly two proposal numbers.",
     Word.WITHDRAW: "`/improve withdraw` takes one proposal number.",
     Word.TOP: "`/improve top` takes one number: how many proposals to show.",

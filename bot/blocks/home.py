@@ -9,8 +9,9 @@ from typing import Any
 from bot import mrkdwn
 from bot.blocks.kit import Block, context, count, header, plain, ref, section, sections
 from bot.blocks.messages import proposal_line
+from bot.blocks.objective_progress import progress_details, steps_words
 from bot.blocks.objectives import objective_select
-from bot.home import Cut, HomeContent, Listing
+from bot.home import Cut, HomeContent, Listing, ObjectiveLoad
 from bot.ids import ActionId
 from bot.lifecycle import label
 from bot.mrkdwn import escape
@@ -143,15 +144,32 @@ def _needs_objective(content: HomeContent, objectives: Sequence[Objective]) -> l
     return blocks
 
 
+def _objective_line(content: HomeContent, load: ObjectiveLoad) -> str:
+    line = f"• *{escape(load.objective.title)}* (weight {load.objective.weight:g}) · " + (
+        count(load.proposals, "proposal") if load.proposals else "no proposals yet"
+    )
+    found = content.progress.get(load.objective.id or 0)
+    if found is None:
+        return line
+    if found.total:
+        line += f": {steps_words(found)}"
+    details = progress_details(found)
+    return line + (f" · {details}" if details else "")
+
+
 def _objectives(content: HomeContent) -> list[Block]:
     loads = content.objectives
-    lines = [
-        f"• *{escape(load.objective.title)}* (weight {load.objective.weight:g}) · "
-        + (count(load.proposals, "proposal") if load.proposals else "no proposals yet")
-        for load in loads.items
-    ] + _more(loads, "objective", "`/improve objectives` lists them all.")
+    lines = [_objective_line(content, load) for load in loads.items] + _more(
+        loads, "objective", "`/improve objectives` lists them all."
+    )
+    if content.neglected:
+        lines.append(
+            f":warning: {count(content.neglected, 'objective')} with no open or approved step "
+            "(neglected): `/improve objective <number>` shows one whole."
+        )
     blocks = _section(
-        "*The steering group's objectives*, heaviest first, with the proposals serving each",
+        "*The steering group's objectives*, heaviest first, with the proposals serving each "
+        "and how far they got",
         lines,
         empty="None yet: the steering group adds them here or with `/improve objective add`.",
     )

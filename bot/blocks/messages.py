@@ -228,7 +228,8 @@ def help_message(*, vote_emoji: str) -> str:
         "`/improve list mine`, `list open`, `list approved` or `list <objective>` narrows it.",
         "`/improve top [N]`: the N proposals with the highest priority (10 unless given, at "
         "most 25); `/improve why #<number>`: how a proposal's priority is worked out.",
-        "`/improve objectives`: the steering group's objectives.",
+        "`/improve objectives`: the steering group's objectives, each with how far it got; "
+        "`/improve objective <number>`: one objective's steps, results and target.",
         "`/improve objective add <title>`: add an objective (steering group only).",
         "`/improve merge #<duplicate> into #<proposal>`: merge a duplicate; its votes move "
         "over (steering group only).",

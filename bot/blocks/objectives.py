@@ -11,7 +11,8 @@ from bot import mrkdwn
 from bot.blocks.kit import Block, plain, ref, section, text_input
 from bot.ids import ActionId, CallbackId, ObjectiveBlockId
 from bot.mrkdwn import escape, truncate
-from bot.objectives import OPTIONS_MAX
+from bot.objectives import NO_SLA_TARGET, OPTIONS_MAX
+from bot.sla.targets import TargetView, describe
 from storage.models import TITLE_MAX, Objective, Proposal
 
 OPTION_TEXT_MAX = 75  # Slack's limit on an option's text
@@ -88,8 +89,89 @@ def options_answer(objectives: Sequence[Objective]) -> list[dict[str, Any]]:
     return objective_options(objectives)
 
 
-def objective_modal(objective: Objective | None = None) -> dict[str, Any]:
-    """The steering group's form: a new objective, or an existing one to edit or retire."""
+def _number_text(value: float | None) -> str | None:
+    return None if value is None else f"{value:g}"
+
+
+def _sla_target_select(
+    sla_targets: Sequence[TargetView], objective: Objective | None
+) -> dict[str, Any]:
+    none = {"text": plain("None: the KPI is named above"), "value": NO_SLA_TARGET}
+    options = [none] + [
+        {"text": plain(truncate(describe(t), OPTION_TEXT_MAX)), "value": str(t.id)}
+        for t in sla_targets[: OPTIONS_MAX - 1]
+    ]
+    element: dict[str, Any] = {
+        "type": "static_select",
+        "action_id": ActionId.INPUT,
+        "placeholder": plain("Choose an SLA target"),
+        "options": options,
+    }
+    linked = None if objective is None else objective.kpi_sla_target_id
+    chosen = [o for o in options if o["value"] == str(linked)] if linked else []
+    if chosen:
+        element["initial_option"] = chosen[0]
+    return element
+
+
+def _target_blocks(objective: Objective | None, sla_targets: Sequence[TargetView]) -> list[Block]:
+    """The optional measurable target: a KPI in words or an SLA target, baseline, target, date."""
+    linked = objective is not None and objective.kpi_sla_target_id is not None
+    kpi = None if objective is None or linked else objective.kpi
+    blocks: list[Block] = [
+        _input(
+            ObjectiveBlockId.KPI,
+            "KPI (optional)",
+            text_input(kpi, max_length=TITLE_MAX, placeholder="e.g. Major incidents per month"),
+            hint="The measure that shows how far the objective got. Leave the target fields "
+            "empty for an objective without a measurable target.",
+        )
+    ]
+    if sla_targets:
+        blocks.append(
+            _input(
+                ObjectiveBlockId.SLA_TARGET,
+                "…or one of the SLA targets as its KPI",
+                _sla_target_select(sla_targets, objective),
+                hint="Its measurements show the latest value (the last 7 days).",
+            )
+        )
+    blocks += [
+        _input(
+            ObjectiveBlockId.BASELINE,
+            "Baseline",
+            text_input(_number_text(objective.kpi_baseline if objective else None), max_length=20),
+            hint="The KPI's value today: where the path to the target starts.",
+        ),
+        _input(
+            ObjectiveBlockId.TARGET,
+            "Target value",
+            text_input(_number_text(objective.kpi_target if objective else None), max_length=20),
+            hint="The value to reach (above the baseline: up; below: down). For an SLA target, "
+            "its own target unless given.",
+        ),
+        _input(
+            ObjectiveBlockId.TARGET_DATE,
+            "Target date",
+            text_input(
+                objective.kpi_target_date.isoformat()
+                if objective and objective.kpi_target_date
+                else None,
+                max_length=10,
+                placeholder="YYYY-MM-DD",
+            ),
+            hint="When the target should be reached; on track means at or beyond the straight "
+            "path from the baseline to the target by then.",
+        ),
+    ]
+    return blocks
+
+
+def objective_modal(
+    objective: Objective | None = None, *, sla_targets: Sequence[TargetView] = ()
+) -> dict[str, Any]:
+    """The steering group's form: a new objective, or an existing one to edit or retire, with
+    its optional measurable target (`sla_targets` are offered as KPIs)."""
     weight = None if objective is None else f"{objective.weight:g}"
     blocks: list[Block] = [
         _input(
@@ -110,6 +192,7 @@ def objective_modal(objective: Objective | None = None) -> dict[str, Any]:
             optional=False,
             hint="How much proposals serving it count in the priority: more than 0, at most 100.",
         ),
+        *_target_blocks(objective, sla_targets),
     ]
     if objective is not None:
         keep = {"text": plain("Keep it active"), "value": KEEP}
