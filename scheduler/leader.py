@@ -39,6 +39,21 @@ def process_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+def local_process_gone(owner: str) -> bool:
+    """True when `owner` names a process of this host that no longer runs."""
+    host, _, rest = owner.partition(":")
+    pid = rest.split("/", 1)[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False
+    return False
+
+
 class Leadership(Protocol):
     """What the scheduler asks of its leader election."""
 
@@ -94,8 +109,9 @@ class OneProcess:
         return self._state == "leader"
 
     def is_gone(self, owner: str) -> bool:
-        # One process: a claim of another is left to its lease (a CLI run may hold it).
-        return False
+        # One machine: a claim of a process that no longer runs is taken over at once; one of a
+        # live process (a command run beside the bot) waits for its lease.
+        return owner != self._owner and local_process_gone(owner)
 
     def stop(self) -> None:
         if self._state == "leader" and self._on_deposed is not None:
@@ -201,7 +217,8 @@ class AdvisoryLock:
             return False
         _, _, backend = owner.rpartition("/pg")
         if not backend.isdigit():
-            return False  # not a leader's claim: left to its lease
+            # Not a leader's claim (a command run beside the bot): its process, or its lease.
+            return local_process_gone(owner)
         try:
             with self._engine.connect() as connection:
                 alive = connection.execute(

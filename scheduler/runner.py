@@ -174,8 +174,9 @@ def mark_next_due(deps: Deps, job: str, trigger: CronTrigger, now: datetime) -> 
 
 def complete_due_runs(context: Context, now: datetime | None = None) -> int:
     """Run every period job whose firing passed, within the grace, without being done: missed
-    while no replica led, failed on Slack, or left by a replica that died. Only the latest such
-    firing of a job runs (coalescing); older ones are marked skipped. Returns how many ran."""
+    while no replica led, failed on Slack, or left unfinished by a replica that died (oldest
+    first). Firings missed while nobody led are coalesced: only the latest runs, older ones are
+    marked skipped. Returns how many ran."""
     now = now or utcnow()
     deps, ran = context.deps, 0
     for job, (trigger_of, complete) in CATCH_UP.items():
@@ -184,21 +185,22 @@ def complete_due_runs(context: Context, now: datetime | None = None) -> int:
             pending = job_runs.unfinished(
                 session=session, job=job, since=now - schedules.MISFIRE_GRACE, until=now
             )
-            older = [run for run in pending[:-1] if run.status == job_runs.DUE]
-            if older:
-                job_runs.skip(
-                    session=session, runs=older, note=f"coalesced into {pending[-1].period}"
-                )
-        for run in older:
+            never_tried = [r for r in pending[:-1] if r.status == job_runs.DUE and not r.attempts]
+            if never_tried:
+                note = f"coalesced into {pending[-1].period}"
+                job_runs.skip(session=session, runs=never_tried, note=note)
+        for run in never_tried:
             runs.report(job=job, period=run.period, outcome="coalesced")
-        if not pending or not _may_run(context, pending[-1], now):
-            continue
-        latest = pending[-1]
-        try:
-            complete(context, latest.period, latest.due_at or now)
-            ran += 1
-        except Exception:
-            log.debug("catch-up of %s %s failed", job, latest.period, exc_info=True)
+        skipped = {run.id for run in never_tried}
+        for run in pending:
+            if run.id in skipped or not _may_run(context, run, now):
+                continue
+            try:
+                complete(context, run.period, run.due_at or now)
+                ran += 1
+            except Exception:
+                # Reported by the run itself; it stays due for the next tick.
+                log.debug("catch-up of %s %s failed", job, run.period, exc_info=True)
     return ran
 
 

@@ -8,7 +8,7 @@ once. On the night they go forward a 02:30 that does not exist fires once, an ho
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
@@ -79,7 +79,8 @@ def poll_trigger(settings: Settings) -> CronTrigger:
 
 def next_slot(trigger: CronTrigger, now: datetime) -> datetime | None:
     """The first firing at or after `now`."""
-    fire: datetime | None = trigger.get_next_fire_time(None, now)
+    # In UTC: arithmetic on a local time near a clock change would step back an hour.
+    fire: datetime | None = trigger.get_next_fire_time(None, now.astimezone(UTC))
     return fire
 
 
@@ -87,10 +88,12 @@ def latest_slot(trigger: CronTrigger, now: datetime) -> datetime | None:
     """The last firing at or before `now` (within a year), or None."""
     for window in _LOOKBACK:
         latest = None
-        fire = trigger.get_next_fire_time(None, now - window)
+        fire = next_slot(trigger, now - window)
         while fire is not None and fire <= now:
             latest = fire
-            fire = trigger.get_next_fire_time(fire, fire + timedelta(microseconds=1))
+            fire = next_slot(trigger, fire.astimezone(UTC) + timedelta(microseconds=1))
+            if fire is not None and fire <= latest:
+                break  # never loop on a firing that does not move on
         if latest is not None:
             return latest
     return None
