@@ -13,10 +13,11 @@ size the engine's best ``POOL`` matches are taken twice: as found (the query's d
 present), and with the query's whole group removed (a proposal with no duplicate). Each of the
 best ``SHOWN`` candidates is a labelled pair: 1 when it is of the query's group.
 
-A logistic regression (Newton's method, a little L2) is fitted on those pairs; the cut-offs
-``warn_at`` and ``show_at`` are then chosen on the fitting half: the highest warning recall
-whose precision and false-warning rate meet the targets at every size. ``--write`` stores the
-result in the package; without it the script only prints.
+A logistic regression (Newton's method, a little L2) is fitted on those pairs; the warning's
+cut-off ``warn_at`` is then chosen on the fitting half: the highest warning recall whose
+precision and false-warning rate meet the targets (``calibration.TARGET_*``) at every size;
+``show_at`` is half of it. ``--write`` stores the result in the package; without it the script
+only prints.
 
 The fitting itself lives in ``bot/similarity/calibration.py``, which ``csi-bot similar
 --calibrate`` also uses on a register's own pairs.

@@ -8,11 +8,14 @@ Usage::
 DATA_DIR holds ``dev/docs.jsonl``, ``dev/queries.txt`` and ``padding.jsonl`` (see its
 README). Protocol: store every report plus padding up to the size; each query report
 searches with its own title + description, itself excluded; a hit is another report of its
-group in the top 5. Also measured: the warning decision "best score >= t" (precision: a
-warning is right when a duplicate is among the 5 shown; recall: queries that get a right
-warning), the false-warning rate on "novel" queries (the query's whole group excluded, so no
-duplicate exists), query latency (one at a time), build time, RSS growth and the cost of
-incremental add/remove on the full index.
+group in the top 5. Also measured: the warning the bot shows (``bot/similarity/warning.py``,
+the shipped model) on the held-out half of the duplicate groups (the half the model was not
+fitted on, see ``scripts/fit_warning.py``): precision (a warning is right when a duplicate is
+among the matches shown), recall (queries that get a right warning) and the false-warning
+rate on "novel" queries (the query's whole group excluded, so no duplicate exists); the same
+for the former rule "best score >= t" as a table; query latency (one at a time, search and
+warning decision), build time, RSS growth and the cost of incremental add/remove on the full
+index.
 
 With ``--method semantic`` the document embeddings are cached on disk (default: a
 ``csi-bot-similarity-cache`` folder in the temporary directory), keyed by a hash of the
@@ -41,6 +44,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from bot.similarity import SimilarityIndex, threshold_for
+from bot.similarity.warning import POOL, Candidate, Proposed, decide, shipped_model
+from scripts.fit_warning import fit_half
 
 THRESHOLDS = (0.10, 0.15, 0.20, 0.25, 0.30, 0.35, 0.40, 0.45, 0.50, 0.55, 0.60)
 
@@ -135,6 +140,17 @@ def warning_stats(best: np.ndarray, hit: np.ndarray, t: float) -> dict[str, floa
     }
 
 
+def model_stats(warn: np.ndarray, right: np.ndarray, novel_warn: np.ndarray) -> dict[str, float]:
+    """Precision, recall and novel false-warning rate of the bot's warning decision."""
+    return {
+        "queries": len(warn),
+        "warned": float(warn.mean()) if len(warn) else 0.0,
+        "precision": float(right.sum() / max(warn.sum(), 1)),
+        "recall": float(right.mean()) if len(right) else 0.0,
+        "novel_false_warning": float(novel_warn.mean()) if len(novel_warn) else 0.0,
+    }
+
+
 def run_size(
     size: int,
     method: str,
@@ -173,26 +189,54 @@ def run_size(
     threshold = threshold_for(method)
 
     qidx = [key[q] for q in queries]
+    model = shipped_model(method)
+
+    def warned(d: dict[str, str], res: list[Any]) -> tuple[bool, list[int]]:
+        """The bot's decision for a query: warn or not, and the doc ids shown."""
+        if model is None:
+            return False, []
+        cands = [Candidate(m.doc_id, m.score, store[m.doc_id]["title"]) for m in res]
+        w = decide(Proposed(d["title"], d["description"]), cands, store_size=size, model=model)
+        return w.warn, [f.doc_id for f in w.shown]
+
     lat: list[float] = []
+    decide_lat: list[float] = []
     best: list[float] = []
     hits: list[bool] = []
+    model_warn: list[bool] = []
+    model_right: list[bool] = []
     for qi in qidx:
         d = store[qi]
         t0 = time.perf_counter()
-        res = index.search(d["title"], d["description"], limit=5, exclude=(qi,))
-        lat.append(time.perf_counter() - t0)
+        res = index.search(d["title"], d["description"], limit=POOL, exclude=(qi,))
+        t1 = time.perf_counter()
+        warn, shown = warned(d, res)
+        t2 = time.perf_counter()
+        lat.append(t2 - t0)
+        decide_lat.append(t2 - t1)
         best.append(res[0].score if res else 0.0)
-        hits.append(any(group[m.doc_id] == group[qi] for m in res))
+        hits.append(any(group[m.doc_id] == group[qi] for m in res[:5]))
+        model_warn.append(warn)
+        model_right.append(any(group[i] == group[qi] for i in shown))
     hit = np.array(hits)
     best_arr = np.array(best)
 
     # Novel proposals: the same reports, but with every duplicate hidden.
     novel_best = []
+    novel_warn = []
     for qi in qidx:
         d = store[qi]
-        res = index.search(d["title"], d["description"], limit=1, exclude=members[group[qi]])
+        res = index.search(d["title"], d["description"], limit=POOL, exclude=members[group[qi]])
         novel_best.append(res[0].score if res else 0.0)
+        novel_warn.append(warned(d, res)[0])
     novel = np.array(novel_best)
+    held = np.array([not fit_half(group[qi]) for qi in qidx])
+    decision = {
+        part: model_stats(
+            np.array(model_warn)[mask], np.array(model_right)[mask], np.array(novel_warn)[mask]
+        )
+        for part, mask in (("held_out", held), ("fit", ~held), ("all", np.ones_like(held)))
+    }
 
     # Incremental maintenance on the full index: replace, add new, remove.
     # Enough adds to include at least one compaction of the main segment.
@@ -222,16 +266,23 @@ def run_size(
         row["novel_false_warning"] = float((novel >= row["threshold"]).mean())
     at_default = warning_stats(best_arr, hit, threshold)
     at_default["novel_false_warning"] = float((novel >= threshold).mean())
+    held_default = warning_stats(best_arr[held], hit[held], threshold)
+    held_default["novel_false_warning"] = float((novel[held] >= threshold).mean())
     return {
         "size": len(store),
         "method": method,
         "queries": len(qidx),
         "recall_at_5": float(hit.mean()),
+        "recall_at_5_held_out": float(hit[held].mean()),
+        "warning_model": None if model is None else {"warn_at": model.warn_at, **decision},
+        "warn_threshold_held_out": held_default,
         "warn_threshold": at_default,
         "threshold_table": table,
         "query_ms_p50": float(np.percentile(lat_ms, 50)),
         "query_ms_p99": float(np.percentile(lat_ms, 99)),
         "query_ms_mean": float(lat_ms.mean()),
+        "decision_ms_p50": float(np.percentile(np.array(decide_lat) * 1000, 50)),
+        "decision_ms_p99": float(np.percentile(np.array(decide_lat) * 1000, 99)),
         "build_s": build_s,
         "build_cached": cache is not None,
         "model_load_s": load_s,
@@ -247,7 +298,26 @@ def show(r: dict[str, Any]) -> None:
     """Print one size's results as text."""
     w = r["warn_threshold"]
     print(f"== {r['method']} @ {r['size']} entries, {r['queries']} queries")
-    print(f"recall@5            {r['recall_at_5']:.4f}")
+    print(
+        f"recall@5            {r['recall_at_5']:.4f} "
+        f"(held-out half {r['recall_at_5_held_out']:.4f})"
+    )
+    m = r["warning_model"]
+    if m is None:
+        print("warning model       none shipped for this method: the threshold rule decides")
+    else:
+        for part in ("held_out", "fit", "all"):
+            s = m[part]
+            print(
+                f"warning ({part:8s})  precision {s['precision']:.3f}  recall {s['recall']:.3f}  "
+                f"warned {s['warned']:.3f}  novel false-warning {s['novel_false_warning']:.3f}  "
+                f"({s['queries']} queries)"
+            )
+    h = r["warn_threshold_held_out"]
+    print(
+        f"held-out, best>={h['threshold']:.2f}  precision {h['precision']:.3f}  "
+        f"recall {h['recall']:.3f}  novel false-warning {h['novel_false_warning']:.3f}"
+    )
     print(
         f"warn t={w['threshold']:.2f}          precision {w['precision']:.3f}  "
         f"recall {w['recall']:.3f}  warned {w['warned']:.3f}  "
@@ -262,6 +332,10 @@ def show(r: dict[str, Any]) -> None:
     print(
         f"query ms            p50 {r['query_ms_p50']:.2f}  p99 {r['query_ms_p99']:.2f}  "
         f"mean {r['query_ms_mean']:.2f}"
+    )
+    print(
+        f"  of which warning   p50 {r['decision_ms_p50']:.2f}  p99 {r['decision_ms_p99']:.2f} "
+        "(features and model of the best matches)"
     )
     cached = " (document embeddings from the cache)" if r["build_cached"] else ""
     print(
