@@ -32,10 +32,21 @@ class Skipped:
 class ImportResult:
     """What an import did: the new proposals, the rows skipped, the objectives created."""
 
-    stored: list[Proposal]
+    rows: list[dict[str, Any]]  # the new proposals' columns as stored, IDs included
     skipped: list[Skipped]
     created_objectives: list[Objective]
     ignored_columns: list[str]
+
+    @property
+    def count(self) -> int:
+        """How many proposals were added."""
+        return len(self.rows)
+
+    @property
+    def stored(self) -> list[Proposal]:
+        """The new proposals, in the order of the file (built on demand: a large import only
+        needs the count)."""
+        return [Proposal(**row) for row in self.rows]
 
 
 def import_file(*, session: Session, path: Path, create_objectives: bool = False) -> ImportResult:
@@ -82,7 +93,7 @@ def import_sheet(
     objectives.update({o.title.lower(): o for o in created})
     stored = _store(session=session, planned=planned, objectives=objectives)
     return ImportResult(
-        stored=stored,
+        rows=stored,
         skipped=skipped,
         created_objectives=created,
         ignored_columns=sheet.ignored_columns,
@@ -216,10 +227,11 @@ def _merge_circles(planned: list[PlannedRow]) -> list[tuple[int, str]]:
 
 def _store(
     *, session: Session, planned: list[PlannedRow], objectives: dict[str, Objective]
-) -> list[Proposal]:
+) -> list[dict[str, Any]]:
+    """Insert the new rows in bulk, then their merges and history; the rows as stored."""
     now = utcnow()
     new = [plan for plan in planned if plan.existing_id is None]
-    # Where each proposal came from; also lets the rows be matched to what the database returns.
+    # Where each proposal came from; also lets the rows be matched to the IDs they were given.
     batch = f"import:{secrets.token_hex(8)}:"
     rows = []
     for plan in new:
@@ -251,25 +263,25 @@ def _store(
                 "updated_at": now,
             }
         )
-    by_key = repo.add_proposals(session=session, rows=rows)
-    for plan in new:
-        plan.proposal = by_key[f"{batch}{plan.number}"]
+    ids = repo.add_proposals(session=session, rows=rows, key_prefix=batch)
+    for plan, row in zip(new, rows, strict=True):
+        plan.proposal_id = row["id"] = ids[str(row["source_key"])]
+    merged: dict[int, int] = {}
     entries = []
-    for plan in new:
-        assert plan.proposal is not None and plan.proposal.id is not None
+    for plan, row in zip(new, rows, strict=True):
+        assert plan.proposal_id is not None
         target = plan.target
         if isinstance(target, PlannedRow):
-            target = target.existing_id or (target.proposal.id if target.proposal else None)
+            target = target.existing_id or target.proposal_id
+        row["merged_into_id"] = target
         if target is not None:
-            plan.proposal.merged_into_id = target
-            session.add(plan.proposal)
-            repo.link_related(session=session, proposal_id=plan.proposal.id, related_id=target)
+            merged[plan.proposal_id] = target
         detail: dict[str, Any] = {"line": plan.line, "proposal": plan.number}
         if plan.ref:
             detail["ref"] = plan.ref
         entries.append(
             {
-                "proposal_id": plan.proposal.id,
+                "proposal_id": plan.proposal_id,
                 "at": now,
                 "actor": IMPORT_SUBMITTER,
                 "action": "imported",
@@ -278,9 +290,9 @@ def _store(
                 "detail": detail,
             }
         )
+    repo.link_merged(session=session, merged=merged)
     repo.add_audit_entries(session=session, entries=entries)
-    session.flush()
-    return [plan.proposal for plan in new if plan.proposal is not None]
+    return rows
 
 
 def report(result: ImportResult, *, most: int = 20) -> list[str]:
@@ -301,7 +313,7 @@ def report(result: ImportResult, *, most: int = 20) -> list[str]:
         )
     if len(result.skipped) > most:
         lines.append(f"… and {len(result.skipped) - most} more rows already in the register.")
-    count = len(result.stored)
+    count = result.count
     summary = f"Imported {_proposals(count)}"
     if result.skipped:
         summary += f"; skipped {len(result.skipped)} already in the register"

@@ -140,7 +140,7 @@ def _csv_sheet(text: str) -> Sheet:
             except csv.Error as exc:
                 sheet.rows.append(Row(start, {}, [f"cannot read this row ({exc})."]))
                 break
-            if any(cell.strip() for cell in record):
+            if "".join(record).strip():
                 sheet.rows.append(_csv_row(start, record, names, delimiter))
                 sheet.rows[-1].number = len(sheet.rows)
             start = reader.line_num + 1
@@ -164,9 +164,12 @@ def _header_names(header: list[str]) -> list[str | None]:
 
 
 def _csv_row(line: int, record: list[str], names: list[str | None], delimiter: str) -> Row:
-    values = {n: cell for n, cell in zip(names, record, strict=False) if n is not None}
+    if len(record) == len(names) and None not in names:
+        values = dict(zip(names, record, strict=True))
+    else:
+        values = {n: cell for n, cell in zip(names, record, strict=False) if n is not None}
     row = Row(line, values)
-    if any(cell.strip() for cell in record[len(names) :]):
+    if len(record) > len(names) and "".join(record[len(names) :]).strip():
         row.problems.append(
             f"this row has {len(record)} fields but the header has {len(names)}; "
             f"a value containing {DELIMITERS.get(delimiter, repr(delimiter))} must be in double "

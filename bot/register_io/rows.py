@@ -2,17 +2,66 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from bot.drafts import ProposalDraft, one_line, parse_number, parse_whole, text_problem
 from bot.errors import InvalidInput
 from bot.lifecycle import LABELS, Status
 from bot.register_io.columns import TEXT_COLUMNS, status_value, unneutralise
 from bot.register_io.reading import Row
-from storage.models import SHORT_MAX, TITLE_MAX, Objective, Proposal
+from storage.models import SHORT_MAX, TITLE_MAX, Objective
 
 IMPORT_SUBMITTER = "import"
+# The columns the import reads, in the order a row's problems are listed.
+CHECK_ORDER = (
+    "title",
+    "description",
+    "outcome",
+    "objective",
+    "service",
+    "benefit",
+    "value",
+    "effort",
+    "kpi",
+    "kpi_baseline",
+    "kpi_target",
+    "status",
+    "merged_into",
+    "kpi_actual",
+    "submitter",
+    "owner",
+    "ref",
+    "id",
+    "created_at",
+)
+CHECKED = frozenset(CHECK_ORDER)
+# Columns whose cells repeat from row to row in a register.
+REPEATING = frozenset(
+    {
+        "objective",
+        "service",
+        "benefit",
+        "value",
+        "effort",
+        "kpi",
+        "kpi_baseline",
+        "kpi_target",
+        "kpi_actual",
+        "status",
+        "submitter",
+        "owner",
+    }
+)
+# Fields of the draft that are checked one by one (title and texts are checked per row).
+DRAFT_FIELDS = frozenset(
+    {"service", "benefit", "value", "effort", "kpi", "kpi_baseline", "kpi_target"}
+)
+# The draft's own texts: checked once per row, by the draft.
+DRAFT_TEXTS = frozenset({"title", "description", "outcome"})
+# One-line columns kept to the short limit.
+SHORT_LIMITED = {"submitter": SHORT_MAX, "owner": SHORT_MAX, "ref": SHORT_MAX}
 # A proposal reaches these statuses only once it serves an objective.
 NEEDS_AN_OBJECTIVE = frozenset(
     {
@@ -45,7 +94,7 @@ class PlannedRow:
     created_at: datetime | None
     existing_id: int | None = None  # already in the register: skipped
     target: PlannedRow | int | None = None  # merged into a row of the file, or a stored ID
-    proposal: Proposal | None = field(default=None, repr=False)
+    proposal_id: int | None = None  # once stored
 
 
 def shown(text: str) -> str:
@@ -54,7 +103,12 @@ def shown(text: str) -> str:
 
 
 class RowChecker:
-    """Turns one row into a `PlannedRow`, or raises InvalidInput with a message per column."""
+    """Turns one row into a `PlannedRow`, or raises InvalidInput with a message per column.
+
+    A register repeats itself: status, objective, service, effort and the like take a few
+    values across thousands of rows. Each distinct cell of such a column is judged once and
+    remembered, which is what makes a file of 100,000 rows quick to check.
+    """
 
     def __init__(self, *, objectives: dict[str, Objective], create: bool, from_csv: bool) -> None:
         self.objectives = objectives
@@ -62,70 +116,139 @@ class RowChecker:
         self.create = create
         self.from_csv = from_csv
         self.to_create: dict[str, str] = {}  # lower-case title -> title as the file writes it
+        # column -> cell -> (what the column stores, the problem or None)
+        self._judged: dict[str, dict[str, tuple[Any, str | None]]] = {n: {} for n in REPEATING}
+        self._statuses: dict[tuple[str, bool, bool], tuple[Status, dict[str, str]]] = {}
 
     def check(self, row: Row) -> PlannedRow:
+        """The row as it will be stored; InvalidInput names every bad column of it."""
         errors: dict[str, str] = {}
-
-        def text(name: str, limit: int | None = None) -> str:
-            raw = row.values.get(name)
-            if raw is None:
-                return ""
-            if isinstance(raw, (bool, list, dict)):
-                errors[name] = "Give text or a number here, not a list, object or true/false."
-                return ""
-            value = unneutralise(raw) if self.from_csv and name in TEXT_COLUMNS else str(raw)
-            problem = text_problem(value)
-            value = value.strip() if limit is None else one_line(value)
-            problem = problem or (text_problem(value, limit=limit) if limit else None)
+        got: dict[str, Any] = {}
+        for name, raw in row.values.items():
+            if raw is None or raw == "" or name not in CHECKED:
+                continue
+            if name in DRAFT_TEXTS and isinstance(raw, str):
+                # Checked with the whole draft below, the way the form checks them.
+                got[name] = unneutralise(raw) if self.from_csv else raw
+                continue
+            judged = self._judged.get(name)
+            if judged is not None and isinstance(raw, str):
+                known = judged.get(raw)
+                if known is None:
+                    known = judged[raw] = self._judge(name, raw)
+            else:
+                known = self._judge(name, raw)
+            value, problem = known
             if problem:
                 errors[name] = problem
-                return ""
-            return value
-
-        objective_id, objective_key = self._objective(text("objective"), errors)
+            else:
+                got[name] = value
         draft = ProposalDraft(
-            title=text("title"),
-            description=text("description"),
-            outcome=text("outcome"),
-            objective_id=objective_id,
-            service=text("service"),
-            benefit=text("benefit") or None,
-            value=self._value(text("value"), errors),
-            effort=text("effort") or None,
-            kpi=text("kpi"),
-            kpi_baseline=text("kpi_baseline") or None,
-            kpi_target=text("kpi_target") or None,
+            title=got.get("title", ""),
+            description=got.get("description", ""),
+            outcome=got.get("outcome", ""),
         )
         try:
             draft.validate(active_objective_ids=self.active, require_objective=False)
         except InvalidInput as exc:
-            errors = {**exc.errors, **errors}
+            for name, message in exc.errors.items():
+                errors.setdefault(name, message)
+        objective_id, objective_key = got.get("objective", (None, None))
+        draft.objective_id = objective_id
+        draft.service = got.get("service")
+        draft.benefit = got.get("benefit")
+        draft.value = got.get("value")
+        draft.effort, draft.effort_days = got.get("effort", (None, None))
+        draft.kpi = got.get("kpi")
+        draft.kpi_baseline, draft.baseline = got.get("kpi_baseline", (None, None))
+        draft.kpi_target, draft.target = got.get("kpi_target", (None, None))
         has_objective = objective_id is not None or objective_key is not None
-        status = self._status(text("status"), text("merged_into"), has_objective, errors)
-        kpi_actual = None
-        if text("kpi_actual"):
-            try:
-                kpi_actual = parse_number(text("kpi_actual"), "The measured KPI")
-            except ValueError as exc:
-                errors["kpi_actual"] = str(exc)
-        planned = PlannedRow(
+        merged_into = got.get("merged_into", "")
+        status, status_errors = self._status_of(
+            got.get("status", ""), bool(merged_into), has_objective
+        )
+        for name, message in status_errors.items():
+            if name not in errors:
+                errors[name] = message
+        created_at = parse_created_at(got.get("created_at", ""), errors)
+        if errors:
+            raise InvalidInput({name: errors[name] for name in CHECK_ORDER if name in errors})
+        return PlannedRow(
             line=row.line,
             number=row.number,
             where=row.where,
             draft=draft,
             status=status,
-            submitter=text("submitter", SHORT_MAX) or IMPORT_SUBMITTER,
-            owner=text("owner", SHORT_MAX) or None,
-            ref=text("ref", SHORT_MAX) or None,
-            file_id=text("id") or None,
+            submitter=got.get("submitter") or IMPORT_SUBMITTER,
+            owner=got.get("owner") or None,
+            ref=got.get("ref") or None,
+            file_id=got.get("id") or None,
             objective_key=objective_key,
-            merged_into=text("merged_into") or None,
-            kpi_actual=kpi_actual,
-            created_at=parse_created_at(text("created_at"), errors),
+            merged_into=merged_into or None,
+            kpi_actual=got.get("kpi_actual"),
+            created_at=created_at,
         )
+
+    def _judge(self, name: str, raw: object) -> tuple[Any, str | None]:
+        """One cell: what its column stores from it, or the problem with it."""
+        if isinstance(raw, (bool, list, dict)):
+            return None, "Give text or a number here, not a list, object or true/false."
+        text = str(raw)
+        if self.from_csv and name in TEXT_COLUMNS:
+            text = unneutralise(text)
+        limit = SHORT_LIMITED.get(name)
+        problem = text_problem(text)
+        text = text.strip() if limit is None else one_line(text)
+        problem = problem or (text_problem(text, limit=limit) if limit else None)
+        if problem:
+            return None, problem
+        if name in DRAFT_FIELDS:
+            return self._draft_field(name, text)
+        if name == "objective":
+            errors: dict[str, str] = {}
+            found = self._objective(text, errors)
+            return (found, errors.get("objective"))
+        if name == "kpi_actual":
+            if not text:
+                return None, None
+            try:
+                return parse_number(text, "The measured KPI"), None
+            except ValueError as exc:
+                return None, str(exc)
+        return text, None
+
+    def _draft_field(self, name: str, text: str) -> tuple[Any, str | None]:
+        """A field of the draft checked the way the form checks it (each field on its own)."""
+        errors: dict[str, str] = {}
+        draft = ProposalDraft(title="-")
+        if name == "value":
+            draft.value = self._value(text, errors)
+        else:
+            setattr(draft, name, text or None)
+        try:
+            draft.validate(active_objective_ids=self.active, require_objective=False)
+        except InvalidInput as exc:
+            errors = {**exc.errors, **errors}
         if errors:
-            raise InvalidInput(errors)
-        return planned
+            return None, errors.get(name) or next(iter(errors.values()))
+        if name == "effort":
+            return (draft.effort, draft.effort_days), None
+        if name == "kpi_baseline":
+            return (draft.kpi_baseline, draft.baseline), None
+        if name == "kpi_target":
+            return (draft.kpi_target, draft.target), None
+        return getattr(draft, name), None
+
+    def _status_of(
+        self, raw: str, merged: bool, has_objective: bool
+    ) -> tuple[Status, dict[str, str]]:
+        key = (raw, merged, has_objective)
+        known = self._statuses.get(key)
+        if known is None:
+            errors: dict[str, str] = {}
+            status = self._status(raw, "-" if merged else "", has_objective, errors)
+            known = self._statuses[key] = (status, errors)
+        return known
 
     def _objective(self, title: str, errors: dict[str, str]) -> tuple[int | None, str | None]:
         """The stored objective's ID, or the key of one to create."""
