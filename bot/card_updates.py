@@ -90,6 +90,9 @@ class CardUpdates:
             wait = self._min_interval
             if result.retry_after is not None:
                 wait, again = max(result.retry_after, self._min_interval), True
+            elif self._dirty(proposal_id):
+                # A vote came in meanwhile: the card is drawn again anyway, no need to read it.
+                again = True
             else:
                 again = result.drawn is not None and self._stale(proposal_id, result.drawn)
         except Exception:
@@ -107,6 +110,10 @@ class CardUpdates:
                 card.running = card.dirty = False
                 return
         self._schedule(proposal_id, wait)
+
+    def _dirty(self, proposal_id: int) -> bool:
+        with self._lock:
+            return self._cards[proposal_id].dirty
 
     def _stale(self, proposal_id: int, drawn: str) -> bool:
         # Read again after Slack answered: a vote committed by another replica while ours was in

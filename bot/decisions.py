@@ -277,10 +277,7 @@ def apply(
 def last_decision(*, session: Session, proposal_id: int) -> AuditEntry | None:
     """The entry of the decision that put the proposal where it is (approved, rejected or
     deferred), or None; the card shows who decided and when."""
-    for entry in reversed(repo.history(session=session, proposal_id=proposal_id)):
-        if entry.action == DECISION:
-            return entry
-    return None
+    return repo.last_entry(session=session, proposal_id=proposal_id, action=DECISION)
 
 
 # ---- the guard ----------------------------------------------------------------------------------

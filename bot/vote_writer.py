@@ -3,9 +3,11 @@
 A vote is acked only once it is stored (a failed write answers 503 and Slack retries), so each
 reaction waits for a commit. Reactions that arrive together share one: the first request to
 find no write under way takes everything queued, writes it in one unit of work (the event
-marks, the votes, the history) and wakes the others with their outcomes. One commit and a few
-statements serve a burst, instead of a connection, a lock and a commit per reaction; on SQLite
-the process also stops racing itself for the file's single write lock.
+marks, the votes, the history) and wakes the others with their outcomes; the first of those
+that came in meanwhile then writes the next batch. Nothing waits for a batch to fill: what
+queues up during one commit goes into the next. One commit and a few statements serve a
+burst, instead of a connection, a lock and a commit per reaction; on SQLite the process also
+stops racing itself for the file's single write lock.
 
 When a shared unit of work is refused, each of its reactions is tried alone, so one bad write
 only fails its own request; when the database does not answer, they all fail at once (503, and
@@ -51,6 +53,9 @@ class Reaction:
 @dataclass
 class _Waiting:
     reaction: Reaction
+    # Set once: when the reaction is stored (or failed), or when it is this request's turn to
+    # write for the others. One wake-up per request, never a crowd woken to find nothing.
+    woken: threading.Event = field(default_factory=threading.Event)
     done: bool = False
     outcome: ReactionOutcome | None = None
     error: BaseException | None = None
@@ -63,28 +68,30 @@ class VoteWriter:
     engine: Engine
     _queue: list[_Waiting] = field(default_factory=list)
     _writing: bool = False
-    _changed: threading.Condition = field(default_factory=threading.Condition)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def apply(self, reaction: Reaction) -> ReactionOutcome:
         """Store the reaction's effect (once per event) and return it; raises what the
         database raised when it could not be stored."""
         mine = _Waiting(reaction)
-        with self._changed:
+        with self._lock:
             self._queue.append(mine)
-        while True:
-            with self._changed:
-                while self._writing and not mine.done:
-                    self._changed.wait()
-                if mine.done:
-                    break
-                self._writing = True
-                batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
+            waits, self._writing = self._writing, True
+        if waits:
+            mine.woken.wait()
+        if not mine.done:  # this request writes now: for itself and all queued behind it
             try:
-                self._write(batch)
+                while not mine.done:
+                    with self._lock:
+                        batch = self._queue[:MAX_BATCH]
+                        del self._queue[:MAX_BATCH]
+                    self._write(batch)
             finally:
-                with self._changed:
-                    self._writing = False
-                    self._changed.notify_all()
+                with self._lock:
+                    if self._queue:
+                        self._queue[0].woken.set()  # the first one waiting writes next
+                    else:
+                        self._writing = False
         if mine.error is not None:
             raise mine.error
         assert mine.outcome is not None
@@ -108,6 +115,7 @@ class VoteWriter:
         finally:
             for waiting in batch:
                 waiting.done = True
+                waiting.woken.set()
 
     def _write_alone(self, waiting: _Waiting) -> None:
         try:
@@ -150,6 +158,7 @@ def apply_together(*, session: Session, reactions: list[Reaction]) -> list[React
         pid, status = card
         if reaction.event_id:
             if reaction.event_id not in new:  # handled before, or earlier in this batch
+                outcomes[index] = ReactionOutcome(proposal_id=pid)
                 continue
             new.discard(reaction.event_id)
         user = reaction.user_id

@@ -49,7 +49,7 @@ class VotedInstead:
 class ReactionOutcome:
     """What one vote reaction on a card did."""
 
-    proposal_id: int | None  # None: not a card, or a repeated delivery
+    proposal_id: int | None  # None: not a card
     changed: bool = False  # the count changed: the card needs redrawing
     # The proposal takes no votes and the person has not been told so before: tell them.
     refused: Proposal | None = None

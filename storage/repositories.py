@@ -528,6 +528,18 @@ def history(*, session: Session, proposal_id: int) -> list[AuditEntry]:
     return list(session.exec(statement))
 
 
+def last_entry(*, session: Session, proposal_id: int, action: str) -> AuditEntry | None:
+    """The proposal's latest history entry of `action`, or None (its history may be long:
+    every vote is in it)."""
+    statement = (
+        select(AuditEntry)
+        .where(AuditEntry.proposal_id == proposal_id, AuditEntry.action == action)
+        .order_by(col(AuditEntry.at).desc(), col(AuditEntry.id).desc())
+        .limit(1)
+    )
+    return session.exec(statement).first()
+
+
 def claim_job_run(*, session: Session, job: str, period: str) -> bool:
     """Claim the run of `job` for `period`; False when another replica already has it."""
     return _insert_new(

@@ -128,9 +128,20 @@ class Target:
     name: str
     driver: SlackDriver
     slack: FakeSlack
+    pid: int
     ack_ms: list[float] = field(default_factory=list)
     busy_s: float = 0.0
+    cpu_s: float = 0.0
     failures: int = 0
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time used so far by the process `pid` (Linux; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def send(target: Target, reaction: Reaction) -> tuple[float, int]:
@@ -152,12 +163,13 @@ def send(target: Target, reaction: Reaction) -> tuple[float, int]:
 
 
 def run_round(target: Target, batch: list[Reaction], record: bool) -> None:
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), cpu_seconds(target.pid)
     with ThreadPoolExecutor(max_workers=SENDERS) as pool:
         results = list(pool.map(lambda r: send(target, r), batch))
     if not record:
         return
     target.busy_s += time.perf_counter() - started
+    target.cpu_s += cpu_seconds(target.pid) - cpu
     for ms, status in results:
         target.ack_ms.append(ms)
         target.failures += status != 200
@@ -243,7 +255,7 @@ def running(
             if time.monotonic() > deadline:
                 raise SystemExit(f"{name}: not ready after 60 s:\n{log_path.read_text()}")
             time.sleep(0.05)
-        yield Target(name, driver, slack)
+        yield Target(name, driver, slack, proc.pid)
     finally:
         proc.terminate()
         try:
@@ -318,6 +330,8 @@ def one_run(args: argparse.Namespace, seed_value: int) -> dict[str, Any]:
             "throughput_per_s": len(target.ack_ms) / target.busy_s,
             "ack_ms": percentiles(target.ack_ms),
             "max_ack_ms": max(target.ack_ms),
+            # The server's own CPU while the round was sent (ours: its card redraws included).
+            "cpu_ms_per_event": target.cpu_s * 1000 / len(target.ack_ms),
         }
     result["throughput_ratio"] = (
         result["ours"]["throughput_per_s"] / result["bare"]["throughput_per_s"]
@@ -363,6 +377,7 @@ def main(argv: list[str] | None = None) -> int:
                     "p50_ms": median(name, "ack_ms", "p50"),
                     "p99_ms": median(name, "ack_ms", "p99"),
                     "max_ms": median(name, "max_ack_ms"),
+                    "cpu_ms_per_event": median(name, "cpu_ms_per_event"),
                 }
                 for name in ("bare", "ours")
             },
@@ -374,12 +389,15 @@ def main(argv: list[str] | None = None) -> int:
     else:
         m = summary["median"]
         print(f"{summary['machine']}; {summary['database']}; median of {args.runs} run(s)")
-        print(f"{'target':<6} {'events/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}")
+        print(
+            f"{'target':<6} {'events/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} "
+            f"{'CPU ms/event':>13}"
+        )
         for name in ("bare", "ours"):
             row = m[name]
             print(
                 f"{name:<6} {row['throughput_per_s']:>9.1f} {row['p50_ms']:>8.1f} "
-                f"{row['p99_ms']:>8.1f} {row['max_ms']:>8.1f}"
+                f"{row['p99_ms']:>8.1f} {row['max_ms']:>8.1f} {row['cpu_ms_per_event']:>13.2f}"
             )
         print(
             f"throughput ours/bare x{m['throughput_ratio']:.2f}; "
