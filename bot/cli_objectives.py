@@ -214,6 +214,7 @@ def _list(args: argparse.Namespace, settings: Settings, engine: Engine) -> int:
             objectives=repo.list_objectives(session=session),
             now=utcnow(),
             timezone=settings.timezone,
+            with_verified=args.format == "json",
         )
     if args.format == "json":
         rows = [objective_progress.progress_json(p) for p in found]

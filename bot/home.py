@@ -118,6 +118,7 @@ def home_content(
         objectives=[load.objective for load in loads.items],
         now=utcnow(),
         timezone=timezone,
+        with_verified=False,
     )
     return HomeContent(
         viewer=viewer,

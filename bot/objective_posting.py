@@ -32,6 +32,7 @@ def post_objective_progress(
                 objectives=repo.list_objectives(session=session),
                 now=now or utcnow(),
                 timezone=deps.settings.timezone,
+                with_verified=False,
             )
     except SQLAlchemyError as exc:
         log.warning("objective progress not posted, the database failed: %s", exc)

@@ -26,6 +26,7 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import func
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from bot.lifecycle import Status
@@ -115,14 +116,21 @@ class ObjectiveProgress:
 
 
 def progress(
-    *, session: Session, objectives: Sequence[Objective], now: datetime, timezone: str = "UTC"
+    *,
+    session: Session,
+    objectives: Sequence[Objective],
+    now: datetime,
+    timezone: str = "UTC",
+    with_verified: bool = True,
 ) -> list[ObjectiveProgress]:
-    """The progress of each objective, in the order given; a few queries for all of them."""
+    """The progress of each objective, in the order given; a few queries for all of them.
+    `with_verified=False` leaves the verified steps' list empty (their count is in `steps`):
+    the one-line views need no more."""
     ids = [o.id for o in objectives if o.id is not None]
     if not ids:
         return []
     counts, sums = _counts(session, ids)
-    verified = _verified(session, ids)
+    verified = _verified(session, ids) if with_verified else {}
     targets = _targets(session, objectives, now=now, timezone=timezone)
     found: list[ObjectiveProgress] = []
     for objective in objectives:
@@ -181,33 +189,45 @@ def _counts(
 
 
 def _verified(session: Session, ids: list[int]) -> dict[int, list[VerifiedStep]]:
+    # Plain columns, not whole proposals: an objective may have thousands of verified steps.
     statement = (
-        select(Proposal)
-        .where(col(Proposal.objective_id).in_(ids), Proposal.status == Status.VERIFIED)
+        sa_select(
+            col(Proposal.objective_id),
+            col(Proposal.id),
+            col(Proposal.title),
+            col(Proposal.permalink),
+            col(Proposal.kpi),
+            col(Proposal.kpi_baseline),
+            col(Proposal.kpi_target),
+            col(Proposal.kpi_actual),
+        )
+        .where(col(Proposal.objective_id).in_(ids), col(Proposal.status) == Status.VERIFIED)
         .order_by(col(Proposal.id))
     )
     found: dict[int, list[VerifiedStep]] = {}
-    for p in session.exec(statement):
-        found.setdefault(p.objective_id or 0, []).append(
+    for oid, pid, title, permalink, kpi, baseline, target, actual in session.execute(statement):
+        found.setdefault(int(oid), []).append(
             VerifiedStep(
-                proposal_id=p.id or 0,
-                title=p.title,
-                permalink=p.permalink,
-                kpi=p.kpi,
-                baseline=p.kpi_baseline,
-                target=p.kpi_target,
-                actual=p.kpi_actual,
-                reached=_step_reached(p),
+                proposal_id=int(pid),
+                title=title,
+                permalink=permalink,
+                kpi=kpi,
+                baseline=baseline,
+                target=target,
+                actual=actual,
+                reached=_step_reached(baseline, target, actual),
             )
         )
     return found
 
 
-def _step_reached(p: Proposal) -> bool | None:
-    if p.kpi_target is None or p.kpi_actual is None:
+def _step_reached(
+    baseline: float | None, target: float | None, actual: float | None
+) -> bool | None:
+    if target is None or actual is None:
         return None
-    upward = p.kpi_baseline is None or p.kpi_target >= p.kpi_baseline
-    return beyond(p.kpi_actual, p.kpi_target, upward=upward)
+    upward = baseline is None or target >= baseline
+    return beyond(actual, target, upward=upward)
 
 
 def kpi_key(name: str | None) -> str:

@@ -4,6 +4,7 @@ clock), neglected objectives; and setting an objective's measurable target."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -14,15 +15,18 @@ from sqlmodel import Session
 
 from bot import objective_progress as progress
 from bot import objectives
+from bot.blocks.objective_progress import digest_section, objective_picture, objectives_list
+from bot.command_text import AddObjective, Reason, Refused, ShowObjective, Word, parse
 from bot.errors import InvalidInput
 from bot.objective_progress import PathState, judge_path
-from bot.objectives import TargetInput
+from bot.objectives import TargetInput, parse_target
 from bot.sla import measurements, targets
 from storage.db import make_engine, session_scope
 from storage.db import upgrade as migrate
 from storage.lifecycle_tables import BenefitCheck
 from storage.models import Objective, Proposal
 from tests.conftest import BACKENDS, _empty_database
+from tests.fakeslack.validation import check_message
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 END_DATE = date(2026, 12, 31)  # the path ends at 2027-01-01 00:00 UTC: 365 days after START
@@ -358,3 +362,48 @@ def test_removing_its_sla_target_leaves_the_kpi_named(register: Register) -> Non
         stored = session.get(Objective, objective_id)
         assert stored is not None and stored.kpi_sla_target_id is None
         assert stored.kpi == "Service desk first call resolution: mean >= 80"
+
+
+def test_the_picture_the_list_and_the_digest_section_are_messages_slack_accepts(
+    register: Register,
+) -> None:
+    found = _progress(register, HALF_WAY)
+    text, blocks = objective_picture(found[register.outages])
+    assert check_message({"text": text, "blocks": blocks}) is None
+    shown = json.dumps(blocks, ensure_ascii=False)
+    assert "Open: 2" in shown and "Verified: 3" in shown and "Rejected: 1" in shown
+    assert "*Expected value*: 24 · *effort*: 71 person-days (1 step not estimated)" in shown
+    assert "*Latest value*: 6.5" in shown and "*Where the path is today*: 7" in shown
+    assert "10 → 6.5 (target 7) :white_check_mark:" in shown
+    _, neglected = objective_picture(found[register.licences])
+    assert "*Neglected*" in json.dumps(neglected)
+    listed = objectives_list(list(found.values()))
+    assert "KPI 6.5 (path 7, target 4 by 2026-12-31): :large_green_circle: on track" in listed
+    text, blocks = digest_section([found[register.outages], found[register.users]])
+    assert check_message({"text": text, "blocks": blocks}) is None
+    lines = blocks[0]["text"]["text"].splitlines()
+    # The neglected objective comes first, and the heading counts it.
+    assert "1 objective with no open or approved step" in lines[0]
+    assert "Happier users" in lines[1] and "Fewer outages" in lines[2]
+
+
+def test_the_form_reads_numbers_and_dates_and_names_each_bad_field() -> None:
+    entered = parse_target(
+        kpi=" Lead time ", sla_target="none", baseline="1,200", target="5", target_date="2027-06-30"
+    )
+    assert entered == TargetInput(
+        kpi="Lead time", baseline=1200, target=5, target_date=date(2027, 6, 30)
+    )
+    assert parse_target(kpi=None, sla_target="7", baseline=None, target=None, target_date=None) == (
+        TargetInput(sla_target_id=7)
+    )
+    with pytest.raises(InvalidInput) as bad:
+        parse_target(kpi="x", sla_target="x1", baseline="soon", target="", target_date="30/06")
+    assert set(bad.value.errors) == {"sla_target", "baseline", "target_date"}
+
+
+def test_objective_number_is_its_own_command() -> None:
+    assert parse("objective 3") == ShowObjective(3)
+    assert parse("objective #12") == ShowObjective(12)
+    assert parse("objective 3 4") == Refused(Word.OBJECTIVE, Reason.EXTRA)
+    assert parse("objective add Fewer outages") == AddObjective("Fewer outages")

@@ -117,7 +117,11 @@ def objectives_list(found: Sequence[ObjectiveProgress]) -> str:
             "`csi-bot objective list` lists them all."
         )
     lines.append("`/improve objective <number>` shows one objective's whole picture.")
-    return "\n".join(["*The steering group's objectives and how far each got*", *lines])
+    heading = "*The steering group's objectives and how far each got*"
+    neglected = sum(1 for p in found if p.neglected)
+    if neglected:
+        heading += f" · :warning: {neglected} neglected"
+    return "\n".join([heading, *lines])
 
 
 def _verified_line(step: VerifiedStep) -> str:
