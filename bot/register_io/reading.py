@@ -164,8 +164,9 @@ def _header_names(header: list[str]) -> list[str | None]:
 
 
 def _csv_row(line: int, record: list[str], names: list[str | None], delimiter: str) -> Row:
+    values: dict[str, Any]
     if len(record) == len(names) and None not in names:
-        values = dict(zip(names, record, strict=True))
+        values = dict(zip(names, record, strict=True))  # type: ignore[arg-type]
     else:
         values = {n: cell for n, cell in zip(names, record, strict=False) if n is not None}
     row = Row(line, values)

@@ -45,11 +45,43 @@ OBJECTIVES = [
     "Happier service desk callers",
 ]
 SERVICES = ["Email", "VPN", "Payroll", "Service desk", "Wiki", "CI", "Backup", "Printing"]
-WORDS = (
-    "restart backup mail queue vpn login slow disk alert ticket change window patch monitor "
-    "dashboard escalation runbook password reset onboarding laptop printer licence cost "
-    "capacity storage latency outage report weekly manual step automate script handover"
-).split()
+WORDS = [
+    "restart",
+    "backup",
+    "mail",
+    "queue",
+    "vpn",
+    "login",
+    "slow",
+    "disk",
+    "alert",
+    "ticket",
+    "change",
+    "window",
+    "patch",
+    "monitor",
+    "dashboard",
+    "escalation",
+    "runbook",
+    "password",
+    "reset",
+    "onboarding",
+    "laptop",
+    "printer",
+    "licence",
+    "cost",
+    "capacity",
+    "storage",
+    "latency",
+    "outage",
+    "report",
+    "weekly",
+    "manual",
+    "step",
+    "automate",
+    "script",
+    "handover",
+]
 STATUSES = ["open"] * 6 + ["approved", "in_progress", "implemented", "rejected"]
 
 
@@ -141,9 +173,9 @@ def check(url: str, rows: int) -> list[str]:
     engine = make_engine(url)
     try:
         with engine.connect() as connection:
-            stored = connection.execute(text("SELECT count(*) FROM proposal")).scalar_one()
+            stored = connection.execute(text("SELECT count(*) FROM proposals")).scalar_one()
             audited = connection.execute(
-                text("SELECT count(*) FROM auditentry WHERE action = 'imported'")
+                text("SELECT count(*) FROM audit_entries WHERE action = 'imported'")
             ).scalar_one()
     finally:
         engine.dispose()
