@@ -302,5 +302,10 @@ class ScheduledWork:
         log.info("event=standby replica=%s state=standby", self._leadership.owner)
 
     def stop(self) -> None:
-        """Stop the jobs and leave the election (a standby takes over at once)."""
+        """Let the running jobs finish, then leave the election (a standby takes over at once):
+        the lock is never handed on while this replica still posts."""
+        with self._lock:
+            if self._scheduler is not None:
+                self._scheduler.shutdown(wait=True)
+                self._scheduler = None
         self._leadership.stop()

@@ -87,19 +87,21 @@ def claim(
         if seen is None:
             return None
         outcome = _not_takeable(seen, leadership, now)
+        # Read before the update, which refreshes `seen` in the session.
+        taken = Claim(
+            deps=deps,
+            job=job,
+            period=period,
+            due_at=seen.due_at or due_at,
+            owner=owner,
+            taken_over=seen.attempts > 0,
+            channel=seen.channel,
+            ts=seen.message_ts,
+        )
         if outcome is None and job_runs.take_run(
             session=session, seen=seen, owner=owner, until=until, now=now
         ):
-            return Claim(
-                deps=deps,
-                job=job,
-                period=period,
-                due_at=seen.due_at or due_at,
-                owner=owner,
-                taken_over=seen.attempts > 0,
-                channel=seen.channel,
-                ts=seen.message_ts,
-            )
+            return taken
     outcome = outcome or "busy"
     report(job=job, period=period, outcome=outcome)
     return None

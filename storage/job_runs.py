@@ -90,6 +90,7 @@ def take_run(*, session: Session, seen: JobRun, owner: str, until: datetime, now
             started_at=now,
         )
         .returning(literal_column("1"))
+        .execution_options(synchronize_session=False)
     )
     return session.execute(statement).first() is not None
 

@@ -83,8 +83,8 @@ class BotProcess:
         self._process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 30.0) -> BotProcess:
-        """Start the bot and wait until /healthz answers 200."""
-        log = self.log_path.open("wb")
+        """Start the bot and wait until /healthz answers 200 (a restart's log goes on)."""
+        log = self.log_path.open("ab")
         self._process = subprocess.Popen(
             [*csi_bot_command(), "serve"],
             env=self.env,
@@ -121,6 +121,19 @@ class BotProcess:
         except subprocess.TimeoutExpired:
             self._process.kill()
             self._process.wait()
+        self._process = None
+
+    @property
+    def running(self) -> bool:
+        """True between start() and stop() or kill()."""
+        return self._process is not None and self._process.poll() is None
+
+    def kill(self) -> None:
+        """Kill the bot at once (SIGKILL), as a crash or an OOM killer would."""
+        if self._process is None:
+            return
+        self._process.kill()
+        self._process.wait()
         self._process = None
 
     def __enter__(self) -> BotProcess:

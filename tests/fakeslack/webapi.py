@@ -28,7 +28,8 @@ class SlackWorkspace:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._ts = itertools.count(1)
+        self._ts_lock = threading.Lock()
+        self._last_ts = 0.0
         self._ids = itertools.count(1)
         self.users: dict[str, Json] = {}
         self.usergroups: dict[str, list[str]] = {}
@@ -93,8 +94,11 @@ class SlackWorkspace:
 
     # ---- helpers and the methods ------------------------------------------------------
     def _next_ts(self) -> str:
-        n = next(self._ts) * 100
-        return f"{1700000000 + n // 1_000_000}.{n % 1_000_000:06d}"
+        # Like Slack's: the time of posting in seconds (a bot searching the history by time
+        # finds its messages), unique and increasing.
+        with self._ts_lock:
+            self._last_ts = max(time.time(), self._last_ts + 0.0001)
+            return f"{self._last_ts:.6f}"
 
     def _next_id(self, prefix: str) -> str:
         return f"{prefix}{next(self._ids):06d}"

@@ -1,0 +1,257 @@
+"""End to end: two `csi-bot serve` replicas on one PostgreSQL post the scheduled digest exactly
+once per firing, through Slack's rate limits and errors, a leader killed with SIGKILL (even
+between posting and marking its run done), and a stop over a firing.
+
+The digest fires every 5 seconds (CSI_CRON_SECONDS, a setting for tests only, lets the cron
+take a seconds field) so that several firings fit in a short test. The replicas and the fake
+Slack are shared by the module's tests, which run in order, each going on where the last left.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.request
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy.engine import Engine
+from sqlmodel import select
+
+from bot.settings import Settings
+from scheduler import digest, schedules
+from storage import job_runs
+from storage.db import make_engine, session_scope
+from storage.models import JobRun
+from tests.botproc import BotProcess, bot_env, free_port
+from tests.conftest import _drop_postgres_database, _fresh_postgres_database
+from tests.fakeslack import FakeSlack
+from tests.fakeslack.server import Call
+
+pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
+
+CHANNEL = "C0DIGEST"
+EVERY = timedelta(seconds=5)
+CRON = "*/5 * * * * *"
+
+
+@dataclass
+class Replicas:
+    """Two bot processes on one database and one fake Slack."""
+
+    slack: FakeSlack
+    bots: list[BotProcess]
+    engine: Engine
+    settings: Settings
+
+    def leader(self, timeout: float = 15.0) -> BotProcess:
+        """The one running bot whose /healthz says it leads the scheduler."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            leading = [bot for bot in self.bots if _scheduler_state(bot) == "leader"]
+            if len(leading) == 1:
+                return leading[0]
+            assert len(leading) < 2, "two replicas lead at once"
+            time.sleep(0.2)
+        raise AssertionError("no replica leads")
+
+    def slots(self, start: datetime, end: datetime) -> list[str]:
+        """The periods of the firings between `start` and `end`."""
+        trigger = schedules.digest_trigger(self.settings)
+        found, fire = [], schedules.next_slot(trigger, start)
+        while fire is not None and fire <= end:
+            found.append(schedules.period_key(fire))
+            fire = schedules.next_slot(trigger, fire + timedelta(seconds=1))
+        return found
+
+    def posted(self) -> Counter[str]:
+        """How many digest messages the channel holds for each period."""
+        return Counter(
+            m["metadata"]["event_payload"]["period"]
+            for (channel, _), m in list(self.slack.messages.items())
+            if channel == CHANNEL and m.get("metadata", {}).get("event_type") == digest.EVENT_TYPE
+        )
+
+    def wait_posted(self, period: str, timeout: float = 20.0) -> None:
+        """Until the digest of `period` is in the channel."""
+        deadline = time.monotonic() + timeout
+        while self.posted()[period] == 0:
+            assert time.monotonic() < deadline, f"the digest of {period} was not posted"
+            time.sleep(0.1)
+
+    def wait_done(self, period: str, timeout: float = 20.0) -> JobRun:
+        """Until the run of `period` is done; the run."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with session_scope(self.engine) as session:
+                run = job_runs.get_run(session=session, job=digest.JOB, period=period)
+            if run is not None and run.status == job_runs.DONE:
+                return run
+            assert time.monotonic() < deadline, f"the run of {period} is not done: {run}"
+            time.sleep(0.1)
+
+    def assert_none_twice(self) -> None:
+        twice = {period: n for period, n in self.posted().items() if n > 1}
+        assert not twice, f"posted more than once: {twice}"
+
+
+def _scheduler_state(bot: BotProcess) -> str | None:
+    if not bot.running:
+        return None
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(f"{bot.url}/healthz", timeout=2) as response:
+            return str(json.load(response).get("scheduler"))
+    except OSError:
+        return None
+
+
+def _is_digest(call: Call) -> bool:
+    metadata = call.params.get("metadata") or {}
+    return isinstance(metadata, dict) and metadata.get("event_type") == digest.EVENT_TYPE
+
+
+def _period_of(call: Call) -> str:
+    return str(call.params["metadata"]["event_payload"]["period"])
+
+
+@pytest.fixture(scope="module")
+def replicas(postgres_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Replicas]:
+    name, url = _fresh_postgres_database(postgres_server)
+    engine = make_engine(url)
+    try:
+        with FakeSlack() as slack:
+            bots = []
+            for n in range(2):
+                env = bot_env(
+                    api_url=slack.api_url,
+                    database_url=url,
+                    port=free_port(),
+                    CSI_DIGEST_CHANNEL=CHANNEL,
+                    CSI_DIGEST_CRON=CRON,
+                    CSI_CRON_SECONDS="true",
+                )
+                bots.append(BotProcess(env, tmp_path_factory.mktemp(f"replica{n}")))
+            try:
+                for bot in bots:
+                    bot.start()
+                settings = Settings.from_mapping(bots[0].env)
+                yield Replicas(slack=slack, bots=bots, engine=engine, settings=settings)
+            finally:
+                for bot in bots:
+                    bot.stop()
+    finally:
+        engine.dispose()
+        _drop_postgres_database(postgres_server, name)
+
+
+def test_two_replicas_post_every_firing_once(replicas: Replicas) -> None:
+    leader = replicas.leader()
+    started = datetime.now(UTC)
+    first = replicas.slots(started, started + EVERY)[0]
+    replicas.wait_posted(first)
+    time.sleep(2.6 * EVERY.total_seconds())
+    until = datetime.now(UTC) - timedelta(seconds=2)  # a firing just now may still be posting
+    expected = replicas.slots(started, until)
+    assert len(expected) >= 3
+    assert all(replicas.posted()[period] == 1 for period in expected), replicas.posted()
+    replicas.assert_none_twice()
+    assert replicas.leader() is leader  # nobody else ran jobs meanwhile
+    assert "event=leader" in leader.log()
+    assert f"event=job_run job=sla_digest period={first} outcome=posted" in leader.log()
+
+
+def test_slack_answering_429_then_500_then_ok_posts_the_digest_once(replicas: Replicas) -> None:
+    slack = replicas.slack
+    slack.fail_next("chat.postMessage", "ratelimited", 429, retry_after=1, when=_is_digest)
+    slack.fail_next("chat.postMessage", "internal_error", 500, retry_after=None, when=_is_digest)
+    refused = slack.wait_for(
+        "chat.postMessage", lambda c: _is_digest(c) and c.status == 500, timeout=15
+    )
+    period = _period_of(refused)
+    replicas.wait_done(period)
+    tries = [
+        c.status
+        for c in slack.calls("chat.postMessage")
+        if _is_digest(c) and _period_of(c) == period
+    ]
+    assert tries == [429, 500, 200]
+    assert replicas.posted()[period] == 1
+    replicas.assert_none_twice()
+
+
+def test_a_leader_killed_between_posting_and_done_leaves_the_digest_once_and_the_other_takes_over(
+    replicas: Replicas,
+) -> None:
+    slack = replicas.slack
+    hung, release = threading.Event(), threading.Event()
+    hung_period: list[str] = []
+
+    def post_then_hang(call: Call) -> dict[str, Any]:
+        answer = slack.answer(call.method, call.params)  # the message is in the channel
+        if _is_digest(call) and not hung.is_set():
+            hung_period.append(_period_of(call))
+            hung.set()
+            release.wait(30)  # Slack's answer never reaches the leader: it is killed first
+        return answer
+
+    leader = replicas.leader()
+    standby = next(bot for bot in replicas.bots if bot is not leader)
+    slack.set_response("chat.postMessage", post_then_hang)
+    try:
+        assert hung.wait(15), "no digest was posted"
+        leader.kill()
+        killed = datetime.now(UTC)
+    finally:
+        slack.set_response("chat.postMessage", None)
+        release.set()
+    [period] = hung_period
+    assert replicas.posted()[period] == 1
+    # The standby leads, completes the dead leader's run by updating its message, and posts
+    # the next firing itself.
+    run = replicas.wait_done(period, timeout=20)
+    assert replicas.leader() is standby
+    assert [c.params["ts"] for c in slack.calls("chat.update") if _is_digest(c)] == [run.message_ts]
+    # The very next firing after the kill is posted on time, by the standby.
+    next_firing = replicas.slots(killed, killed + EVERY)[0]
+    replicas.wait_posted(next_firing, timeout=EVERY.total_seconds() + 3)
+    assert replicas.posted()[period] == 1
+    replicas.assert_none_twice()
+    assert "taken_over=true" in standby.log()
+
+
+def test_a_firing_missed_while_the_bot_was_stopped_is_posted_once_when_it_is_back(
+    replicas: Replicas,
+) -> None:
+    [bot] = [b for b in replicas.bots if b.running]
+    bot.stop()
+    stopped = datetime.now(UTC)
+    trigger = schedules.digest_trigger(replicas.settings)
+    first = schedules.next_slot(trigger, stopped)
+    second = first and schedules.next_slot(trigger, first + timedelta(seconds=1))
+    assert first and second
+    missed = [schedules.period_key(first), schedules.period_key(second)]
+    # Down over two firings.
+    time.sleep((second - datetime.now(UTC)).total_seconds() + 0.5)
+    assert replicas.posted()[missed[0]] == 0
+    restarting = datetime.now(UTC)
+    bot.start()
+    back = datetime.now(UTC)
+    # The firing that was due when the bot stopped is made up for, once; the others that
+    # passed while it was down are coalesced into it.
+    replicas.wait_posted(missed[0], timeout=15)
+    passed = [p for p in replicas.slots(stopped, restarting) if p != missed[0]]
+    assert missed[1] in passed and all(replicas.posted()[p] == 0 for p in passed)
+    assert replicas.wait_done(missed[0]).note
+    # And the schedule goes on.
+    replicas.wait_posted(replicas.slots(back + timedelta(seconds=3), back + 3 * EVERY)[0])
+    replicas.assert_none_twice()
+    with session_scope(replicas.engine) as session:
+        rows = session.exec(select(JobRun).where(JobRun.job == digest.JOB))
+        statuses = Counter(r.status for r in rows)
+    assert statuses[job_runs.RUNNING] <= 1  # at most the firing of this very moment
