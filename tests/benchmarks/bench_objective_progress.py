@@ -110,7 +110,7 @@ def seed(engine: Any) -> None:
                     "value": rng.randint(1, 5),
                     "effort": "M",
                     "effort_days": float(rng.choice((2, 5, 15, 40))),
-                    "kpi": KPIS[objective % len(KPIS)] if measured else None,
+                    "kpi": KPIS[(objective - 1) % len(KPIS)] if measured else None,
                     "kpi_baseline": 10.0 if measured else None,
                     "kpi_target": 6.0 if measured else None,
                     "kpi_actual": float(rng.randint(4, 9)) if measured else None,
