@@ -14,8 +14,12 @@ import pytest
 from slack_sdk import WebClient
 
 from bot import objective_progress
+from bot.deps import Deps
 from bot.ids import ActionId, CallbackId, ObjectiveBlockId
 from bot.objective_posting import post_objective_progress
+from bot.settings import Settings
+from bot.steering import SteeringGroup
+from scheduler.digest import post_sla_digest
 from storage import repositories as repo
 from storage.db import session_scope
 from storage.models import Proposal
@@ -221,3 +225,19 @@ def test_the_digest_thread_carries_the_objectives_neglected_first(
     shown = _text(reply.params["blocks"])
     assert "How far the objectives got" in shown
     assert shown.index("Cheaper licences") < shown.index("Fewer outages")
+
+
+def test_the_weekly_digest_posts_the_objectives_into_its_thread(
+    stack: Stack, register: dict[str, int]
+) -> None:
+    settings = Settings.from_mapping({**stack.env, "CSI_DIGEST_CHANNEL": "C0OBJWEEK"})
+    client = WebClient(token=BOT_TOKEN, base_url=stack.slack.api_url)
+    deps = Deps(settings=settings, engine=stack.engine, steering=SteeringGroup(settings, client))
+    posted = post_sla_digest(deps=deps, client=client, now=utcnow() + timedelta(days=3))
+    assert posted is not None
+    replies = [
+        c
+        for c in stack.slack.calls("chat.postMessage")
+        if c.params.get("thread_ts") == posted.ts and not c.refused
+    ]
+    assert any("How far the objectives got" in _text(c.params["blocks"]) for c in replies)
