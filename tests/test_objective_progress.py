@@ -16,8 +16,10 @@ from sqlmodel import Session
 from bot import objective_progress as progress
 from bot import objectives
 from bot.blocks.objective_progress import digest_section, objective_picture, objectives_list
+from bot.blocks.objectives import objective_modal
 from bot.command_text import AddObjective, Reason, Refused, ShowObjective, Word, parse
 from bot.errors import InvalidInput
+from bot.ids import ObjectiveBlockId
 from bot.objective_progress import PathState, judge_path
 from bot.objectives import TargetInput, parse_target
 from bot.sla import measurements, targets
@@ -26,7 +28,7 @@ from storage.db import upgrade as migrate
 from storage.lifecycle_tables import BenefitCheck
 from storage.models import Objective, Proposal
 from tests.conftest import BACKENDS, _empty_database
-from tests.fakeslack.validation import check_message
+from tests.fakeslack.validation import check_message, check_view
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 END_DATE = date(2026, 12, 31)  # the path ends at 2027-01-01 00:00 UTC: 365 days after START
@@ -407,3 +409,27 @@ def test_objective_number_is_its_own_command() -> None:
     assert parse("objective #12") == ShowObjective(12)
     assert parse("objective 3 4") == Refused(Word.OBJECTIVE, Reason.EXTRA)
     assert parse("objective add Fewer outages") == AddObjective("Fewer outages")
+
+
+def test_the_objective_form_offers_the_target_fields_and_slack_accepts_it(
+    register: Register,
+) -> None:
+    with session_scope(register.engine) as session:
+        offered = targets.list_all(session=session)
+        licences = session.get(Objective, register.licences)
+        outages = session.get(Objective, register.outages)
+    assert licences is not None and outages is not None
+    for form in (
+        objective_modal(sla_targets=offered),
+        objective_modal(licences, sla_targets=offered),
+    ):
+        assert check_view(form) is None
+    edit = objective_modal(licences, sla_targets=offered)
+    blocks = {b["block_id"]: b for b in edit["blocks"]}
+    chosen = blocks[ObjectiveBlockId.SLA_TARGET]["element"]["initial_option"]
+    assert chosen["value"] == str(licences.kpi_sla_target_id)
+    assert blocks[ObjectiveBlockId.BASELINE]["element"]["initial_value"] == "99"
+    words = {b["block_id"]: b for b in objective_modal(outages)["blocks"]}
+    assert words[ObjectiveBlockId.KPI]["element"]["initial_value"] == KPI
+    assert words[ObjectiveBlockId.TARGET_DATE]["element"]["initial_value"] == "2026-12-31"
+    assert ObjectiveBlockId.SLA_TARGET not in words  # no SLA targets offered: no select
