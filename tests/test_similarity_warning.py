@@ -256,3 +256,20 @@ def test_calibrate_names_the_line_of_an_unknown_proposal(
     assert "line 2" in result.stderr or "line 3" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "csi-warning-model.json").exists()
+
+
+def test_the_fit_recovers_known_weights_and_a_refit_stays_near_its_prior() -> None:
+    import numpy as np
+
+    from bot.similarity.calibration import fit_logistic
+
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(4000, 2))
+    truth = np.array([-1.0, 2.0, -0.5])
+    y = (rng.random(4000) < 1 / (1 + np.exp(-(truth[0] + x @ truth[1:])))).astype(float)
+    fitted = fit_logistic(x, y)
+    assert np.allclose(fitted, truth, atol=0.15)
+    # Ten pairs against a strong prior: the weights barely move from it.
+    prior = np.array([0.0, 1.0, 1.0])
+    refitted = fit_logistic(x[:10], y[:10], prior=prior, prior_weight=50.0)
+    assert np.abs(refitted - prior).max() < 0.2
