@@ -19,8 +19,8 @@ from bot.similarity.warning import (
     SAME_SERVICE_AND_OBJECTIVE,
     SAME_TITLE_WORDS,
     Candidate,
+    Decision,
     Proposed,
-    Warning,
     WarningModel,
     decide,
     model_for,
@@ -70,7 +70,7 @@ def _index() -> SimilarityIndex:
     return index
 
 
-def _decide(proposed: Proposed) -> Warning:
+def _decide(proposed: Proposed) -> Decision:
     index = _index()
     cands = [
         Candidate(m.doc_id, m.score, REGISTER[m.doc_id][0], REGISTER[m.doc_id][2], 1)
@@ -114,7 +114,7 @@ def test_an_unrelated_proposal_on_the_same_service_and_objective_does_not_warn()
 def test_nothing_stored_nothing_to_warn_about() -> None:
     model = shipped_model("lexical")
     assert model is not None
-    assert decide(Proposed("Anything"), [], store_size=0, model=model) == Warning(warn=False)
+    assert decide(Proposed("Anything"), [], store_size=0, model=model) == Decision(warn=False)
 
 
 def test_the_shipped_model_is_read_from_the_package_and_a_wrong_file_is_refused(

@@ -42,9 +42,9 @@ __all__ = [
     "FEATURES",
     "POOL",
     "Candidate",
+    "Decision",
     "Flagged",
     "Proposed",
-    "Warning",
     "WarningModel",
     "decide",
     "model_for",
@@ -123,8 +123,8 @@ class Flagged:
 
 
 @dataclass(frozen=True)
-class Warning:
-    """The decision: warn or not, and the candidates to show (best first) when warning."""
+class Decision:
+    """Warn or not, and the candidates to show (best first) when warning."""
 
     warn: bool
     shown: tuple[Flagged, ...] = ()
@@ -236,19 +236,6 @@ def _overlap(a: frozenset[str], b: frozenset[str]) -> float:
     return len(a & b) / math.sqrt(len(a) * len(b))
 
 
-def shared_title_words(a: str, b: str) -> list[str]:
-    """The content words two titles share, as written in ``b`` (in its order)."""
-    mine = _title_terms(a)[0]
-    seen: set[str] = set()
-    shared = []
-    for tok in tokens(b):
-        stem = _stem(tok)
-        if tok not in _STOP_WORDS and stem in mine and stem not in seen:
-            seen.add(stem)
-            shared.append(tok)
-    return shared
-
-
 def pair_features(
     proposed: Proposed, candidates: Sequence[Candidate], *, store_size: int
 ) -> list[dict[str, float]]:
@@ -301,21 +288,21 @@ def decide(
     store_size: int,
     model: WarningModel,
     judged: int = SHOWN,
-) -> Warning:
+) -> Decision:
     """Warn when the likeliest of the best ``judged`` candidates reaches ``model.warn_at``;
     show it and the others of them that reach ``model.show_at``, each with its reasons.
 
     ``candidates``: the engine's best matches (at least ``POOL`` when the register has them),
     best first. The model was fitted judging ``SHOWN``; more are judged alike.
     """
-    if not candidates:
-        return Warning(warn=False)
+    if not candidates or judged <= 0:
+        return Decision(warn=False)
     feats = pair_features(proposed, candidates, store_size=store_size)
     rated = [
         (cand, f, model.probability(f)) for cand, f in zip(candidates[:judged], feats, strict=False)
     ]
     if max(p for _, _, p in rated) < model.warn_at:
-        return Warning(warn=False)
+        return Decision(warn=False)
     shown = tuple(
         Flagged(
             doc_id=cand.doc_id,
@@ -326,4 +313,4 @@ def decide(
         for cand, f, p in rated
         if p >= model.show_at
     )
-    return Warning(warn=True, shown=shown)
+    return Decision(warn=True, shown=shown)
