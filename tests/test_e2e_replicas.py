@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -33,7 +34,7 @@ from tests.conftest import _drop_postgres_database, _fresh_postgres_database
 from tests.fakeslack import FakeSlack
 from tests.fakeslack.server import Call
 
-pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
+pytestmark = pytest.mark.e2e
 
 CHANNEL = "C0DIGEST"
 EVERY = timedelta(seconds=5)
@@ -150,6 +151,7 @@ def replicas(postgres_server: str, tmp_path_factory: pytest.TempPathFactory) -> 
         _drop_postgres_database(postgres_server, name)
 
 
+@pytest.mark.postgres
 def test_two_replicas_post_every_firing_once(replicas: Replicas) -> None:
     leader = replicas.leader()
     started = datetime.now(UTC)
@@ -166,6 +168,7 @@ def test_two_replicas_post_every_firing_once(replicas: Replicas) -> None:
     assert f"event=job_run job=sla_digest period={first} outcome=posted" in leader.log()
 
 
+@pytest.mark.postgres
 def test_slack_answering_429_then_500_then_ok_posts_the_digest_once(replicas: Replicas) -> None:
     slack = replicas.slack
     slack.fail_next("chat.postMessage", "ratelimited", 429, retry_after=1, when=_is_digest)
@@ -185,6 +188,7 @@ def test_slack_answering_429_then_500_then_ok_posts_the_digest_once(replicas: Re
     replicas.assert_none_twice()
 
 
+@pytest.mark.postgres
 def test_a_leader_killed_between_posting_and_done_leaves_the_digest_once_and_the_other_takes_over(
     replicas: Replicas,
 ) -> None:
@@ -225,33 +229,66 @@ def test_a_leader_killed_between_posting_and_done_leaves_the_digest_once_and_the
     assert "taken_over=true" in standby.log()
 
 
+def _stop_over_two_firings_and_start(replicas: Replicas, bot: BotProcess) -> str:
+    """Stop `bot` (the only one running), leave it down over two firings, start it again; the
+    period of the firing that was due when it stopped, checked to be posted once, the others
+    that passed not at all (coalesced)."""
+    bot.stop()
+    with session_scope(replicas.engine) as session:
+        due = [
+            (run.period, run.due_at)
+            for run in session.exec(select(JobRun).where(JobRun.job == digest.JOB))
+            if run.status == job_runs.DUE
+        ]
+    # The next firing was recorded as due before the bot stopped.
+    [(period, due_at)] = due
+    assert due_at is not None and replicas.posted()[period] == 0
+    after = replicas.slots(due_at + timedelta(seconds=1), due_at + 2 * EVERY)[0]
+    time.sleep(max(0.0, (due_at + EVERY - datetime.now(UTC)).total_seconds()) + 0.5)
+    restarting = datetime.now(UTC)
+    assert replicas.posted()[period] == 0
+    bot.start()
+    back = datetime.now(UTC)
+    replicas.wait_posted(period, timeout=15)
+    passed = [p for p in replicas.slots(due_at + timedelta(seconds=1), restarting)]
+    assert after in passed and all(replicas.posted()[p] == 0 for p in passed)
+    # And the schedule goes on.
+    replicas.wait_posted(replicas.slots(back + timedelta(seconds=3), back + 3 * EVERY)[0])
+    replicas.assert_none_twice()
+    return period
+
+
+@pytest.mark.postgres
 def test_a_firing_missed_while_the_bot_was_stopped_is_posted_once_when_it_is_back(
     replicas: Replicas,
 ) -> None:
     [bot] = [b for b in replicas.bots if b.running]
-    bot.stop()
-    stopped = datetime.now(UTC)
-    trigger = schedules.digest_trigger(replicas.settings)
-    first = schedules.next_slot(trigger, stopped)
-    second = first and schedules.next_slot(trigger, first + timedelta(seconds=1))
-    assert first and second
-    missed = [schedules.period_key(first), schedules.period_key(second)]
-    # Down over two firings.
-    time.sleep((second - datetime.now(UTC)).total_seconds() + 0.5)
-    assert replicas.posted()[missed[0]] == 0
-    restarting = datetime.now(UTC)
-    bot.start()
-    back = datetime.now(UTC)
-    # The firing that was due when the bot stopped is made up for, once; the others that
-    # passed while it was down are coalesced into it.
-    replicas.wait_posted(missed[0], timeout=15)
-    passed = [p for p in replicas.slots(stopped, restarting) if p != missed[0]]
-    assert missed[1] in passed and all(replicas.posted()[p] == 0 for p in passed)
-    assert replicas.wait_done(missed[0]).note
-    # And the schedule goes on.
-    replicas.wait_posted(replicas.slots(back + timedelta(seconds=3), back + 3 * EVERY)[0])
-    replicas.assert_none_twice()
-    with session_scope(replicas.engine) as session:
-        rows = session.exec(select(JobRun).where(JobRun.job == digest.JOB))
-        statuses = Counter(r.status for r in rows)
-    assert statuses[job_runs.RUNNING] <= 1  # at most the firing of this very moment
+    period = _stop_over_two_firings_and_start(replicas, bot)
+    assert replicas.wait_done(period).note
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_on_sqlite_the_one_process_makes_up_a_firing_missed_while_it_was_stopped(
+    database_url: str, tmp_path: Path
+) -> None:
+    with FakeSlack() as slack:
+        env = bot_env(
+            api_url=slack.api_url,
+            database_url=database_url,
+            port=free_port(),
+            CSI_DIGEST_CHANNEL=CHANNEL,
+            CSI_DIGEST_CRON=CRON,
+            CSI_CRON_SECONDS="true",
+        )
+        bot = BotProcess(env, tmp_path)
+        engine = make_engine(database_url)
+        one = Replicas(slack, [bot], engine, Settings.from_mapping(env))
+        try:
+            bot.start()
+            assert _scheduler_state(bot) == "leader"
+            up = datetime.now(UTC)
+            one.wait_posted(one.slots(up, up + EVERY)[0])
+            _stop_over_two_firings_and_start(one, bot)
+        finally:
+            bot.stop()
+            engine.dispose()
