@@ -6,7 +6,6 @@ import errno
 import logging
 import signal
 import socket
-import time
 from collections.abc import Callable
 from typing import Any
 from urllib.error import URLError
@@ -26,11 +25,12 @@ from bot.deps import Deps
 from bot.metrics import CountingWebClient, ErrorCounter
 from bot.middleware import GuardedApp, answer_errors
 from bot.settings import Settings, SettingsError
+from bot.similarity_refresher import SimilarityRefresher
 from bot.steering import SteeringGroup
 from handlers import actions, commands, events, home, options, views
 from scheduler import leader
 from scheduler.runner import ScheduledWork
-from storage.db import check_reachable, make_engine, session_scope, upgrade
+from storage.db import check_reachable, make_engine, upgrade
 
 log = logging.getLogger(__name__)
 
@@ -156,21 +156,15 @@ def _serve(settings: Settings, listener: socket.socket | None) -> None:
         check_slack(settings, client)
         engine = make_engine(settings.database_url, for_requests=True)
         deps = Deps(settings=settings, engine=engine, steering=SteeringGroup(settings, client))
-        started = time.perf_counter()
         try:
             similar = deps.similar
         except ImportError as exc:
             raise SettingsError(f"CSI_SIMILARITY={settings.similarity_method}: {exc}") from exc
-        with session_scope(bulk) as session:
-            indexed = similar.refresh(session=session)
     finally:
         bulk.dispose()
-    log.info(
-        "similar-proposal index (%s): %d proposals in %.2f s",
-        settings.similarity_method,
-        indexed,
-        time.perf_counter() - started,
-    )
+    # The register is read into the index in the background: the bot serves at once, and a
+    # question asked meanwhile uses what has been read so far.
+    refresher = SimilarityRefresher(similar, settings.database_url).start()
     app = build_app(deps, client)
     # One replica runs the scheduled jobs: the leader (PostgreSQL advisory lock); SQLite: this.
     work = ScheduledWork(
@@ -183,6 +177,7 @@ def _serve(settings: Settings, listener: socket.socket | None) -> None:
         _run_transport(settings, app, deps, listener, lambda: work.state)
     finally:
         work.stop()
+        refresher.stop()
         deps.shutdown(wait=False)
         engine.dispose()
 

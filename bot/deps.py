@@ -9,9 +9,10 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session
 
 from bot.settings import Settings, SettingsError
@@ -33,6 +34,17 @@ def _run_logged(work: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[st
     except Exception:
         log.exception("background work %s failed", getattr(work, "__qualname__", work))
         raise
+
+
+def embeddings_file(settings: Settings) -> Path | None:
+    """Where the semantic method keeps its embeddings: CSI_SIMILARITY_EMBEDDINGS, else next to
+    a SQLite database file, else nowhere."""
+    if settings.similarity_embeddings:
+        return Path(settings.similarity_embeddings)
+    url = make_url(settings.database_url)
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        return Path(url.database).with_name(Path(url.database).name + ".embeddings.npz")
+    return None
 
 
 @dataclass
@@ -57,13 +69,20 @@ class Deps:
                     model = model_for(method, path)
                 except ValueError as exc:
                     raise SettingsError(f"CSI_WARNING_MODEL={path}: {exc}") from exc
-                self._similar = SimilarProposals(method=method, warning_model=model)
+                self._similar = SimilarProposals(
+                    method=method,
+                    warning_model=model,
+                    embeddings_file=embeddings_file(self.settings),
+                )
             return self._similar
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        """A unit of work: committed on success, rolled back on error."""
+        """A unit of work: committed on success, rolled back on error. The proposals it writes
+        join the similar-proposal index as it commits."""
         with session_scope(self.engine) as session:
+            if self._similar is not None:
+                self._similar.track(session)
             yield session
 
     def later(self, work: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:

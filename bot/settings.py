@@ -91,6 +91,9 @@ class Settings:
     # A warning model refitted on the register's own duplicates (`csi-bot similar --calibrate`);
     # None: the model shipped in the package.
     warning_model: str | None = None
+    # Where the semantic method keeps its document embeddings between runs; None: next to a
+    # SQLite database file, else not kept.
+    similarity_embeddings: str | None = None
 
     def is_vote(self, reaction: str) -> bool:
         """True when a reaction (as Slack names it, skin tone and all) is the vote emoji."""
@@ -190,6 +193,7 @@ class Settings:
             ingest_token=get("CSI_INGEST_TOKEN"),
             similarity_method=method,
             warning_model=get("CSI_WARNING_MODEL") or None,
+            similarity_embeddings=get("CSI_SIMILARITY_EMBEDDINGS") or None,
         )
 
 

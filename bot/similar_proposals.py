@@ -3,11 +3,16 @@ database. Plain Python over storage, no Slack."""
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections.abc import Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import chain
+from pathlib import Path
+from typing import Any
 
+from sqlalchemy import event, inspect
 from sqlmodel import Session
 
 from bot import proposals
@@ -19,14 +24,22 @@ from storage import repositories as repo
 from storage.models import Proposal
 from storage.types import utcnow
 
+log = logging.getLogger(__name__)
+
 # A transaction may commit a little after the time it stamped on its rows (a writer can wait up
 # to SQLite's 5 s busy timeout), and replicas' clocks differ slightly: every refresh looks back
 # this far so that no late commit is missed. Kept short because right after a bulk import every
 # row of the window is compared on each refresh.
 REFRESH_OVERLAP = timedelta(seconds=10)
+# Proposals read and indexed at a time by a refresh (each step holds the index lock briefly).
+READ_BATCH = 2000
 # Merged proposals live on in the proposal they were merged into, and withdrawn ones were given
 # up by their own authors: neither is offered again. Rejected and finished ones are, as history.
 NOT_OFFERED = frozenset({Status.MERGED, Status.WITHDRAWN})
+# The columns whose change makes a proposal be indexed again.
+INDEXED_FIELDS = ("title", "description", "outcome", "status")
+_TRACKED = "csi_similar_proposals"
+_WRITTEN = "csi_similar_proposals_written"
 RELATED_STATUSES = (Status.OPEN, Status.APPROVED, Status.IN_PROGRESS, Status.NEEDS_OBJECTIVE)
 
 
@@ -53,9 +66,11 @@ def indexed_text(proposal: Proposal) -> tuple[str, str]:
 class SimilarProposals:
     """Answers "what in the register looks like this?" in milliseconds, on any database.
 
-    The index lives in memory and follows the database: before each question it reads only the
-    proposals changed since it last looked (an indexed query on `updated_at`), so inserts, edits
-    and merges by any replica are seen without rescanning the register.
+    The index lives in memory and follows the database: `refresh` reads only the proposals
+    changed since it last looked (an indexed query on `updated_at`), so inserts, edits and
+    merges by any replica are seen without rescanning the register. In the bot a background
+    thread refreshes it (bot/similarity_refresher.py); a question never waits for that and uses
+    the index as it stands, and this replica's own writes are indexed as they commit (`track`).
     """
 
     def __init__(
@@ -64,23 +79,50 @@ class SimilarProposals:
         method: str = "lexical",
         threshold: float | None = None,
         warning_model: WarningModel | None = None,
+        background: bool = False,
+        embeddings_file: Path | None = None,
     ) -> None:
-        self.index = SimilarityIndex(method)
+        self.index = SimilarityIndex(method, background=background)
+        if embeddings_file is not None and self.index.semantic is not None:
+            self.index.semantic.persist_to(embeddings_file)
         self.threshold = threshold_for(method) if threshold is None else threshold
         # The warning decision; None (no model for the method) falls back to `threshold`.
         self.warning_model = warning_model or shipped_model(method)
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # one refresh at a time; questions never take it
         self._refreshed_at: datetime | None = None
+        # Versions of the rows updated inside the look-back window: only those can come back.
         self._versions: dict[int, datetime] = {}
+        self._ready = threading.Event()
 
-    def refresh(self, *, session: Session) -> int:
-        """Bring the index up to date; returns how many proposals were (re)indexed."""
+    @property
+    def ready(self) -> bool:
+        """Whether the whole register has been read into the index once."""
+        return self._ready.is_set()
+
+    def wait_ready(self, timeout: float) -> bool:
+        """Wait up to `timeout` seconds for the first complete refresh."""
+        return self._ready.wait(timeout)
+
+    def refresh(self, *, session: Session, pause: Callable[[], None] | None = None) -> int:
+        """Bring the index up to date; returns how many proposals were read as changed.
+
+        Reads in batches of plain rows; `pause` runs between batches (the refresher uses it to
+        let requests have the processor)."""
         with self._lock:
             # Anything committed since the last refresh was stamped at most REFRESH_OVERLAP
             # before that refresh started: only that window needs looking at.
             started = utcnow()
+            horizon = started - REFRESH_OVERLAP
+            changed = 0
             if self._refreshed_at is None:
-                changed = repo.list_proposals(session=session)
+                after = 0
+                while rows := repo.proposal_texts(
+                    session=session, after_id=after, limit=READ_BATCH
+                ):
+                    changed += self._apply(rows, horizon)
+                    after = rows[-1][0]
+                    if pause is not None:
+                        pause()
             else:
                 since = self._refreshed_at - REFRESH_OVERLAP
                 fresh = [
@@ -88,22 +130,38 @@ class SimilarProposals:
                     for pid, updated in repo.proposal_versions_since(session=session, since=since)
                     if self._versions.get(pid) != updated
                 ]
-                changed = repo.list_proposals(session=session, ids=fresh) if fresh else []
-            first = self._refreshed_at is None
+                for start in range(0, len(fresh), repo.ID_BATCH):
+                    batch = fresh[start : start + repo.ID_BATCH]
+                    changed += self._apply(repo.proposal_texts(session=session, ids=batch), horizon)
+                    if pause is not None:
+                        pause()
             self._refreshed_at = started
-            if not changed:
-                return 0
-            keep = [p for p in changed if p.status not in NOT_OFFERED]
-            for proposal in changed:
-                if proposal.status in NOT_OFFERED and proposal.id in self.index:
-                    self.index.remove(proposal.id or 0)
-            if first:
-                self.index.add_many((p.id or 0, *indexed_text(p)) for p in keep)
-            else:
-                for proposal in keep:
-                    self.index.add(proposal.id or 0, *indexed_text(proposal))
-            self._versions.update((p.id or 0, p.updated_at) for p in changed)
-            return len(changed)
+            self._versions = {pid: v for pid, v in self._versions.items() if v >= horizon}
+            self._ready.set()
+            return changed
+
+    def _apply(self, rows: Sequence[repo.ProposalText], horizon: datetime | None) -> int:
+        """Index (or drop) the given rows; remember the versions newer than `horizon`."""
+        gone = [row[0] for row in rows if row[4] in NOT_OFFERED]
+        offered = [
+            (pid, title, f"{description}\n{outcome}".strip())
+            for pid, title, description, outcome, status, _ in rows
+            if status not in NOT_OFFERED
+        ]
+        self.index.remove_many(gone)
+        self.index.add_many(offered)
+        if horizon is not None:
+            self._versions.update((row[0], row[5]) for row in rows if row[5] >= horizon)
+        return len(rows)
+
+    def note(self, rows: Sequence[repo.ProposalText]) -> None:
+        """Index proposals this replica has just written (one document each: cheap)."""
+        self._apply(rows, None)
+
+    def track(self, session: Session) -> None:
+        """Index the proposals `session` writes as soon as it commits, so that this replica's
+        next question sees them without waiting for the refresher."""
+        session.info[_TRACKED] = self
 
     def similar(
         self,
@@ -123,7 +181,6 @@ class SimilarProposals:
         using the service and objective when given; with `threshold`, every match scoring at
         least that much is returned instead, without reasons.
         """
-        self.refresh(session=session)
         model = self.warning_model
         if threshold is not None or model is None:
             floor = self.threshold if threshold is None else threshold
@@ -181,3 +238,38 @@ def related(
     )
     chosen = [p for p in candidates if p.id not in set(exclude)][:limit]
     return proposals.summarise(session=session, proposals=chosen)
+
+
+@event.listens_for(Session, "after_flush")
+def _collect_written(session: Session, _context: Any) -> None:
+    # Read now: after the commit the session can no longer load anything.
+    if _TRACKED not in session.info:
+        return
+    written = session.info.setdefault(_WRITTEN, {})
+    for obj in chain(session.new, session.dirty):
+        if not isinstance(obj, Proposal) or obj.id is None:
+            continue
+        state = inspect(obj)
+        if obj in session.new or any(
+            state.attrs[name].history.has_changes() for name in INDEXED_FIELDS
+        ):
+            written[obj.id] = (
+                obj.id, obj.title, obj.description or "", obj.outcome or "", obj.status,
+                obj.updated_at,
+            )  # fmt: skip
+
+
+@event.listens_for(Session, "after_commit")
+def _index_written(session: Session) -> None:
+    written = session.info.pop(_WRITTEN, None)
+    index = session.info.get(_TRACKED)
+    if written and isinstance(index, SimilarProposals):
+        try:
+            index.note(list(written.values()))
+        except Exception:  # the refresher indexes them a moment later anyway
+            log.exception("indexing %d proposals written here failed", len(written))
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_written(session: Session) -> None:
+    session.info.pop(_WRITTEN, None)

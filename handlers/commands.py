@@ -42,6 +42,7 @@ from bot.payloads import SlashCommand
 from bot.people import is_slack_user
 from bot.sla.services import known_names as known_services
 from handlers import lifecycle
+from handlers.replies import respond_now
 from storage import repositories as repo
 from storage.types import utcnow
 
@@ -253,8 +254,14 @@ def register(app: App, deps: Deps) -> None:
                         submitter=slash.user_id,
                         source_key=f"command:{slash.trigger_id}" if slash.trigger_id else None,
                     )
-                    matches = deps.similar.similar(
-                        session=session, title=proposal.title, exclude=[proposal.id or 0]
+                    # While the register is still being read into the index (just after
+                    # start), the matches follow by response_url: the ack does not wait.
+                    matches = (
+                        deps.similar.similar(
+                            session=session, title=proposal.title, exclude=[proposal.id or 0]
+                        )
+                        if deps.similar.ready
+                        else []
                     )
         except CsiError as exc:
             ack(
@@ -270,3 +277,28 @@ def register(app: App, deps: Deps) -> None:
             proposal, objectives, matches=matches, vote_emoji=vote_emoji
         )
         ack(text=text, blocks=question, response_type="ephemeral")
+        if not matches and not deps.similar.ready and slash.response_url:
+            deps.later(_matches_when_ready, deps, slash.response_url, proposal.id or 0)
+
+
+# How long a one-line capture made just after start waits for the index before giving up on
+# showing matches (the proposal is stored either way).
+MATCHES_WAIT_S = 120.0
+
+
+def _matches_when_ready(deps: Deps, response_url: str, proposal_id: int) -> None:
+    """After the ack: once the index has read the register, redraw the objective question with
+    the similar proposals, if there are any."""
+    if not deps.similar.wait_ready(MATCHES_WAIT_S):
+        return
+    with deps.session() as session:
+        proposal = repo.get_proposal(session=session, proposal_id=proposal_id)
+        if proposal is None or proposal.status != Status.NEEDS_OBJECTIVE:
+            return  # answered or withdrawn meanwhile: the question is gone
+        matches = deps.similar.similar(session=session, title=proposal.title, exclude=[proposal_id])
+        objectives = repo.list_objectives(session=session)
+    if matches:
+        text, question = blocks.objective_question(
+            proposal, objectives, matches=matches, vote_emoji=deps.settings.vote_emoji
+        )
+        respond_now(response_url, text, blocks=question, replace_original=True)

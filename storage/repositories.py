@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, literal_column, or_, update
+from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -347,6 +348,34 @@ def proposal_versions_since(*, session: Session, since: datetime) -> list[tuple[
     """(id, updated_at) of proposals updated at or after `since`: cheap, no full rows."""
     statement = select(Proposal.id, Proposal.updated_at).where(col(Proposal.updated_at) >= since)
     return [(int(pid), updated) for pid, updated in session.exec(statement) if pid is not None]
+
+
+# What the similarity index reads of a proposal: id, title, description, outcome, status and
+# updated_at, as plain rows (no ORM objects: a register of 100,000 is read in little memory).
+ProposalText = tuple[int, str, str, str, str, datetime]
+
+
+def proposal_texts(
+    *, session: Session, after_id: int = 0, limit: int = 2000, ids: Sequence[int] | None = None
+) -> list[ProposalText]:
+    """The indexed columns of the given proposals (at most ID_BATCH ids), or of the next
+    `limit` proposals by id after `after_id`."""
+    statement = sa_select(
+        col(Proposal.id),
+        col(Proposal.title),
+        col(Proposal.description),
+        col(Proposal.outcome),
+        col(Proposal.status),
+        col(Proposal.updated_at),
+    ).order_by(col(Proposal.id))
+    if ids is not None:
+        statement = statement.where(col(Proposal.id).in_(list(ids)))
+    else:
+        statement = statement.where(col(Proposal.id) > after_id).limit(limit)
+    return [
+        (int(pid), title, description or "", outcome or "", status, updated)
+        for pid, title, description, outcome, status, updated in session.execute(statement)
+    ]
 
 
 def vote_counts(*, session: Session, proposal_ids: Sequence[int]) -> dict[int, int]:

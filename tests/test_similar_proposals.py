@@ -32,6 +32,7 @@ def _capture(engine: Engine, title: str, objective_id: int, user: str = "U1", **
 
 def _ids(index: SimilarProposals, engine: Engine, title: str) -> list[int]:
     with session_scope(engine) as session:
+        index.refresh(session=session)  # what the bot's refresher does in the background
         return [m.proposal.id or 0 for m in index.similar(session=session, title=title)]
 
 
@@ -117,6 +118,7 @@ def test_a_held_form_is_decided_once_and_only_by_its_author(
     index = SimilarProposals()
     existing = _capture(engine, "Automate TLS certificate renewal", objective_id)
     with session_scope(engine) as session:
+        index.refresh(session=session)
         held = held_forms.submit(
             session=session,
             similar=index,

@@ -152,6 +152,7 @@ def test_the_register_names_why_a_stored_proposal_is_a_likely_duplicate(engine: 
     ids = [_capture(engine, t, objective, service, text) for t, text, service in REGISTER]
     index = SimilarProposals()
     with session_scope(engine) as session:
+        index.refresh(session=session)
         found = index.similar(
             session=session,
             title="Automatic TLS certificate renewal on web servers",

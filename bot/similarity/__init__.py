@@ -17,7 +17,15 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from bot.similarity._lexical import LexicalIndex
+import numpy as np
+
+from bot.similarity._lexical import (
+    MIN_BUFFER,
+    LexicalIndex,
+    analyse_docs,
+    build_plan,
+    build_segment,
+)
 
 if TYPE_CHECKING:
     from bot.similarity._semantic import SemanticReranker
@@ -33,6 +41,9 @@ WARN_THRESHOLD: float = 0.40
 SEMANTIC_WARN_THRESHOLD: float = 0.50
 
 METHODS = ("lexical", "semantic")
+
+# Documents analysed (and embedded) per step of a bulk add: each step holds the lock briefly.
+CHUNK = 2000
 
 
 def threshold_for(method: str) -> float:
@@ -51,59 +62,117 @@ class Match:
 
 
 class SimilarityIndex:
-    """Thread-safe, incrementally updatable index of proposals (title + description)."""
+    """Thread-safe, incrementally updatable index of proposals (title + description).
 
-    def __init__(self, method: str = "lexical") -> None:
+    Searches and updates hold the lock only for moments: text analysis and embedding happen
+    before it is taken, and segment merges are built without it (``maintain``). With
+    ``background=True`` merges wait for ``maintain`` calls (a refresher thread); otherwise every
+    update runs them in the caller's thread.
+    """
+
+    def __init__(
+        self,
+        method: str = "lexical",
+        *,
+        background: bool = False,
+        reranker: SemanticReranker | None = None,
+    ) -> None:
         """Create an empty index using ``method`` ("lexical" or "semantic").
 
-        "semantic" loads the embedding model (a few seconds) and raises
-        ``SemanticUnavailableError`` (an ``ImportError``) when its extra is not installed.
+        "semantic" loads the embedding model (a few seconds; ``reranker`` supplies a ready
+        one) and raises ``SemanticUnavailableError`` (an ``ImportError``) when its extra is not
+        installed.
         """
         if method not in METHODS:
             raise ValueError(f"unknown similarity method {method!r}; expected one of {METHODS}")
         self.method = method
+        self.background = background
         self._lock = threading.RLock()
         self._lexical = LexicalIndex()
         self._semantic: SemanticReranker | None = None
         if method == "semantic":
             from bot.similarity._semantic import SemanticReranker
 
-            self._semantic = SemanticReranker()
+            self._semantic = reranker if reranker is not None else SemanticReranker()
+
+    @property
+    def semantic(self) -> SemanticReranker | None:
+        """The embedding side of the semantic method (None for lexical)."""
+        return self._semantic
 
     def add(self, doc_id: int, title: str, description: str = "") -> None:
         """Insert a document, or replace it if ``doc_id`` is already stored."""
-        if self._semantic is not None:
-            self._add_semantic([(doc_id, title, description)])
-            return
-        with self._lock:
-            self._lexical.add(doc_id, title, description)
+        self.add_many([(doc_id, title, description)])
 
-    def add_many(self, docs: Iterable[tuple[int, str, str]]) -> None:
-        """Insert or replace many ``(doc_id, title, description)`` documents at once."""
-        batch = list(docs)
-        if self._semantic is not None:
-            self._add_semantic(batch)
-            return
-        with self._lock:
-            self._lexical.add_many(batch)
-
-    def _add_semantic(self, batch: list[tuple[int, str, str]]) -> None:
-        """Embed outside the lock (the slow part), then update both indexes together."""
-        assert self._semantic is not None
-        vecs = self._semantic.embed_docs(batch)
-        with self._lock:
-            if len(batch) == 1:
-                self._lexical.add(*batch[0])
-            else:
-                self._lexical.add_many(batch)
-            self._semantic.put([d[0] for d in batch], vecs)
+    def add_many(self, docs: Iterable[tuple[int, str, str]]) -> int:
+        """Insert or replace many ``(doc_id, title, description)`` documents; returns how
+        many changed (an unchanged text is not indexed again)."""
+        latest = list({d[0]: d for d in docs}.values())
+        changed = 0
+        for start in range(0, len(latest), CHUNK):
+            chunk = latest[start : start + CHUNK]
+            analysed = analyse_docs(chunk)  # the slow part: outside the lock
+            semantic = self._semantic
+            embedded = semantic.embed_for_index(chunk) if semantic is not None else None
+            with self._lock:
+                encoded = self._lexical.encode(analysed)
+            segment = build_segment(encoded) if len(chunk) >= MIN_BUFFER else None
+            with self._lock:
+                changed += self._lexical.insert(encoded, segment)
+                if self._semantic is not None and embedded is not None:
+                    stale, keys, vecs = embedded
+                    self._semantic.put([chunk[i][0] for i in stale], vecs, keys)
+            if not self.background:
+                while self.maintain():
+                    pass
+        return changed
 
     def remove(self, doc_id: int) -> None:
         """Remove a document; removing an unknown id does nothing."""
+        self.remove_many([doc_id])
+
+    def remove_many(self, doc_ids: Collection[int]) -> int:
+        """Remove documents; unknown ids are ignored. Returns how many were stored."""
+        if not doc_ids:
+            return 0
         with self._lock:
-            self._lexical.remove(doc_id)
+            removed = self._lexical.remove_many(np.array(sorted(doc_ids), np.int64))
             if self._semantic is not None:
-                self._semantic.remove(doc_id)
+                for doc_id in doc_ids:
+                    self._semantic.remove(doc_id)
+        if not self.background:
+            while self.maintain():
+                pass
+        return removed
+
+    def maintain(self) -> bool:
+        """One maintenance step (merge segments, drop removed rows), built without the lock so
+        that searches go on meanwhile; False when there was nothing to do."""
+        with self._lock:
+            plan = self._lexical.plan_maintenance()
+        if plan is None:
+            return False
+        try:
+            built = build_plan(plan)
+        except BaseException:
+            with self._lock:
+                self._lexical.abandon(plan)
+            raise
+        with self._lock:
+            self._lexical.finish_maintenance(plan, *built)
+        return True
+
+    def save(self) -> bool:
+        """Write what the index keeps between runs (the semantic method's embeddings, see
+        ``SemanticReranker.persist_to``); False when there is nothing to write."""
+        if self._semantic is None:
+            return False
+        with self._lock:
+            snapshot = self._semantic.snapshot()
+        if snapshot is None:
+            return False
+        self._semantic.write(snapshot)  # the slow part: outside the lock
+        return True
 
     def __len__(self) -> int:
         with self._lock:

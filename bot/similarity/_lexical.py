@@ -9,27 +9,35 @@ Each BM25 is divided by the query's score against itself, so every signal lies o
 comparable scale where about 1.0 means "as similar as the text is to itself"; this is what
 makes one warning threshold meaningful for short and long proposals alike.
 
-Storage, Lucene style: a *main* segment (sparse matrices, compacted occasionally) plus an
-append *buffer* of recent documents, so adding one document is cheap. Document frequencies,
-the number of documents and the average lengths are kept exact on every add/remove, and
-IDF is computed at query time. Search is two-stage: a sparse product over the main
-segment's postings (its length normalisation uses the average length of the last
-compaction) selects candidates; candidates and buffer documents are then scored exactly
-with the current statistics, so final scores do not depend on when compaction ran.
+Storage, Lucene style, small enough for a register of 100,000 proposals: documents live in
+immutable *segments* of term-major postings (per term, the rows of the documents holding it as
+int32 and its count in each as uint16: 6 bytes a posting, no second copy), plus a small
+*buffer* of documents added one by one. Removing a document clears its row's live flag.
+Document frequencies, the number of documents and the average lengths are exact after every
+change; IDF is computed at query time, so scores never depend on how the segments are cut.
 
-Not thread-safe on its own: ``SimilarityIndex`` serialises calls with a lock.
+Maintenance (the buffer becomes a segment, segments of one size class merge, removed rows are
+dropped) runs in three steps so that searches never wait for it: ``plan_maintenance`` (under
+the caller's lock: a snapshot), ``build_plan`` (no lock: reads only immutable arrays),
+``finish_maintenance`` (under the lock: swap in, re-applying removals made meanwhile).
+
+Search, per segment: the postings of the query's terms (rarest first, within a budget) give
+exact partial scores of all rows; the best candidates then get the rest of their score from the
+frequent terms left out, by binary search in those terms' postings. Buffer documents are scored
+exactly. Not thread-safe on its own: ``SimilarityIndex`` serialises calls with a lock.
 """
 
 from __future__ import annotations
 
 import math
-from collections import Counter
-from itertools import chain
+from array import array
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 
-from bot.similarity._text import CHAR, KINDS, WORD, analyse
+from bot.similarity._text import KINDS, analyse
 
 K1 = 1.2
 B = 0.75
@@ -39,209 +47,531 @@ WORD_WEIGHT = 0.2
 CHAR_WEIGHT = 0.8
 _WEIGHTS = np.array([WORD_WEIGHT, CHAR_WEIGHT])
 
-# Exact rescoring pool from the first stage; generous because rescoring costs ~1 ms.
+# Candidates per segment that get their exact score (rescoring one costs microseconds).
 MIN_CANDIDATES = 128
 # Candidate generation reads at most this many postings per query (bounds the latency).
 STAGE1_POSTINGS = 300_000
-# Buffer size that triggers compaction grows with sqrt(n): this balances the per-query
-# cost of scoring buffer rows against the O(n) cost of a rebuild (amortised ms per add).
+# Buffered documents that make a segment of their own.
 MIN_BUFFER = 256
+# This many segments of one size class merge into one; a segment with this share of removed
+# rows is rewritten without them.
+MERGE_FACTOR = 4
+DEAD_SHARE = 0.25
+# Merges copy postings in blocks of about this many, so their extra memory stays small.
+BLOCK_POSTINGS = 2_000_000
 _TF_MAX = np.iinfo(np.uint16).max
 
-_Vec = tuple[np.ndarray, np.ndarray]  # (sorted term ids int32, term counts uint16)
+
+@dataclass(frozen=True)
+class Analysed:
+    """Documents as hashed terms, ready for the index to give the terms ids (no lock needed).
+
+    Terms are kept as 64-bit hashes, never as strings: the vocabulary is then two numpy arrays
+    instead of hundreds of thousands of Python objects (two distinct terms of a register share
+    a hash with a probability of about 1e-9)."""
+
+    doc_ids: np.ndarray  # int64
+    text_keys: np.ndarray  # int64: hash of the analysed text (an unchanged text is skipped)
+    ptr: np.ndarray  # int64: entries of document i are [ptr[i], ptr[i + 1])
+    hashes: np.ndarray  # int64 per entry
+    kinds: np.ndarray  # int8 per entry: WORD / CHAR
+    tf: np.ndarray  # uint16
+    dl: np.ndarray  # float32 (n, 2): length per signal
 
 
-def _csr(rows: list[_Vec], n_cols: int) -> sp.csr_matrix:
-    """Doc-major CSR matrix of raw term counts from per-document vectors."""
-    lengths = np.array([len(r[0]) for r in rows], dtype=np.int64)
-    # int32 offsets while they fit: scipy then keeps 32-bit indices (half the memory, faster).
-    big = lengths.sum() >= np.iinfo(np.int32).max
-    indptr = np.zeros(len(rows) + 1, dtype=np.int64 if big else np.int32)
-    if rows:
-        np.cumsum(lengths, out=indptr[1:])
-        indices = np.concatenate([r[0] for r in rows]).astype(np.int32, copy=False)
-        data = np.concatenate([r[1] for r in rows]).astype(np.uint16, copy=False)
-    else:
-        indices = np.zeros(0, np.int32)
-        data = np.zeros(0, np.uint16)
-    return sp.csr_matrix((data, indices, indptr), shape=(len(rows), n_cols))
+def analyse_docs(docs: Iterable[tuple[int, str, str]]) -> Analysed:
+    """Analyse ``(doc_id, title, description)`` documents into compact arrays."""
+    hashes = array("q")
+    kinds = array("b")
+    tf = array("i")
+    lengths = array("q")
+    dls = array("f")
+    ids = array("q")
+    keys = array("q")
+    for doc_id, title, description in docs:
+        words, chars = analyse(title, description)
+        hashes.extend(map(hash, words))
+        hashes.extend(map(hash, chars))
+        kinds.extend(bytes(len(words)))
+        kinds.extend(b"\x01" * len(chars))
+        tf.extend(words.values())
+        tf.extend(chars.values())
+        lengths.append(len(words) + len(chars))
+        dls.append(sum(words.values()))
+        dls.append(sum(chars.values()))
+        ids.append(doc_id)
+        keys.append(hash((title, description)))
+    ptr = np.zeros(len(ids) + 1, np.int64)
+    if len(ids):
+        np.cumsum(np.frombuffer(lengths, np.int64), out=ptr[1:])
+
+    def arr(values: array[Any], dtype: Any) -> np.ndarray:
+        return np.frombuffer(values, dtype).copy() if len(values) else np.zeros(0, dtype)
+
+    return Analysed(
+        doc_ids=arr(ids, np.int64),
+        text_keys=arr(keys, np.int64),
+        ptr=ptr,
+        hashes=arr(hashes, np.int64),
+        kinds=arr(kinds, np.int8),
+        tf=np.minimum(arr(tf, np.int32), _TF_MAX).astype(np.uint16),
+        dl=arr(dls, np.float32).reshape(-1, 2),
+    )
+
+
+class Vocabulary:
+    """Term hash -> term id: a sorted array for the bulk, a dict for recent additions."""
+
+    def __init__(self) -> None:
+        self._keys = np.zeros(0, np.int64)  # sorted hashes
+        self._ids = np.zeros(0, np.int32)
+        self._recent: dict[int, int] = {}
+        self.size = 0
+
+    def __len__(self) -> int:
+        return self.size
+
+    def lookup(self, hashes: np.ndarray) -> np.ndarray:
+        """Term ids (int64), -1 for unknown terms. Safe without the lock: it reads one
+        consistent snapshot, and a term added meanwhile is only reported unknown."""
+        keys, ids, recent = self._keys, self._ids, self._recent
+        out = np.full(len(hashes), -1, np.int64)
+        if len(keys):
+            pos = np.minimum(np.searchsorted(keys, hashes), len(keys) - 1)
+            found = keys[pos] == hashes
+            out[found] = ids[pos[found]]
+        if recent:
+            missing = np.flatnonzero(out < 0)
+            if len(missing):
+                get = recent.get
+                out[missing] = [get(h, -1) for h in hashes[missing].tolist()]
+        return out
+
+    def add(self, hashes: np.ndarray) -> np.ndarray:
+        """Ids for new distinct hashes (call under the lock)."""
+        new = np.arange(self.size, self.size + len(hashes), dtype=np.int64)
+        self._recent.update(zip(hashes.tolist(), new.tolist(), strict=True))
+        self.size += len(hashes)
+        if len(self._recent) > 4096 + len(self._keys) // 8:
+            keys = np.concatenate([self._keys, np.fromiter(self._recent, np.int64)])
+            ids = np.concatenate([self._ids, np.fromiter(self._recent.values(), np.int32)])
+            order = np.argsort(keys)
+            # One assignment each: a reader holding the old arrays still sees a whole state.
+            self._keys, self._ids, self._recent = keys[order], ids[order], {}
+        return new
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """Documents with global term ids: ready to become a segment or to join the buffer."""
+
+    doc_ids: np.ndarray
+    text_keys: np.ndarray
+    ptr: np.ndarray
+    terms: np.ndarray  # int32 global term ids
+    tf: np.ndarray
+    dl: np.ndarray
+    n_terms: int  # vocabulary size when encoded
+
+    def __len__(self) -> int:
+        return len(self.doc_ids)
+
+    def subset(self, keep: np.ndarray) -> Encoded:
+        """Only the documents at the positions ``keep``."""
+        lens = np.diff(self.ptr)[keep]
+        starts = self.ptr[:-1][keep]
+        idx = _ranges(starts, lens)
+        ptr = np.zeros(len(keep) + 1, np.int64)
+        np.cumsum(lens, out=ptr[1:])
+        return Encoded(
+            self.doc_ids[keep], self.text_keys[keep], ptr, self.terms[idx], self.tf[idx],
+            self.dl[keep], self.n_terms,
+        )  # fmt: skip
+
+
+def _ranges(starts: np.ndarray, lens: np.ndarray) -> np.ndarray:
+    """Concatenated ``range(start, start + len)`` for each pair, as one index array."""
+    total = int(lens.sum())
+    if total == 0:
+        return np.zeros(0, np.int64)
+    offsets = np.repeat(starts - (np.cumsum(lens) - lens), lens)
+    return offsets + np.arange(total, dtype=np.int64)
+
+
+class Segment:
+    """Term-major postings of a set of documents; only the live flags ever change."""
+
+    __slots__ = (
+        "alive", "dead", "dl", "dl_of", "doc_ids", "keys", "order", "ptr", "rows", "sorted_ids",
+        "tf",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        ptr: np.ndarray,
+        rows: np.ndarray,
+        tf: np.ndarray,
+        doc_ids: np.ndarray,
+        keys: np.ndarray,
+        dl: np.ndarray,
+    ) -> None:
+        self.ptr = ptr  # int64 (terms known when built + 1)
+        self.rows = rows  # int32, ascending within each term
+        self.tf = tf  # uint16
+        self.doc_ids = doc_ids  # int64 per row
+        self.keys = keys  # int64 text key per row
+        self.dl = dl  # float32 (rows, 2)
+        self.dl_of = (np.ascontiguousarray(dl[:, 0]), np.ascontiguousarray(dl[:, 1]))
+        self.order = np.argsort(doc_ids, kind="stable")
+        self.sorted_ids = doc_ids[self.order]
+        self.alive = np.ones(len(doc_ids), bool)
+        self.dead = 0
+
+    def __len__(self) -> int:
+        return len(self.doc_ids)
+
+    @property
+    def n_terms(self) -> int:
+        return len(self.ptr) - 1
+
+    def live_rows(self, doc_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(positions in ``doc_ids``, rows) of the documents live in this segment."""
+        if len(self.doc_ids) == 0 or len(doc_ids) == 0:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        pos = np.minimum(np.searchsorted(self.sorted_ids, doc_ids), len(self.sorted_ids) - 1)
+        rows = self.order[pos]
+        found = (self.sorted_ids[pos] == doc_ids) & self.alive[rows]
+        return np.flatnonzero(found), rows[found]
+
+    def terms_of_rows(self, rows: np.ndarray) -> np.ndarray:
+        """Term ids of every posting of the given rows (one pass over the postings)."""
+        mark = np.zeros(len(self.doc_ids), bool)
+        mark[rows] = True
+        entries = np.flatnonzero(mark[self.rows])
+        return np.searchsorted(self.ptr, entries, side="right") - 1
+
+
+def build_segment(docs: Encoded) -> Segment:
+    """A segment holding ``docs`` (rows in their order)."""
+    rows = np.repeat(np.arange(len(docs), dtype=np.int32), np.diff(docs.ptr))
+    order = np.argsort(docs.terms, kind="stable")  # stable: rows stay ascending per term
+    ptr = np.zeros(docs.n_terms + 1, np.int64)
+    np.cumsum(np.bincount(docs.terms, minlength=docs.n_terms), out=ptr[1:])
+    return Segment(ptr, rows[order], docs.tf[order], docs.doc_ids, docs.text_keys, docs.dl)
+
+
+def merge_segments(
+    parts: Sequence[tuple[Segment, np.ndarray]], n_terms: int
+) -> tuple[Segment, list[np.ndarray]]:
+    """One segment of the rows live in ``alive`` of each part, in order; old row -> new row."""
+    remaps: list[np.ndarray] = []
+    offset = 0
+    for seg, alive in parts:
+        remap = np.full(len(seg), -1, np.int32)
+        keep = np.flatnonzero(alive)
+        remap[keep] = offset + np.arange(len(keep), dtype=np.int32)
+        offset += len(keep)
+        remaps.append(remap)
+    counts = []
+    for seg, alive in parts:
+        c = np.zeros(n_terms, np.int64)
+        c[: seg.n_terms] = np.diff(seg.ptr)
+        dead = np.flatnonzero(~alive)
+        if len(dead):
+            c -= np.bincount(seg.terms_of_rows(dead), minlength=n_terms)[:n_terms]
+        counts.append(c)
+    ptr = np.zeros(n_terms + 1, np.int64)
+    np.cumsum(np.sum(counts, axis=0), out=ptr[1:])
+    rows = np.empty(int(ptr[-1]), np.int32)
+    tf = np.empty(int(ptr[-1]), np.uint16)
+    bounds = np.unique(np.searchsorted(ptr, np.arange(0, ptr[-1], BLOCK_POSTINGS), "right") - 1)
+    bounds = np.append(bounds[bounds < n_terms], n_terms)
+    for t0, t1 in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
+        before = np.zeros(t1 - t0, np.int64)  # postings of earlier parts, per term
+        for (seg, alive), remap, c in zip(parts, remaps, counts, strict=True):
+            a, b = min(t0, seg.n_terms), min(t1, seg.n_terms)
+            lo, hi = seg.ptr[a], seg.ptr[b]
+            if hi > lo:
+                kept = alive[seg.rows[lo:hi]]
+                term = np.repeat(np.arange(a, b), np.diff(seg.ptr[a : b + 1]))[kept]
+                excl = np.cumsum(kept, dtype=np.int64) - kept
+                excl = np.append(excl, excl[-1] + kept[-1])
+                rank = excl[:-1][kept] - excl[seg.ptr[term] - lo]
+                dest = ptr[term] + before[term - t0] + rank
+                rows[dest] = remap[seg.rows[lo:hi][kept]]
+                tf[dest] = seg.tf[lo:hi][kept]
+            before += c[t0:t1]
+    ids = np.concatenate([seg.doc_ids[alive] for seg, alive in parts])
+    keys = np.concatenate([seg.keys[alive] for seg, alive in parts])
+    dl = np.concatenate([seg.dl[alive] for seg, alive in parts])
+    return Segment(ptr, rows, tf, ids, keys, dl), remaps
+
+
+@dataclass
+class Plan:
+    """A maintenance step: these segments and the first ``buffered`` buffer documents become
+    one segment."""
+
+    segments: list[Segment]
+    alive: list[np.ndarray]  # live flags of each segment when planned
+    buffered: Encoded | None
+    buffered_alive: np.ndarray
+    n_terms: int
+    removed: list[tuple[object, int]] = field(default_factory=list)  # (segment or None, row)
+
+
+def build_plan(plan: Plan) -> tuple[Segment, list[np.ndarray]]:
+    """The slow part of maintenance; reads only immutable arrays (run it without the lock)."""
+    parts = list(zip(plan.segments, plan.alive, strict=True))
+    if plan.buffered is not None and len(plan.buffered):
+        parts.append((build_segment(plan.buffered), plan.buffered_alive))
+    return merge_segments(parts, plan.n_terms)
 
 
 class LexicalIndex:
     """BM25 word + char n-gram index with incremental add/remove; see module docstring."""
 
     def __init__(self, min_buffer: int = MIN_BUFFER) -> None:
-        """Create an empty index; ``min_buffer`` is the smallest buffer that triggers compaction."""
+        """Create an empty index; ``min_buffer`` buffered documents make a segment."""
         self._min_buffer = min_buffer
-        self._vocab: dict[str, int] = {}
+        self.vocabulary = Vocabulary()
         self._kind = np.zeros(1024, np.int8)  # term id -> WORD / CHAR
         self._df = np.zeros(1024, np.int64)  # term id -> live documents containing it
-        self._doc_ids: list[int] = []  # slot -> doc id
-        self._slot: dict[int, int] = {}  # doc id -> slot (live documents only)
-        self._alive = np.zeros(1024, bool)
-        self._dl = np.zeros((1024, 2), np.float64)  # slot -> length per signal
+        self._n = 0
         self._dl_sum = np.zeros(2)
-        self._n_main = 0
-        self._dead_main = 0
-        self._main_doc = _csr([], 0)  # main docs x terms: raw counts (exact rescoring)
-        self._main_term = _csr([], 0).T.tocsr()  # terms x main docs: BM25 tf weights
-        self._buf: list[_Vec] = []  # vectors of slots n_main.. in order
-        self._buf_mat: sp.csr_matrix | None = None  # lazily built from _buf
+        self._segments: list[Segment] = []
+        self._buf: list[Encoded] = []  # one document each
+        self._buf_alive: list[bool] = []
+        self._buf_pos: dict[int, int] = {}  # doc id -> buffer position (live only)
+        self._buf_cache: tuple[np.ndarray, ...] | None = None
+        self._plan: Plan | None = None
 
     # ----------------------------------------------------------------- mutation
     def __len__(self) -> int:
-        return len(self._slot)
+        return self._n
 
     def __contains__(self, doc_id: object) -> bool:
-        return doc_id in self._slot
+        if not isinstance(doc_id, int | np.integer):
+            return False
+        if doc_id in self._buf_pos:
+            return True
+        wanted = np.array([doc_id], np.int64)
+        return any(len(seg.live_rows(wanted)[0]) for seg in self._segments)
 
     def add(self, doc_id: int, title: str, description: str) -> None:
-        """Insert or replace one document."""
-        self._append(doc_id, title, description)
-        self._maybe_compact()
+        """Insert or replace one document (maintenance runs inline)."""
+        self.insert(self.encode(analyse_docs([(doc_id, title, description)])))
+        self.maintain()
 
     def add_many(self, docs: list[tuple[int, str, str]]) -> None:
-        """Insert or replace many documents, compacting at most once."""
-        for doc_id, title, description in docs:
-            self._append(doc_id, title, description)
-        self._maybe_compact()
+        """Insert or replace many documents (maintenance runs inline)."""
+        latest = list({d[0]: d for d in docs}.values())
+        for start in range(0, len(latest), 5000):
+            encoded = self.encode(analyse_docs(latest[start : start + 5000]))
+            self.insert(
+                encoded, build_segment(encoded) if len(encoded) >= self._min_buffer else None
+            )
+            self.maintain()
 
     def remove(self, doc_id: int) -> None:
         """Remove a document; unknown ids are ignored."""
-        slot = self._slot.pop(doc_id, None)
-        if slot is None:
-            return
-        if slot < self._n_main:
-            lo, hi = self._main_doc.indptr[slot], self._main_doc.indptr[slot + 1]
-            ids = self._main_doc.indices[lo:hi]
-            self._dead_main += 1
-        else:
-            ids = self._buf[slot - self._n_main][0]
-        self._df[ids] -= 1
-        self._dl_sum -= self._dl[slot]
-        self._alive[slot] = False
-        self._maybe_compact()
+        self.remove_many(np.array([doc_id], np.int64))
+        self.maintain()
 
-    def _append(self, doc_id: int, title: str, description: str) -> None:
-        if doc_id in self._slot:
-            self.remove(doc_id)
-        words, chars = analyse(title, description)
-        ids, tfs = self._encode(words, chars)
-        slot = len(self._doc_ids)
-        self._grow_slots(slot + 1)
-        self._doc_ids.append(doc_id)
-        self._slot[doc_id] = slot
-        self._alive[slot] = True
-        self._dl[slot] = (sum(words.values()), sum(chars.values()))
-        self._dl_sum += self._dl[slot]
-        self._df[ids] += 1
-        self._buf.append((ids, tfs))
-        self._buf_mat = None
-
-    def _encode(self, words: Counter[str], chars: Counter[str]) -> _Vec:
-        """Map term counts to (sorted ids, counts), growing the vocabulary."""
-        vocab = self._vocab
-        terms = [*words, *chars]
-        ids = [vocab.get(t, -1) for t in terms]  # list comprehension: the hot loop of a build
-        if -1 in ids:
-            n_words = len(words)
-            for i, tid in enumerate(ids):
-                if tid < 0:
-                    tid = vocab.get(terms[i], -1)  # a term may repeat across the two kinds
-                    if tid < 0:
-                        tid = vocab[terms[i]] = len(vocab)
-                        if tid >= len(self._kind):
-                            self._kind = np.concatenate([self._kind, np.zeros(tid, np.int8)])
-                            self._df = np.concatenate([self._df, np.zeros(tid, np.int64)])
-                        self._kind[tid] = WORD if i < n_words else CHAR
-                    ids[i] = tid
-        id_arr = np.array(ids, np.int32)
-        tfs = np.fromiter(chain(words.values(), chars.values()), np.int64, len(terms))
-        order = np.argsort(id_arr, kind="stable")
-        return id_arr[order], np.minimum(tfs[order], _TF_MAX).astype(np.uint16)
-
-    def _grow_slots(self, n: int) -> None:
-        if n > len(self._alive):
-            size = max(n, 2 * len(self._alive))
-            self._alive = np.concatenate([self._alive, np.zeros(size - len(self._alive), bool)])
-            self._dl = np.concatenate([self._dl, np.zeros((size - len(self._dl), 2))])
-
-    def _maybe_compact(self) -> None:
-        limit = max(self._min_buffer, 4 * math.isqrt(self._n_main))
-        if len(self._buf) > limit or self._dead_main > max(self._min_buffer, self._n_main // 8):
-            self.compact()
+    def maintain(self) -> None:
+        """Run every pending maintenance step now (callers without a background thread)."""
+        while (plan := self.plan_maintenance()) is not None:
+            self.finish_maintenance(plan, *build_plan(plan))
 
     def compact(self) -> None:
-        """Merge the buffer into the main segment, dropping removed documents."""
-        n_vocab = len(self._vocab)
-        keep = np.flatnonzero(self._alive[: self._n_main])
-        main = self._main_doc[keep]
-        buf_alive = [i for i in range(len(self._buf)) if self._alive[self._n_main + i]]
-        buf = _csr([self._buf[i] for i in buf_alive], n_vocab)
-        slots_old = np.concatenate([keep, self._n_main + np.array(buf_alive, np.int64)])
-        main = sp.csr_matrix((main.data, main.indices, main.indptr), shape=(len(keep), n_vocab))
-        self._main_doc = sp.vstack([main, buf], format="csr")
-        n = self._main_doc.shape[0]
-        self._doc_ids = [self._doc_ids[s] for s in slots_old.tolist()]
-        self._slot = {d: i for i, d in enumerate(self._doc_ids)}
-        dl = self._dl[slots_old.astype(np.int64)]
-        self._alive = np.ones(max(n, 1024), bool)
-        self._alive[n:] = False
-        self._dl = np.zeros((len(self._alive), 2))
-        self._dl[:n] = dl
-        self._n_main = n
-        self._dead_main = 0
-        self._buf = []
-        self._buf_mat = None
-        # Stage-1 weights use the current average lengths; later drift is corrected by the
-        # exact rescoring, so only the candidate pool (not the final scores) is approximate.
-        weights = self._tf_weights(self._main_doc, np.arange(n), self._avgdl(), None)
-        term = sp.csr_matrix(
-            (weights.astype(np.float32), self._main_doc.indices, self._main_doc.indptr),
-            shape=(n, n_vocab),
+        """Merge everything into one segment without removed documents."""
+        plan = self.plan_maintenance(everything=True)
+        if plan is not None:
+            self.finish_maintenance(plan, *build_plan(plan))
+
+    def encode(self, docs: Analysed, known: np.ndarray | None = None) -> Encoded:
+        """Give the batch's terms their ids, growing the vocabulary (call under the lock).
+        ``known`` is ``vocabulary.lookup(docs.hashes)`` when done before taking the lock."""
+        ids = self.vocabulary.lookup(docs.hashes) if known is None else known.copy()
+        unknown = np.flatnonzero(ids < 0)
+        if len(unknown):
+            ids[unknown] = self.vocabulary.lookup(docs.hashes[unknown])
+            unknown = unknown[ids[unknown] < 0]
+        if len(unknown):
+            fresh, first, inverse = np.unique(
+                docs.hashes[unknown], return_index=True, return_inverse=True
+            )
+            new = self.vocabulary.add(fresh)
+            ids[unknown] = new[inverse]
+            self._grow_terms(len(self.vocabulary))
+            self._kind[new] = docs.kinds[unknown[first]]
+        return Encoded(
+            docs.doc_ids, docs.text_keys, docs.ptr, ids.astype(np.int32), docs.tf, docs.dl,
+            len(self.vocabulary),
+        )  # fmt: skip
+
+    def insert(self, docs: Encoded, segment: Segment | None = None) -> int:
+        """Make encoded documents searchable, replacing older versions; unchanged ones are
+        skipped. ``segment`` is ``build_segment(docs)`` when built already. Returns how many
+        documents changed."""
+        unchanged = self._unchanged(docs)
+        if unchanged.any():
+            if unchanged.all():
+                return 0
+            docs, segment = docs.subset(np.flatnonzero(~unchanged)), None
+        self.remove_many(docs.doc_ids)
+        if segment is None and len(docs) >= self._min_buffer:
+            segment = build_segment(docs)
+        if segment is not None:
+            self._segments.append(segment)
+            self._df[: segment.n_terms] += np.diff(segment.ptr)
+        else:
+            for i in range(len(docs)):
+                one = docs.subset(np.array([i]))
+                self._buf_pos[int(one.doc_ids[0])] = len(self._buf)
+                self._buf.append(one)
+                self._buf_alive.append(True)
+                self._df[one.terms] += 1
+            self._buf_cache = None
+        self._n += len(docs)
+        self._dl_sum += docs.dl.sum(axis=0, dtype=np.float64)
+        return len(docs)
+
+    def _unchanged(self, docs: Encoded) -> np.ndarray:
+        """Which documents are stored already with the same text."""
+        same = np.zeros(len(docs), bool)
+        for seg in self._segments:
+            pos, rows = seg.live_rows(docs.doc_ids)
+            same[pos] |= seg.keys[rows] == docs.text_keys[pos]
+        for i, doc_id in enumerate(docs.doc_ids.tolist()):
+            at = self._buf_pos.get(doc_id)
+            if at is not None and self._buf[at].text_keys[0] == docs.text_keys[i]:
+                same[i] = True
+        return same
+
+    def remove_many(self, doc_ids: np.ndarray) -> int:
+        """Remove documents; unknown ids are ignored. Returns how many were removed."""
+        removed = 0
+        for doc_id in doc_ids.tolist():
+            at = self._buf_pos.pop(doc_id, None)
+            if at is not None:
+                one = self._buf[at]
+                self._buf_alive[at] = False
+                self._df[one.terms] -= 1
+                self._dl_sum -= one.dl[0]
+                self._buf_cache = None
+                removed += 1
+                if self._plan is not None:
+                    self._plan.removed.append((None, at))
+        for seg in self._segments:
+            _, rows = seg.live_rows(doc_ids)
+            if len(rows) == 0:
+                continue
+            seg.alive[rows] = False
+            seg.dead += len(rows)
+            terms = seg.terms_of_rows(rows)
+            self._df[: seg.n_terms] -= np.bincount(terms, minlength=seg.n_terms)
+            self._dl_sum -= seg.dl[rows].sum(axis=0, dtype=np.float64)
+            removed += len(rows)
+            if self._plan is not None:
+                self._plan.removed.extend((seg, r) for r in rows.tolist())
+        self._n -= removed
+        return removed
+
+    def _grow_terms(self, n: int) -> None:
+        if n > len(self._kind):
+            size = max(n, 2 * len(self._kind))
+            self._kind = np.concatenate([self._kind, np.zeros(size - len(self._kind), np.int8)])
+            self._df = np.concatenate([self._df, np.zeros(size - len(self._df), np.int64)])
+
+    # -------------------------------------------------------------- maintenance
+    def plan_maintenance(self, *, everything: bool = False) -> Plan | None:
+        """The next maintenance step, or None (call under the lock; one step at a time)."""
+        if self._plan is not None:
+            return None
+        chosen = list(self._segments) if everything else self._to_merge()
+        flush = everything or len(self._buf) >= self._min_buffer
+        if not chosen and not (flush and self._buf):
+            return None
+        if everything and len(chosen) == 1 and not self._buf and not chosen[0].dead:
+            return None
+        buffered = None
+        buffered_alive = np.zeros(0, bool)
+        if flush and self._buf:
+            buffered = _concat(self._buf, len(self.vocabulary))
+            buffered_alive = np.array(self._buf_alive, bool)
+        self._plan = Plan(
+            segments=chosen,
+            alive=[seg.alive.copy() for seg in chosen],
+            buffered=buffered,
+            buffered_alive=buffered_alive,
+            n_terms=len(self.vocabulary),
         )
-        self._main_term = term.T.tocsr()
+        return self._plan
+
+    def _to_merge(self) -> list[Segment]:
+        for seg in self._segments:
+            if seg.dead and seg.dead >= DEAD_SHARE * len(seg):
+                return [seg]
+        classes: dict[int, list[Segment]] = {}
+        for seg in self._segments:
+            size = max(len(seg) - seg.dead, 1)
+            level = int(math.log(max(size / self._min_buffer, 1), MERGE_FACTOR))
+            classes.setdefault(level, []).append(seg)
+        for level in sorted(classes):
+            if len(classes[level]) >= MERGE_FACTOR:
+                return classes[level]
+        return []
+
+    def abandon(self, plan: Plan) -> None:
+        """Give up a planned step (its build failed); the index stays as it was."""
+        if plan is self._plan:
+            self._plan = None
+
+    def finish_maintenance(self, plan: Plan, built: Segment, remaps: list[np.ndarray]) -> None:
+        """Swap the built segment in for what it replaces (call under the lock)."""
+        assert plan is self._plan
+        self._plan = None
+        merged = {id(seg): remap for seg, remap in zip(plan.segments, remaps, strict=False)}
+        flushed = len(plan.buffered) if plan.buffered is not None else 0
+        buffer_remap = remaps[-1] if flushed else None
+        for source, row in plan.removed:  # removed while the segment was being built
+            if source is None:
+                new = buffer_remap[row] if buffer_remap is not None and row < flushed else -1
+            else:
+                remap = merged.get(id(source))
+                new = remap[row] if remap is not None else -1
+            if new >= 0 and built.alive[new]:
+                built.alive[new] = False
+                built.dead += 1
+        replaced = set(merged)
+        self._segments = [s for s in self._segments if id(s) not in replaced]
+        if len(built):
+            self._segments.append(built)
+        if flushed:
+            self._buf = self._buf[flushed:]
+            self._buf_alive = self._buf_alive[flushed:]
+            self._buf_pos = {
+                int(doc.doc_ids[0]): i
+                for i, (doc, alive) in enumerate(zip(self._buf, self._buf_alive, strict=True))
+                if alive
+            }
+            self._buf_cache = None
 
     # -------------------------------------------------------------------- query
     def _avgdl(self) -> np.ndarray:
-        n = max(len(self._slot), 1)
-        return np.maximum(self._dl_sum / n, 1e-9)
+        return np.maximum(self._dl_sum / max(self._n, 1), 1e-9)
 
-    def _tf_weights(
-        self, rows: sp.csr_matrix, slots: np.ndarray, avgdl: np.ndarray, entry: np.ndarray | None
-    ) -> np.ndarray:
-        """BM25 saturation/length factor of each stored entry (optionally a subset)."""
-        counts = np.diff(rows.indptr)
-        row_of = np.repeat(np.arange(len(counts)), counts)
-        terms = rows.indices
-        tf = rows.data.astype(np.float64)
-        if entry is not None:
-            row_of, terms, tf = row_of[entry], terms[entry], tf[entry]
-        kinds = self._kind[terms]
-        dl = self._dl[slots[row_of], kinds]
-        return tf * (K1 + 1) / (tf + K1 * (1 - B + B * dl / avgdl[kinds]))
-
-    def _exact(self, rows: sp.csr_matrix, slots: np.ndarray, qdense: np.ndarray) -> np.ndarray:
-        """Exact fused scores of the given document rows for the dense query weights."""
-        q = qdense[rows.indices]
-        entry = np.flatnonzero(q)
-        if len(entry) == 0:
-            return np.zeros(rows.shape[0])
-        w = self._tf_weights(rows, slots, self._avgdl(), entry) * q[entry]
-        row_of = np.repeat(np.arange(rows.shape[0]), np.diff(rows.indptr))[entry]
-        return np.bincount(row_of, weights=w, minlength=rows.shape[0])
-
-    def _query_weights(self, title: str, description: str) -> tuple[np.ndarray, np.ndarray]:
-        """(term ids, weights) of a query: idf * qtf, each signal scaled by 1/self-score."""
-        n = len(self._slot)
+    def _query_weights(self, title: str, description: str) -> tuple[np.ndarray, ...]:
+        """(term ids, weights, kinds) of a query: idf * qtf, each signal scaled by
+        1/self-score."""
+        n = self._n
         avgdl = self._avgdl()
-        id_parts: list[np.ndarray] = []
-        weight_parts: list[np.ndarray] = []
+        parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         for kind, counts in zip(KINDS, analyse(title, description), strict=True):
             if not counts:
                 continue
-            get = self._vocab.get
-            tids = np.fromiter((get(t, -1) for t in counts), np.int64, len(counts))
+            tids = self.vocabulary.lookup(np.fromiter(map(hash, counts), np.int64, len(counts)))
             tf = np.fromiter(counts.values(), np.float64, len(counts))
             known = tids >= 0
             df = np.where(known, self._df[np.where(known, tids, 0)], 0)
@@ -250,74 +580,150 @@ class LexicalIndex:
             # Unknown terms still count in the self-score: novel wording lowers similarity.
             self_score = float((idf * tf * sat).sum())
             use = df > 0
-            id_parts.append(tids[use])
-            weight_parts.append(idf[use] * tf[use] * _WEIGHTS[kind] / max(self_score, 1e-12))
-        if not id_parts:
+            weight = idf[use] * tf[use] * _WEIGHTS[kind] / max(self_score, 1e-12)
+            parts.append((tids[use], weight, np.full(int(use.sum()), kind, np.int64)))
+        if not parts:
+            return np.zeros(0, np.int64), np.zeros(0), np.zeros(0, np.int64)
+        return tuple(np.concatenate(p) for p in zip(*parts, strict=True))
+
+    def _bm25(self, tf: np.ndarray, dl: np.ndarray, kinds: np.ndarray) -> np.ndarray:
+        tf = tf.astype(np.float64)
+        return tf * (K1 + 1) / (tf + K1 * (1 - B + B * dl / self._avgdl()[kinds]))
+
+    def _search_segment(
+        self, seg: Segment, q: tuple[np.ndarray, ...], limit: int, exclude: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(doc ids, exact scores) of the segment's best candidates."""
+        known = q[0] < seg.n_terms
+        ids, weights, kinds = q[0][known], q[1][known], q[2][known]
+        if len(ids) == 0 or seg.dead == len(seg):
             return np.zeros(0, np.int64), np.zeros(0)
-        return np.concatenate(id_parts), np.concatenate(weight_parts)
+        starts = seg.ptr[ids]
+        lens = seg.ptr[ids + 1] - starts
+        budget = max(STAGE1_POSTINGS * len(seg) // max(self._n, 1), 20_000)
+        use = np.ones(len(ids), bool)
+        if lens.sum() > budget:
+            # The most frequent terms (a few common char grams) dominate the cost yet barely
+            # move the ranking; the candidates still get their share below.
+            order = np.argsort(lens, kind="stable")
+            use[:] = False
+            use[order[np.cumsum(lens[order]) <= budget]] = True
+        # Per row and signal, the BM25 length factor: tf * (K1 + 1) / (tf + norm).
+        avgdl = self._avgdl()
+        norm = [K1 * (1 - B + B * seg.dl_of[k] / np.float32(avgdl[k])) for k in KINDS]
+        score = np.zeros(len(seg))
+        for kind in KINDS:
+            pick = np.flatnonzero(use & (kinds == kind))
+            if not len(pick):
+                continue
+            spans = [(int(starts[j]), int(starts[j] + lens[j])) for j in pick.tolist()]
+            rows = np.concatenate([seg.rows[a:b] for a, b in spans])
+            tf = np.concatenate([seg.tf[a:b] for a, b in spans]).astype(np.float32)
+            wanted = np.repeat(weights[pick].astype(np.float32) * (K1 + 1), lens[pick])
+            part = wanted * tf / (tf + norm[kind][rows])
+            score += np.bincount(rows, weights=part, minlength=len(seg))
+        score[~seg.alive] = 0
+        if len(exclude):
+            score[seg.live_rows(exclude)[1]] = 0
+        cand = np.flatnonzero(score)
+        # The register's best MIN_CANDIDATES, shared out among the segments by size.
+        want = max(4 * limit, -(-MIN_CANDIDATES * len(seg) // max(self._n, 1)))
+        if len(cand) > want:
+            cand = cand[np.argpartition(-score[cand], want - 1)[:want]]
+        cand.sort()
+        exact = score[cand]
+        left_out = np.flatnonzero(~use)
+        if len(left_out) and len(cand) > limit:
+            # The left-out terms add at most this much: a candidate that even so cannot reach
+            # the `limit`-th best partial score needs no exact score.
+            bound = (K1 + 1) * float(weights[left_out].sum())
+            kth = np.partition(exact, len(exact) - limit)[len(exact) - limit]
+            close = exact >= kth - bound
+            cand, exact = cand[close], exact[close]
+        if len(left_out) and len(cand):
+            found: list[tuple[int, np.ndarray, np.ndarray]] = []
+            for term_at in left_out.tolist():
+                lo = int(starts[term_at])
+                postings = seg.rows[lo : lo + int(lens[term_at])]
+                pos = np.searchsorted(postings, cand)
+                pos[pos == len(postings)] = 0
+                hit = np.flatnonzero(postings[pos] == cand)
+                if len(hit):
+                    found.append((term_at, hit, lo + pos[hit]))
+            if found:
+                j = np.repeat([f[0] for f in found], [len(f[1]) for f in found])
+                of_cand = np.concatenate([f[1] for f in found])
+                entry = np.concatenate([f[2] for f in found])
+                tf = seg.tf[entry].astype(np.float32)
+                nrm = np.where(kinds[j] == 0, norm[0][cand[of_cand]], norm[1][cand[of_cand]])
+                part = weights[j] * (K1 + 1) * tf / (tf + nrm)
+                exact += np.bincount(of_cand, weights=part, minlength=len(cand))
+        return seg.doc_ids[cand], exact
 
-    def _stage1_terms(self, ids: np.ndarray) -> np.ndarray:
-        """Mask of query terms used for candidate generation (rarest first, within budget)."""
-        n_terms = self._main_term.shape[0]
-        mask = ids < n_terms
-        postings = np.diff(self._main_term.indptr)[np.where(mask, ids, 0)] * mask
-        if postings.sum() <= STAGE1_POSTINGS:
-            return mask
-        # The most frequent terms (a few common char grams) dominate the cost yet barely move
-        # the ranking; they still count in the exact rescoring of the candidates.
-        order = np.argsort(postings, kind="stable")
-        keep = order[np.cumsum(postings[order]) <= STAGE1_POSTINGS]
-        out = np.zeros(len(ids), bool)
-        out[keep] = True
-        return out & mask
-
-    def _stage1(self, ids: np.ndarray, weights: np.ndarray) -> np.ndarray:
-        """Approximate scores of all main-segment slots (dense) from the query's postings."""
-        # Slice only the query terms' postings, then one transposed mat-vec in C. Weights are
-        # cast to the matrix dtype: mixing dtypes would make scipy copy the whole matrix.
-        sub = self._main_term[ids]
-        return np.asarray(sub.T @ weights.astype(np.float32), dtype=np.float64)
+    def _search_buffer(
+        self, qdense: np.ndarray, exclude: set[int]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        if self._buf_cache is None:
+            live = [doc for doc, alive in zip(self._buf, self._buf_alive, strict=True) if alive]
+            if not live:
+                return np.zeros(0, np.int64), np.zeros(0)
+            merged = _concat(live, len(self.vocabulary))
+            row_of = np.repeat(np.arange(len(merged)), np.diff(merged.ptr))
+            self._buf_cache = (merged.doc_ids, merged.terms, merged.tf, merged.dl, row_of)
+        doc_ids, terms, tf, dl, row_of = self._buf_cache
+        q = qdense[terms] if len(qdense) else np.zeros(len(terms))
+        entry = np.flatnonzero(q)
+        kinds = self._kind[terms[entry]].astype(np.int64)
+        part = self._bm25(tf[entry], dl[row_of[entry], kinds], kinds) * q[entry]
+        scores = np.bincount(row_of[entry], weights=part, minlength=len(doc_ids))
+        if exclude:
+            scores[np.isin(doc_ids, list(exclude))] = 0
+        return doc_ids, scores
 
     def search(
         self, title: str, description: str, limit: int, exclude: set[int]
     ) -> list[tuple[int, float]]:
         """Top ``limit`` (doc id, score) pairs with score > 0, best first."""
-        if not self._slot or limit <= 0:
+        if not self._n or limit <= 0:
             return []
-        ids, weights = self._query_weights(title, description)
-        if len(ids) == 0:
+        q = self._query_weights(title, description)
+        if len(q[0]) == 0:
             return []
-        qdense = np.zeros(len(self._vocab))
-        qdense[ids] = weights
-        excluded = np.array([self._slot[d] for d in exclude if d in self._slot], np.int64)
-        slots_parts: list[np.ndarray] = []
+        excluded = np.array(sorted(exclude), np.int64)
+        ids_parts: list[np.ndarray] = []
         score_parts: list[np.ndarray] = []
-        if self._n_main:
-            in_main = self._stage1_terms(ids)
-            approx = self._stage1(ids[in_main], weights[in_main])
-            approx[~self._alive[: self._n_main]] = 0
-            approx[excluded[excluded < self._n_main]] = 0
-            cand = np.flatnonzero(approx)
-            approx = approx[cand]
-            k = max(MIN_CANDIDATES, 4 * limit)
-            if len(cand) > k:
-                top = np.argpartition(-approx, k - 1)[:k]
-                cand = cand[top]
-            cand.sort()
-            slots_parts.append(cand)
-            score_parts.append(self._exact(self._main_doc[cand], cand, qdense))
+        for seg in self._segments:
+            found, scores = self._search_segment(seg, q, limit, excluded)
+            ids_parts.append(found)
+            score_parts.append(scores)
         if self._buf:
-            if self._buf_mat is None:
-                self._buf_mat = _csr(self._buf, len(self._vocab))
-            bslots = self._n_main + np.arange(len(self._buf))
-            ok = self._alive[bslots] & ~np.isin(bslots, excluded)
-            slots_parts.append(bslots[ok])
-            score_parts.append(self._exact(self._buf_mat[np.flatnonzero(ok)], bslots[ok], qdense))
-        slots = np.concatenate(slots_parts)
+            qdense = np.zeros(len(self.vocabulary))
+            qdense[q[0]] = q[1]
+            found, scores = self._search_buffer(qdense, exclude)
+            ids_parts.append(found)
+            score_parts.append(scores)
+        if not ids_parts:
+            return []
+        doc = np.concatenate(ids_parts)
         scores = np.concatenate(score_parts)
         pos = scores > 0
-        slots, scores = slots[pos], scores[pos]
+        doc, scores = doc[pos], scores[pos]
         # Ties broken by doc id so results are deterministic whatever the storage layout.
-        doc = np.array([self._doc_ids[s] for s in slots.tolist()], dtype=np.int64)
         order = np.lexsort((doc, -np.round(scores, 9)))[:limit]
         return [(int(doc[i]), float(scores[i])) for i in order]
+
+
+def _concat(docs: Sequence[Encoded], n_terms: int) -> Encoded:
+    """Many single- or multi-document batches as one."""
+    lens = np.concatenate([np.diff(d.ptr) for d in docs])
+    ptr = np.zeros(len(lens) + 1, np.int64)
+    np.cumsum(lens, out=ptr[1:])
+    return Encoded(
+        np.concatenate([d.doc_ids for d in docs]),
+        np.concatenate([d.text_keys for d in docs]),
+        ptr,
+        np.concatenate([d.terms for d in docs]),
+        np.concatenate([d.tf for d in docs]),
+        np.concatenate([d.dl for d in docs]),
+        n_terms,
+    )

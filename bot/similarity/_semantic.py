@@ -28,9 +28,10 @@ Not thread-safe on its own: ``SimilarityIndex`` serialises the index updates wit
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -124,22 +125,101 @@ class SemanticReranker:
     """Document embeddings plus the fused rerank of lexical candidates; see module docstring."""
 
     def __init__(
-        self, model_path: str | os.PathLike[str] | None = None, *, threads: int = 1
+        self,
+        model_path: str | os.PathLike[str] | None = None,
+        *,
+        threads: int = 1,
+        embedder: Callable[[list[str]], np.ndarray] | None = None,
     ) -> None:
-        """Load the model (a few seconds); raise ``SemanticUnavailableError`` when missing."""
-        self._model = _load_model(model_path, threads)
+        """Load the model (a few seconds); raise ``SemanticUnavailableError`` when missing.
+
+        ``embedder`` (texts -> one row each) replaces the model, e.g. in tests."""
+        self._model: Any = None if embedder is not None else _load_model(model_path, threads)
+        self._embedder = embedder
+        self._model_name = "custom" if embedder is not None else str(model_path or "packaged")
         self._row: dict[int, int] = {}  # doc id -> row of _vecs
+        self._key: dict[int, int] = {}  # doc id -> key of the text its row embeds
         self._free: list[int] = []  # rows of removed documents, reused first
         self._vecs = np.zeros((1024, DIM), np.float16)
         self._n_rows = 0
+        self._file: Path | None = None
+        self._kept: dict[int, np.ndarray] = {}  # text key -> embedding read from the file
+        self._changes = 0  # counts every put and remove
+        self._saved_rows = -1  # the value of _changes when the file was last written
+
+    # -------------------------------------------------------------- persistence
+    def persist_to(self, path: str | os.PathLike[str]) -> int:
+        """Keep the embeddings in ``path`` between runs: read what it holds now (documents
+        whose text is unchanged are then not embedded again); ``write`` updates it. Returns how
+        many embeddings were read."""
+        self._file = Path(path)
+        self._kept = {}
+        try:
+            with np.load(self._file, allow_pickle=False) as stored:
+                if str(stored["model"]) == self._model_name and stored["vecs"].shape[1:] == (DIM,):
+                    self._kept = dict(zip(stored["keys"].tolist(), stored["vecs"], strict=True))
+        except (OSError, KeyError, ValueError):
+            pass  # no file yet, or one of another model: everything is embedded afresh
+        return len(self._kept)
+
+    def snapshot(self) -> tuple[int, np.ndarray, np.ndarray] | None:
+        """What ``write`` stores, copied (under the index lock); None when there is no file or
+        nothing changed since it was written."""
+        if self._file is None or self._saved_rows == self._changes:
+            return None
+        rows = list(self._row.items())
+        keys = np.array([self._key[doc_id] for doc_id, _ in rows], np.int64)
+        vecs = self._vecs[[row for _, row in rows]] if rows else np.zeros((0, DIM), np.float16)
+        return self._changes, keys, vecs
+
+    def write(self, snapshot: tuple[int, np.ndarray, np.ndarray]) -> None:
+        """Write a snapshot to the file given to ``persist_to`` (atomic: a crash leaves the
+        previous file)."""
+        assert self._file is not None
+        changes, keys, vecs = snapshot
+        partial = self._file.with_name(self._file.name + ".partial.npz")
+        np.savez(partial, model=np.array(self._model_name), keys=keys, vecs=vecs)
+        os.replace(partial, self._file)
+        self._saved_rows = changes
+        self._kept = {}  # what the file held is in the index now
+
+    @staticmethod
+    def text_key(title: str, description: str) -> int:
+        """A key of the embedded text that is the same in every run (a stable hash)."""
+        digest = hashlib.blake2b(doc_text(title, description).encode(), digest_size=8)
+        return int.from_bytes(digest.digest(), "little", signed=True)
+
+    def embed_for_index(
+        self, docs: Sequence[tuple[int, str, str]]
+    ) -> tuple[list[int], np.ndarray, np.ndarray]:
+        """(positions, text keys, embeddings) of the documents whose stored embedding is
+        missing or of another text: from the file where it has their text, else from the
+        model."""
+        keys = [self.text_key(title, desc) for _, title, desc in docs]
+        stale = [i for i, d in enumerate(docs) if self._key.get(d[0]) != keys[i]]
+        vecs = np.zeros((len(stale), DIM), np.float32)
+        missing = []
+        for at, i in enumerate(stale):
+            kept = self._kept.get(keys[i])
+            if kept is None:
+                missing.append(at)
+            else:
+                vecs[at] = kept
+        if missing:
+            vecs[missing] = self.embed_docs([docs[stale[at]] for at in missing])
+        return stale, np.array([keys[i] for i in stale], np.int64), vecs
 
     # ---------------------------------------------------------------- embedding
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """L2-normalised float32 embeddings of ``texts`` (one row each)."""
         if not texts:
             return np.zeros((0, DIM), np.float32)
+        if self._embedder is not None:
+            vecs = np.asarray(self._embedder(list(texts)), np.float32)
+            return vecs / np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
         import torch
 
+        assert self._model is not None
         with torch.inference_mode():
             out = self._model.encode(
                 list(texts),
@@ -165,14 +245,18 @@ class SemanticReranker:
     def __len__(self) -> int:
         return len(self._row)
 
-    def put(self, doc_ids: Sequence[int], vecs: np.ndarray) -> None:
-        """Store (or replace) precomputed embeddings of documents."""
-        for doc_id, vec in zip(doc_ids, vecs, strict=True):
+    def put(
+        self, doc_ids: Sequence[int], vecs: np.ndarray, keys: Sequence[int] | np.ndarray = ()
+    ) -> None:
+        """Store (or replace) precomputed embeddings of documents (``keys``: of their texts)."""
+        for i, (doc_id, vec) in enumerate(zip(doc_ids, vecs, strict=True)):
             row = self._row.get(doc_id)
             if row is None:
                 row = self._free.pop() if self._free else self._new_row()
                 self._row[doc_id] = row
             self._vecs[row] = vec
+            self._key[doc_id] = int(keys[i]) if len(keys) else 0
+        self._changes += 1
 
     def add(self, doc_id: int, title: str, description: str) -> None:
         """Embed and store one document (replacing it if present)."""
@@ -187,6 +271,8 @@ class SemanticReranker:
         row = self._row.pop(doc_id, None)
         if row is not None:
             self._free.append(row)
+            self._key.pop(doc_id, None)
+            self._changes += 1
 
     def _new_row(self) -> int:
         if self._n_rows == len(self._vecs):

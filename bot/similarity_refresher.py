@@ -1,0 +1,112 @@
+"""Keeps the similar-proposal index current from the database on a thread of its own.
+
+No Slack request waits for the index: the refresher reads the register at start (the bot
+serves meanwhile), then every second the proposals changed since, by any replica, and merges
+the index's segments; a request uses the index as it stands. Plain Python over storage."""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import logging
+import sys
+import threading
+import time
+
+from bot.similar_proposals import SimilarProposals
+from storage.db import make_engine, session_scope
+
+log = logging.getLogger(__name__)
+
+INTERVAL_S = 1.0
+RETRY_S = 5.0
+# The semantic method's embeddings are written to their file at most this often (and at stop).
+SAVE_EVERY_S = 60.0
+# A refresh that takes in this many proposals (an import) is logged, like the first one.
+LOG_FROM = 1000
+# Between two batches of a large refresh the thread steps aside for a moment.
+PAUSE_S = 0.002
+# A request thread waits at most this long for the interpreter while the refresher analyses
+# text (Python's default is 5 ms, which a request with a dozen database round trips would pay
+# a dozen times).
+SWITCH_INTERVAL_S = 0.001
+
+
+class SimilarityRefresher:
+    """A daemon thread refreshing `similar` from the database at `database_url`."""
+
+    def __init__(
+        self, similar: SimilarProposals, database_url: str, *, interval: float = INTERVAL_S
+    ) -> None:
+        self.similar = similar
+        self.interval = interval
+        # Its own engine, with the bulk timeouts: reading the register may take seconds.
+        self._engine = make_engine(database_url)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._next_save = 0.0
+
+    def start(self) -> SimilarityRefresher:
+        """Start refreshing; merges of the index are left to this thread from now on."""
+        self.similar.index.background = True
+        sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_S))
+        self._thread = threading.Thread(target=self._run, name="csi-similar-refresh", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop after the current batch; the index stays usable."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+        self.similar.index.background = False
+        self._engine.dispose()
+        try:
+            self.similar.index.save()
+        except OSError:
+            log.exception("the similar-proposal embeddings could not be written")
+
+    def refresh_now(self) -> int:
+        """One refresh and the index maintenance it calls for; how many proposals changed."""
+        with session_scope(self._engine) as session:
+            changed = self.similar.refresh(session=session, pause=self._pause)
+        merged = False
+        while not self._stop.is_set() and self.similar.index.maintain():
+            merged = True
+            self._pause()
+        if merged or changed > 1000:
+            release_free_memory()
+        if changed and time.monotonic() >= self._next_save:
+            self._next_save = time.monotonic() + SAVE_EVERY_S
+            self.similar.index.save()
+        return changed
+
+    def _pause(self) -> None:
+        time.sleep(PAUSE_S)
+
+    def _run(self) -> None:
+        first = True
+        while not self._stop.is_set():
+            started = time.perf_counter()
+            try:
+                changed = self.refresh_now()
+            except Exception:
+                log.exception("refreshing the similar-proposal index failed; retrying")
+                self._stop.wait(RETRY_S)
+                continue
+            if first or changed >= LOG_FROM:
+                log.info(
+                    "similar-proposal index (%s): %d proposals in %.2f s",
+                    self.similar.index.method,
+                    changed,
+                    time.perf_counter() - started,
+                )
+                first = False
+            self._stop.wait(self.interval)
+
+
+def release_free_memory() -> None:
+    """Hand freed heap memory back to the system (glibc keeps it otherwise); no-op elsewhere."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
