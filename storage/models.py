@@ -29,7 +29,7 @@ class Objective(SQLModel, table=True):
     active: bool = Field(default=True)
     created_by: str | None = Field(default=None, max_length=SHORT_MAX)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
-    # Its measurable target, all optional (bot/objective_progress.py): a KPI in words, or one of
+    # Its measurable target, all optional (bot/objective_target.py): a KPI in words, or one of
     # the SLA targets (its words kept in `kpi`, so removing the target leaves the KPI named), a
     # baseline, a target value and the date to reach it by. `kpi_since` is when the baseline
     # was set: the path to the target starts there.

@@ -20,7 +20,7 @@ from bot.blocks.objectives import objective_modal
 from bot.command_text import AddObjective, Reason, Refused, ShowObjective, Word, parse
 from bot.errors import InvalidInput
 from bot.ids import ObjectiveBlockId
-from bot.objective_progress import PathState, judge_path
+from bot.objective_target import PathState, judge_path
 from bot.objectives import TargetInput, parse_target
 from bot.sla import measurements, targets
 from storage.db import make_engine, session_scope

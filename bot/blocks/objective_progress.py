@@ -11,13 +11,8 @@ from bot import mrkdwn
 from bot.blocks.kit import Block, context, count, header, section, sections
 from bot.lifecycle import label
 from bot.mrkdwn import escape
-from bot.objective_progress import (
-    STEP_STATUSES,
-    ObjectiveProgress,
-    PathState,
-    TargetProgress,
-    VerifiedStep,
-)
+from bot.objective_progress import STEP_STATUSES, ObjectiveProgress, VerifiedStep
+from bot.objective_target import PathState, TargetProgress
 
 # `/improve objectives` and the digest list at most this many; the CLI lists them all.
 LIST_MAX = 40
