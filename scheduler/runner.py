@@ -27,6 +27,10 @@ from storage import job_runs
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)
+# APScheduler's own lines ("Adding job tentatively", "Added job", once per job at every
+# election) would bury the scheduler's structured events; its warnings still show.
+_apscheduler_log = logging.getLogger("scheduler.apscheduler")
+_apscheduler_log.setLevel(logging.WARNING)
 
 # How often the leader looks for runs that are due and not done (missed, failed, abandoned).
 TICK = timedelta(minutes=1)
@@ -223,6 +227,7 @@ def build_scheduler(
     poll_trigger = polls.poll_trigger(settings)
     grace = int(schedules.MISFIRE_GRACE.total_seconds())
     scheduler = BackgroundScheduler(
+        logger=_apscheduler_log,
         timezone=timezone,
         job_defaults={
             # A firing the scheduler could not start on time (busy, paused) runs once, late,

@@ -29,9 +29,9 @@ from scheduler import digest, schedules
 from storage import job_runs
 from storage.db import make_engine, session_scope
 from storage.models import JobRun
-from tests.botproc import BotProcess, bot_env, free_port
+from tests.botproc import SIGNING_SECRET, BotProcess, bot_env, free_port
 from tests.conftest import _drop_postgres_database, _fresh_postgres_database
-from tests.fakeslack import FakeSlack
+from tests.fakeslack import FakeSlack, SlackDriver
 from tests.fakeslack.server import Call
 
 pytestmark = pytest.mark.e2e
@@ -166,6 +166,32 @@ def test_two_replicas_post_every_firing_once(replicas: Replicas) -> None:
     assert replicas.leader() is leader  # nobody else ran jobs meanwhile
     assert "event=leader" in leader.log()
     assert f"event=job_run job=sla_digest period={first} outcome=posted" in leader.log()
+    # What an operator's Prometheus reads from each replica.
+    standby = next(bot for bot in replicas.bots if bot is not leader)
+    driver = SlackDriver(
+        base_url=leader.url,
+        signing_secret=SIGNING_SECRET,
+        response_url_base=replicas.slack.response_url_base,
+    )
+    assert driver.slash_command("help").status == 200
+    leading, waiting = _metrics(leader), _metrics(standby)
+    assert (leading["csi_bot_scheduler_leader"], waiting["csi_bot_scheduler_leader"]) == (1, 0)
+    assert leading['csi_bot_job_runs_total{job="sla_digest",outcome="posted"}'] >= len(expected)
+    assert leading['csi_bot_slack_requests_total{outcome="ok",surface="command"}'] == 1
+    assert leading['csi_bot_ack_latency_seconds_count{surface="command"}'] == 1
+    assert not any(key.startswith("csi_bot_job_runs_total") for key in waiting)
+
+
+def _metrics(bot: BotProcess) -> dict[str, float]:
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open(f"{bot.url}/metrics", timeout=5) as response:
+        assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+        text = response.read().decode()
+    return {
+        key: float(value)
+        for key, _, value in (line.rpartition(" ") for line in text.splitlines())
+        if key and not key.startswith("#")
+    }
 
 
 @pytest.mark.postgres
