@@ -137,7 +137,9 @@ def register(app: App, deps: Deps) -> None:
             ack(text=no_objectives(slash, None))
             return
         ack()
-        client.views_open(
+        # After the ack: a rate-limited views.open (Retry-After) must not hold Slack's answer.
+        deps.later(
+            client.views_open,
             trigger_id=slash.trigger_id,
             view=blocks.proposal_modal(objectives=objectives, services=services),
         )
