@@ -70,6 +70,7 @@ def register(app: App, deps: Deps) -> None:
                         objectives=repo.list_objectives(session=session),
                         now=utcnow(),
                         timezone=deps.settings.timezone,
+                        with_verified=False,
                     )
                 if found:
                     ack(text=progress_blocks.objectives_list(found))
