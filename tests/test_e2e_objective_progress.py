@@ -241,3 +241,19 @@ def test_the_weekly_digest_posts_the_objectives_into_its_thread(
         if c.params.get("thread_ts") == posted.ts and not c.refused
     ]
     assert any("How far the objectives got" in _text(c.params["blocks"]) for c in replies)
+
+
+def test_the_home_tab_shows_how_far_each_objective_got(
+    stack: Stack, register: dict[str, int]
+) -> None:
+    reply = stack.driver.app_home_opened("U0HOME")
+    assert reply.status == 200
+    call = stack.slack.wait_for("views.publish", lambda c: c.params.get("user_id") == "U0HOME")
+    assert not call.refused, call.response
+    shown = _text(call.params["view"]["blocks"])
+    lines = [line for line in shown.split("\\n") if "Fewer outages" in line or "Cheaper" in line]
+    outages = next(line for line in lines if "Fewer outages" in line)
+    assert "2 open · 1 approved · 1 in progress · 1 verified · 1 rejected" in outages
+    assert "value 18 · 32 person-days" in outages and "on track" in outages
+    assert "neglected" in next(line for line in lines if "Cheaper licences" in line)
+    assert "with no open or approved step (neglected)" in shown
