@@ -53,13 +53,13 @@ def test_a_batch_counts_as_if_applied_one_by_one(engine: Engine) -> None:
         _r("U2", "Ev4", added=False),  # and withdrawn
         _r("U3", "Ev5", ts="9.999999"),  # not a card
     ]
-    with session_scope(engine) as session:
-        outcomes = apply_together(session=session, reactions=batch)
+    with engine.begin() as connection:
+        outcomes = apply_together(connection=connection, reactions=batch)
     assert [o.changed for o in outcomes] == [True, False, False, True, True, False]
     assert [o.proposal_id for o in outcomes] == [pid, pid, pid, pid, pid, None]
     assert _voters(engine, pid) == {"U1"}
-    with session_scope(engine) as session:  # a later retry of any of them changes nothing
-        again = apply_together(session=session, reactions=[_r("U2", "Ev3")])
+    with engine.begin() as connection:  # a later retry of any of them changes nothing
+        again = apply_together(connection=connection, reactions=[_r("U2", "Ev3")])
     assert not again[0].changed and _voters(engine, pid) == {"U1"}
     with session_scope(engine) as session:
         actions = [e.action for e in repo.history(session=session, proposal_id=pid)]
@@ -115,3 +115,23 @@ def test_a_failing_write_fails_only_its_own_reaction(engine: Engine) -> None:
         with pytest.raises(Exception, match="no"):
             bad.result()
     assert len(_voters(engine, pid)) == 6 and _voters(engine, closed) == set()
+
+
+def test_a_vote_on_a_closed_proposal_is_refused_and_remembered_with_the_batch(
+    engine: Engine,
+) -> None:
+    pid = _card(engine, "1.000001")
+    closed = _card(engine, "2.000002", status="rejected")
+    batch = [_r("U1", "Ev1"), _r("U9", "Ev2", ts="2.000002"), _r("U2", "Ev3")]
+    with engine.begin() as connection:
+        outcomes = apply_together(connection=connection, reactions=batch)
+    assert [o.changed for o in outcomes] == [True, False, True]
+    refused = outcomes[1].refused
+    assert refused is not None and refused.id == closed  # the person is told why, once
+    with engine.begin() as connection:  # the same person again: not told twice
+        [again] = apply_together(connection=connection, reactions=[_r("U9", "Ev4", ts="2.000002")])
+    assert again.refused is None and again.proposal_id == closed
+    assert _voters(engine, pid) == {"U1", "U2"} and _voters(engine, closed) == set()
+    with session_scope(engine) as session:
+        actions = [e.action for e in repo.history(session=session, proposal_id=closed)]
+    assert actions == ["reaction_refused"]
