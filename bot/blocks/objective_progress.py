@@ -123,7 +123,7 @@ def _verified_line(step: VerifiedStep) -> str:
     name = mrkdwn.link(step.permalink, f"#{step.proposal_id} {step.title}")
     if step.actual is None:
         return f"• {name}: no measured result"
-    kpi = f"{escape(step.kpi)} " if step.kpi else ""
+    kpi = f"{escape(' '.join(step.kpi.split()))} " if step.kpi else ""
     result = f"{kpi}{_n(step.baseline)} → {_n(step.actual)} (target {_n(step.target)})"
     mark = {True: " :white_check_mark:", False: " short of the target", None: ""}[step.reached]
     return f"• {name}: {result}{mark}"
