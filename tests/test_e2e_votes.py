@@ -203,6 +203,22 @@ def test_a_skin_tone_or_an_alias_is_the_same_vote(stack: Stack, objective_id: in
     assert _votes(stack, proposal_id) == {"U3ALIAS"}
 
 
+def test_the_bots_own_reaction_and_an_unreadable_one_are_no_votes(
+    stack: Stack, objective_id: int
+) -> None:
+    proposal_id, ts = _proposal_with_card(
+        stack, objective_id, "Colour-code the escalation rota by team", "U3ROTA"
+    )
+    assert stack.driver.reaction_added("U3ROTA", "+1", PROPOSALS_CHANNEL, ts).status == 200
+    # Reaction events skip Bolt's listeners; what Bolt did for them still holds: the bot's own
+    # reaction is ignored, and a reaction event that cannot be read is acknowledged quietly.
+    assert stack.driver.reaction_added("UBOT", "+1", PROPOSALS_CHANNEL, ts).status == 200
+    odd = {"type": "reaction_added", "user": "U3ODD", "reaction": "+1", "item": "C1/1.0"}
+    assert stack.driver.event(odd).status == 200
+    assert _votes(stack, proposal_id) == {"U3ROTA"}
+    assert "Traceback" not in stack.bot.log()
+
+
 def test_pressing_vote_instead_twice_says_the_vote_is_already_recorded(
     stack: Stack, objective_id: int
 ) -> None:
