@@ -12,8 +12,9 @@ of which a third are Slack's retries of an earlier event (same event_id, X-Slack
 sent by 8 concurrent senders. The events are cut into rounds; each round is sent to one target
 and then to the other, the order flipped every round, so neither always goes first. For each
 target: the throughput (events per second of sending time), ack latency percentiles, the
-slowest ack, and for ours that every card's vote count in the database and on the card (the
-last chat.update) is exactly the number of people who reacted.
+slowest ack, the server's CPU time per event (Linux), and for ours that every card's vote
+count in the database and on the card (the last chat.update) is exactly the number of people
+who reacted.
 
     python tests/benchmarks/bench_reactions.py [--database-url URL] [--runs 3] [--json]
 
