@@ -1,0 +1,394 @@
+"""Load benchmark: many people using the running bot at once, on a large register.
+
+`csi-bot serve` runs against the fake Slack with a register of `--proposals` proposals (100,000
+by default, stored by `csi-bot import` of a file shaped like the export). `--users` people (50)
+each act for `--seconds` (300), one request after another, each request one of:
+
+  capture   `/improve <title>`: a one-line proposal
+  form      `/improve` (the form opens), then the form submitted with a title and an objective
+  vote      a :+1: reaction on a card in the proposals channel
+  reply     a message in a card's thread (discussion, not a steering word)
+
+Reported: requests, errors (not answered 200, or answered 200 with an error; goal 0), ack
+latency p50/p99 overall and per kind (goal p99 < 1 s), and afterwards that every proposal and
+every vote the bot acknowledged is in the database.
+
+    python tests/benchmarks/bench_load.py [--users 50] [--seconds 300] [--proposals 100000]
+    python tests/benchmarks/bench_load.py --short        # 10 people, 20 s, 5,000 proposals
+    python tests/benchmarks/bench_load.py --database-url postgresql+psycopg://postgres@host/db
+
+With a PostgreSQL URL a fresh database is created on that server and dropped afterwards;
+without one, a temporary SQLite file is used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import sys
+import tempfile
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))  # run as a script: make `bot`, `storage` and `tests` importable
+
+from bot.ids import ActionId, BlockId, CallbackId  # noqa: E402
+from tests.benchmarks.bench_import import OBJECTIVES, make_rows, run_cli, write_file  # noqa: E402
+from tests.benchmarks.bench_modal_open import percentiles  # noqa: E402
+from tests.benchmarks.bench_reactions import database  # noqa: E402
+from tests.botproc import (  # noqa: E402
+    PROPOSALS_CHANNEL,
+    SIGNING_SECRET,
+    BotProcess,
+    bot_env,
+    free_port,
+)
+from tests.fakeslack import FakeSlack, SlackDriver  # noqa: E402
+
+GOAL_P99_MS = 1000.0
+SEEDED_CARDS = 200  # imported proposals given a card, so that votes start at once
+MIX = [("capture", 0.2), ("form", 0.25), ("vote", 0.4), ("reply", 0.15)]
+SYLLABLES = [c + v for c in "bdfgklmnprstvz" for v in "aeiou"]
+
+
+@dataclass
+class Tally:
+    """What the people did and what the bot answered, shared by their threads."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    ack_ms: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    errors: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    examples: list[str] = field(default_factory=list)
+    forms: set[str] = field(default_factory=set)  # source keys of the forms acknowledged
+    captures: set[str] = field(default_factory=set)  # source keys of one-line proposals
+    votes: set[tuple[str, str]] = field(default_factory=set)  # (card ts, user)
+    answers: dict[str, str] = field(default_factory=dict)  # what each one-line capture was told
+
+    def record(self, kind: str, started: float, ok: bool, what: str = "") -> None:
+        took = (time.perf_counter() - started) * 1000
+        with self.lock:
+            self.ack_ms[kind].append(took)
+            if not ok:
+                self.errors[kind] += 1
+                if len(self.examples) < 10:
+                    self.examples.append(f"{kind}: {what[:300]}")
+
+
+def title(rng: random.Random) -> str:
+    """A title of made-up words: no two alike, so no form is held next to a similar one."""
+
+    def word() -> str:
+        return "".join(rng.choice(SYLLABLES) for _ in range(3))
+
+    return f"{word().capitalize()} {word()} {word()} {word()} {word()}"
+
+
+class Person:
+    """One person: a thread sending one request after another until the time is up."""
+
+    def __init__(
+        self, n: int, driver: SlackDriver, cards: list[str], objective: int, tally: Tally
+    ) -> None:
+        self.user = f"ULOAD{n:04d}"
+        self.driver = driver
+        self.cards = cards
+        self.objective = objective
+        self.tally = tally
+        self.rng = random.Random(n)
+        self.sent = 0
+
+    def run(self, until: float) -> None:
+        kinds, weights = zip(*MIX, strict=True)
+        while time.monotonic() < until:
+            kind = self.rng.choices(kinds, weights)[0]
+            try:
+                getattr(self, kind)()
+            except OSError as exc:
+                self.tally.record(kind, time.perf_counter(), False, repr(exc))
+            self.sent += 1
+
+    def capture(self) -> None:
+        trigger = self.driver.trigger_id()
+        started = time.perf_counter()
+        reply = self.driver.slash_command(title(self.rng), user_id=self.user, trigger_id=trigger)
+        # Stored, or asked for its objective; not "nothing was changed" (the database was busy).
+        ok = reply.status == 200 and "nothing was changed" not in reply.body
+        self.tally.record("capture", started, ok, reply.body)
+        if ok:
+            with self.tally.lock:
+                self.tally.captures.add(f"command:{trigger}")
+                self.tally.answers[f"command:{trigger}"] = reply.body[:300]
+
+    def form(self) -> None:
+        started = time.perf_counter()
+        reply = self.driver.slash_command("", user_id=self.user)
+        self.tally.record("form_open", started, reply.status == 200 and not reply.body, reply.body)
+        view_id = f"VLOAD{self.user}X{self.sent}"
+        option = {"value": str(self.objective), "text": {"type": "plain_text", "text": "o"}}
+        state: dict[str, Any] = {
+            BlockId.TITLE: {ActionId.TITLE: title(self.rng)},
+            BlockId.OBJECTIVE: {
+                ActionId.INPUT: {"type": "static_select", "selected_option": option}
+            },
+            BlockId.VALUE: {ActionId.INPUT: str(self.rng.randint(1, 5))},
+        }
+        started = time.perf_counter()
+        reply = self.driver.view_submission(
+            {"id": view_id, "callback_id": CallbackId.PROPOSAL},
+            user_id=self.user,
+            state_values=state,
+        )
+        answer = reply.json() if reply.status == 200 and reply.body.strip() else {}
+        ok = reply.status == 200 and answer.get("response_action") in (None, "clear")
+        self.tally.record("form_submit", started, ok, reply.body)
+        if ok:
+            with self.tally.lock:
+                self.tally.forms.add(f"view:{view_id}")
+
+    def vote(self) -> None:
+        ts = self.rng.choice(self.cards)
+        started = time.perf_counter()
+        reply = self.driver.reaction_added(self.user, "+1", PROPOSALS_CHANNEL, ts)
+        self.tally.record("vote", started, reply.status == 200, reply.body)
+        if reply.status == 200:
+            with self.tally.lock:
+                self.tally.votes.add((ts, self.user))
+
+    def reply(self) -> None:
+        ts = self.rng.choice(self.cards)
+        started = time.perf_counter()
+        reply = self.driver.message(
+            self.user, "How would this work for the night shift?", PROPOSALS_CHANNEL, thread_ts=ts
+        )
+        self.tally.record("reply", started, reply.status == 200, reply.body)
+
+
+def seed(url: str, workdir: Path, proposals: int, env: dict[str, str]) -> tuple[float, int]:
+    """The register: objectives, then `proposals` imported; the import's seconds and the ID of
+    the first objective."""
+    for name in OBJECTIVES:
+        done = run_cli(["objective", "add", name], env, workdir)
+        if done.returncode:
+            raise SystemExit(f"objective add failed:\n{done.stdout}{done.stderr}")
+    file = workdir / "register.csv"
+    write_file(file, make_rows(proposals), "csv")
+    started = time.perf_counter()
+    done = run_cli(["import", str(file)], env, workdir)
+    seconds = time.perf_counter() - started
+    if done.returncode:
+        raise SystemExit(f"import failed:\n{done.stdout}{done.stderr}")
+    from sqlalchemy import text
+
+    from storage.db import make_engine
+
+    engine = make_engine(url)
+    try:
+        with engine.begin() as connection:
+            objective = int(connection.execute(text("SELECT min(id) FROM objectives")).scalar_one())
+    finally:
+        engine.dispose()
+    return seconds, objective
+
+
+def give_cards(url: str, slack: FakeSlack, count: int) -> list[str]:
+    """Cards in the proposals channel for the first `count` open proposals."""
+    from sqlalchemy import text
+
+    from storage.db import make_engine
+
+    engine = make_engine(url)
+    stamps = []
+    try:
+        with engine.begin() as connection:
+            ids = connection.execute(
+                text("SELECT id FROM proposals WHERE status = 'open' ORDER BY id LIMIT :n"),
+                {"n": count},
+            ).scalars()
+            for n, pid in enumerate(list(ids)):
+                ts = f"1700000000.{n + 1:06d}"
+                connection.execute(
+                    text("UPDATE proposals SET channel_id = :c, message_ts = :ts WHERE id = :id"),
+                    {"c": PROPOSALS_CHANNEL, "ts": ts, "id": pid},
+                )
+                slack.add_message(PROPOSALS_CHANNEL, ts, text="card", user="UBOT")
+                stamps.append(ts)
+    finally:
+        engine.dispose()
+    return stamps
+
+
+def verify(url: str, tally: Tally) -> list[str]:
+    """Every acknowledged proposal and vote, found in the database."""
+    from sqlalchemy import text
+
+    from storage.db import make_engine
+
+    engine = make_engine(url)
+    problems = []
+    try:
+        with engine.connect() as connection:
+            keys = set(
+                connection.execute(
+                    text("SELECT source_key FROM proposals WHERE source_key NOT LIKE 'import:%'")
+                ).scalars()
+            )
+            votes = set(
+                connection.execute(
+                    text(
+                        "SELECT p.message_ts, v.user_id FROM votes v "
+                        "JOIN proposals p ON p.id = v.proposal_id"
+                    )
+                ).all()
+            )
+            doubled = connection.execute(
+                text(
+                    "SELECT count(*) FROM (SELECT proposal_id, user_id FROM votes "
+                    "GROUP BY proposal_id, user_id HAVING count(*) > 1) AS twice"
+                )
+            ).scalar_one()
+    finally:
+        engine.dispose()
+    for name, wanted in (("form", tally.forms), ("one-line proposal", tally.captures)):
+        lost = wanted - keys
+        if lost:
+            shown = [f"{key} (told: {tally.answers.get(key, '')})" for key in sorted(lost)[:3]]
+            problems.append(f"{len(lost)} acknowledged {name}s not stored, e.g. {shown}")
+    lost_votes = tally.votes - {(str(ts), str(user)) for ts, user in votes}
+    if lost_votes:
+        problems.append(f"{len(lost_votes)} acknowledged votes not stored")
+    if doubled:
+        problems.append(f"{doubled} votes counted twice")
+    return problems
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--database-url", help="a PostgreSQL server's URL (default: SQLite)")
+    parser.add_argument("--users", type=int, default=50)
+    parser.add_argument("--seconds", type=float, default=300)
+    parser.add_argument("--proposals", type=int, default=100_000)
+    parser.add_argument("--short", action="store_true", help="10 people, 20 s, 5,000 proposals")
+    parser.add_argument("--startup-timeout", type=float, default=300)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    if args.short:
+        args.users, args.seconds, args.proposals = 10, 20.0, 5000
+
+    tally = Tally()
+    with tempfile.TemporaryDirectory(prefix="bench-load-") as tmp, FakeSlack() as slack:
+        workdir = Path(tmp)
+        with database(args.database_url, workdir) as url:
+            env = bot_env(
+                api_url=slack.api_url,
+                database_url=url,
+                port=free_port(),
+                CSI_STEERING_MEMBERS="USTEER",
+            )
+            import_s, objective = seed(url, workdir, args.proposals, env)
+            cards = give_cards(url, slack, SEEDED_CARDS)
+            bot = BotProcess(env, workdir)
+            started = time.perf_counter()
+            bot.start(timeout=args.startup_timeout)
+            start_s = time.perf_counter() - started
+            driver = SlackDriver(
+                base_url=bot.url,
+                signing_secret=SIGNING_SECRET,
+                response_url_base=slack.response_url_base,
+                timeout=30,
+            )
+            try:
+                people = [Person(n, driver, cards, objective, tally) for n in range(args.users)]
+                until = time.monotonic() + args.seconds
+                began = time.perf_counter()
+                threads = [threading.Thread(target=p.run, args=(until,)) for p in people]
+                for thread in threads:
+                    thread.start()
+                for thread in threads:
+                    thread.join()
+                elapsed = time.perf_counter() - began
+                time.sleep(2.0)  # work after the acks (cards, messages) settles
+                problems = verify(url, tally)
+                log = bot.log()
+            finally:
+                bot.stop()
+    every = [ms for values in tally.ack_ms.values() for ms in values]
+    requests = len(every)
+    errors = sum(tally.errors.values())
+    summary: dict[str, Any] = {
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}",
+        "load_average": round(os.getloadavg()[0], 1),
+        "database": "postgresql" if args.database_url else "sqlite",
+        "users": args.users,
+        "seconds": args.seconds,
+        "proposals": args.proposals,
+        "import_s": round(import_s, 1),
+        "start_s": round(start_s, 1),
+        "requests": requests,
+        "requests_per_s": round(requests / elapsed, 1),
+        "errors": errors,
+        "ack_ms": {k: round(v, 1) for k, v in percentiles(every).items()},
+        "max_ack_ms": round(max(every), 1) if every else None,
+        "by_kind": {
+            kind: {
+                "requests": len(values),
+                "errors": tally.errors.get(kind, 0),
+                **{k: round(v, 1) for k, v in percentiles(values).items()},
+            }
+            for kind, values in sorted(tally.ack_ms.items())
+        },
+        "acknowledged": {
+            "forms": len(tally.forms),
+            "one_line": len(tally.captures),
+            "votes": len(tally.votes),
+        },
+        "problems": problems,
+        "error_examples": tally.examples,
+        "tracebacks_in_log": log.count("Traceback"),
+    }
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        s = summary
+        print(
+            f"{s['machine']}; {s['database']}; load average {s['load_average']}; "
+            f"{s['proposals']:,} proposals (imported in {s['import_s']} s; bot serving "
+            f"{s['start_s']} s after start)"
+        )
+        print(
+            f"{s['users']} people for {s['seconds']:g} s: {s['requests']} requests "
+            f"({s['requests_per_s']}/s), {s['errors']} errors; ack p50 {s['ack_ms']['p50']} ms, "
+            f"p99 {s['ack_ms']['p99']} ms (goal < {GOAL_P99_MS:g}), max {s['max_ack_ms']} ms"
+        )
+        for kind, row in s["by_kind"].items():
+            print(
+                f"  {kind:<12} {row['requests']:>6} requests {row['errors']:>4} errors "
+                f"p50 {row['p50']:>7} ms  p99 {row['p99']:>7} ms"
+            )
+        a = s["acknowledged"]
+        print(
+            f"acknowledged and found in the database: {a['forms']} forms, {a['one_line']} "
+            f"one-line proposals, {a['votes']} votes" + ("" if not problems else " — NOT ALL:")
+        )
+        for problem in problems + tally.examples:
+            print(f"  {problem}")
+        if problems:
+            noted = [
+                line
+                for line in log.splitlines()
+                if (" WARNING " in line or " ERROR " in line) and "waitress.queue" not in line
+            ]
+            print("\n".join(noted[:30]))
+    failed = problems or errors or summary["tracebacks_in_log"]
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
