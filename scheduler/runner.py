@@ -22,7 +22,7 @@ from slack_sdk import WebClient
 from bot import metrics
 from bot.deps import Deps
 from scheduler import benefit_checks, digest, jobs, objective_digest, polls, runs, schedules
-from scheduler.leader import Leadership, OneProcess
+from scheduler.leader import Leadership, OneProcess, process_name
 from storage import job_runs
 from storage.types import utcnow
 
@@ -285,7 +285,7 @@ class ScheduledWork:
 
     def start(self) -> None:
         """Join the election; the jobs start when this replica leads."""
-        log.info("event=scheduler replica=%s state=standby", self._leadership.owner)
+        log.info("event=scheduler replica=%s state=standby", process_name())
         metrics.SCHEDULER_LEADER.set(0)
         self._leadership.start(self._elected, self._deposed)
 
