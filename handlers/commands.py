@@ -42,7 +42,7 @@ from bot.payloads import SlashCommand
 from bot.people import is_slack_user
 from bot.sla.services import known_names as known_services
 from handlers import lifecycle
-from handlers.replies import respond_now
+from handlers.replies import call_later, respond_now
 from storage import repositories as repo
 from storage.types import utcnow
 
@@ -139,7 +139,9 @@ def register(app: App, deps: Deps) -> None:
             return
         ack()
         # After the ack: a rate-limited views.open (Retry-After) must not hold Slack's answer.
-        deps.later(
+        call_later(
+            deps,
+            "the proposal form",
             client.views_open,
             trigger_id=slash.trigger_id,
             view=blocks.proposal_modal(objectives=objectives, services=services),
