@@ -22,6 +22,8 @@ INTERVAL_S = 1.0
 RETRY_S = 5.0
 # The semantic method's embeddings are written to their file at most this often (and at stop).
 SAVE_EVERY_S = 60.0
+# Batches of a long refresh between two hand-backs of freed memory to the system.
+TRIM_EVERY = 5
 # A refresh that takes in this many proposals (an import) is logged, like the first one.
 LOG_FROM = 1000
 # Between two batches of a large refresh the thread steps aside for a moment.
@@ -45,6 +47,7 @@ class SimilarityRefresher:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._next_save = 0.0
+        self._batches = 0
 
     def start(self) -> SimilarityRefresher:
         """Start refreshing; merges of the index are left to this thread from now on."""
@@ -72,9 +75,9 @@ class SimilarityRefresher:
         with session_scope(self._engine) as session:
             changed = self.similar.refresh(session=session, pause=self._pause)
         merged = False
-        while not self._stop.is_set() and self.similar.index.maintain():
+        while not self._stop.is_set() and self.similar.index.maintain(idle=not changed):
             merged = True
-            self._pause()
+            time.sleep(PAUSE_S)
         if merged or changed > 1000:
             release_free_memory()
         if changed and time.monotonic() >= self._next_save:
@@ -83,6 +86,12 @@ class SimilarityRefresher:
         return changed
 
     def _pause(self) -> None:
+        # Between batches of a long refresh: merge as it goes (so a register read at start is
+        # not left in dozens of small segments), and give freed memory back now and then.
+        self.similar.index.maintain()
+        self._batches += 1
+        if self._batches % TRIM_EVERY == 0:
+            release_free_memory()
         time.sleep(PAUSE_S)
 
     def _run(self) -> None:

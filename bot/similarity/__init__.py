@@ -13,6 +13,7 @@ the query as the query is to itself and 0 when they share no term; it can slight
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -44,6 +45,8 @@ METHODS = ("lexical", "semantic")
 
 # Documents analysed (and embedded) per step of a bulk add: each step holds the lock briefly.
 CHUNK = 2000
+# A background update waits at most this many milliseconds at a time for searches to finish.
+STEP_ASIDE_MAX = 50
 
 
 def threshold_for(method: str) -> float:
@@ -88,6 +91,7 @@ class SimilarityIndex:
         self.method = method
         self.background = background
         self._lock = threading.RLock()
+        self._searching = 0  # searches under way (an int: += under the GIL is enough here)
         self._lexical = LexicalIndex()
         self._semantic: SemanticReranker | None = None
         if method == "semantic":
@@ -111,11 +115,13 @@ class SimilarityIndex:
         changed = 0
         for start in range(0, len(latest), CHUNK):
             chunk = latest[start : start + CHUNK]
-            analysed = analyse_docs(chunk)  # the slow part: outside the lock
+            # The slow part: outside the lock, and in the background behind any search.
+            analysed = analyse_docs(chunk, self._step_aside if self.background else None)
             semantic = self._semantic
             embedded = semantic.embed_for_index(chunk) if semantic is not None else None
+            known = self._lexical.vocabulary.lookup(analysed.hashes)  # no lock needed
             with self._lock:
-                encoded = self._lexical.encode(analysed)
+                encoded = self._lexical.encode(analysed, known)
             segment = build_segment(encoded) if len(chunk) >= MIN_BUFFER else None
             with self._lock:
                 changed += self._lexical.insert(encoded, segment)
@@ -145,11 +151,12 @@ class SimilarityIndex:
                 pass
         return removed
 
-    def maintain(self) -> bool:
+    def maintain(self, *, idle: bool = False) -> bool:
         """One maintenance step (merge segments, drop removed rows), built without the lock so
-        that searches go on meanwhile; False when there was nothing to do."""
+        that searches go on meanwhile; False when there was nothing to do. ``idle``: also merge
+        the large segments into one (worth it when no update is under way)."""
         with self._lock:
-            plan = self._lexical.plan_maintenance()
+            plan = self._lexical.plan_maintenance(idle=idle)
         if plan is None:
             return False
         try:
@@ -195,11 +202,23 @@ class SimilarityIndex:
         Documents in ``exclude`` are skipped; documents sharing nothing score 0 and are omitted.
         """
         excluded = set(exclude)
-        if self._semantic is not None:
-            return self._search_semantic(title, description, limit, excluded)
-        with self._lock:
-            hits = self._lexical.search(title, description, limit, excluded)
-        return [Match(doc_id, score) for doc_id, score in hits]
+        self._searching += 1  # a background update steps aside meanwhile (see _step_aside)
+        try:
+            if self._semantic is not None:
+                return self._search_semantic(title, description, limit, excluded)
+            with self._lock:
+                hits = self._lexical.search(title, description, limit, excluded)
+            return [Match(doc_id, score) for doc_id, score in hits]
+        finally:
+            self._searching -= 1
+
+    def _step_aside(self) -> None:
+        """In a background update: while a search runs, wait (briefly) instead of competing
+        with it for the interpreter."""
+        waited = 0
+        while self._searching > 0 and waited < STEP_ASIDE_MAX:
+            time.sleep(0.001)
+            waited += 1
 
     def _search_semantic(
         self, title: str, description: str, limit: int, excluded: set[int]

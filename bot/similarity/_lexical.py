@@ -10,8 +10,9 @@ comparable scale where about 1.0 means "as similar as the text is to itself"; th
 makes one warning threshold meaningful for short and long proposals alike.
 
 Storage, Lucene style, small enough for a register of 100,000 proposals: documents live in
-immutable *segments* of term-major postings (per term, the rows of the documents holding it as
-int32 and its count in each as uint16: 6 bytes a posting, no second copy), plus a small
+immutable *segments* (``_segments.py``) of term-major postings (per term, the rows of the
+documents holding it as int32 and its count in each as uint16: 6 bytes a posting, no second
+copy), plus a small
 *buffer* of documents added one by one. Removing a document clears its row's live flag.
 Document frequencies, the number of documents and the average lengths are exact after every
 change; IDF is computed at query time, so scores never depend on how the segments are cut.
@@ -30,14 +31,23 @@ exactly. Not thread-safe on its own: ``SimilarityIndex`` serialises calls with a
 from __future__ import annotations
 
 import math
-from array import array
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
+from bot.similarity._segments import (
+    Analysed,
+    Encoded,
+    Plan,
+    Segment,
+    Vocabulary,
+    analyse_docs,
+    build_plan,
+    build_segment,
+    concat,
+)
 from bot.similarity._text import KINDS, analyse
+
+__all__ = ["LexicalIndex", "analyse_docs", "build_plan", "build_segment"]
 
 K1 = 1.2
 B = 0.75
@@ -57,275 +67,6 @@ MIN_BUFFER = 256
 # rows is rewritten without them.
 MERGE_FACTOR = 4
 DEAD_SHARE = 0.25
-# Merges copy postings in blocks of about this many, so their extra memory stays small.
-BLOCK_POSTINGS = 2_000_000
-_TF_MAX = np.iinfo(np.uint16).max
-
-
-@dataclass(frozen=True)
-class Analysed:
-    """Documents as hashed terms, ready for the index to give the terms ids (no lock needed).
-
-    Terms are kept as 64-bit hashes, never as strings: the vocabulary is then two numpy arrays
-    instead of hundreds of thousands of Python objects (two distinct terms of a register share
-    a hash with a probability of about 1e-9)."""
-
-    doc_ids: np.ndarray  # int64
-    text_keys: np.ndarray  # int64: hash of the analysed text (an unchanged text is skipped)
-    ptr: np.ndarray  # int64: entries of document i are [ptr[i], ptr[i + 1])
-    hashes: np.ndarray  # int64 per entry
-    kinds: np.ndarray  # int8 per entry: WORD / CHAR
-    tf: np.ndarray  # uint16
-    dl: np.ndarray  # float32 (n, 2): length per signal
-
-
-def analyse_docs(docs: Iterable[tuple[int, str, str]]) -> Analysed:
-    """Analyse ``(doc_id, title, description)`` documents into compact arrays."""
-    hashes = array("q")
-    kinds = array("b")
-    tf = array("i")
-    lengths = array("q")
-    dls = array("f")
-    ids = array("q")
-    keys = array("q")
-    for doc_id, title, description in docs:
-        words, chars = analyse(title, description)
-        hashes.extend(map(hash, words))
-        hashes.extend(map(hash, chars))
-        kinds.extend(bytes(len(words)))
-        kinds.extend(b"\x01" * len(chars))
-        tf.extend(words.values())
-        tf.extend(chars.values())
-        lengths.append(len(words) + len(chars))
-        dls.append(sum(words.values()))
-        dls.append(sum(chars.values()))
-        ids.append(doc_id)
-        keys.append(hash((title, description)))
-    ptr = np.zeros(len(ids) + 1, np.int64)
-    if len(ids):
-        np.cumsum(np.frombuffer(lengths, np.int64), out=ptr[1:])
-
-    def arr(values: array[Any], dtype: Any) -> np.ndarray:
-        return np.frombuffer(values, dtype).copy() if len(values) else np.zeros(0, dtype)
-
-    return Analysed(
-        doc_ids=arr(ids, np.int64),
-        text_keys=arr(keys, np.int64),
-        ptr=ptr,
-        hashes=arr(hashes, np.int64),
-        kinds=arr(kinds, np.int8),
-        tf=np.minimum(arr(tf, np.int32), _TF_MAX).astype(np.uint16),
-        dl=arr(dls, np.float32).reshape(-1, 2),
-    )
-
-
-class Vocabulary:
-    """Term hash -> term id: a sorted array for the bulk, a dict for recent additions."""
-
-    def __init__(self) -> None:
-        self._keys = np.zeros(0, np.int64)  # sorted hashes
-        self._ids = np.zeros(0, np.int32)
-        self._recent: dict[int, int] = {}
-        self.size = 0
-
-    def __len__(self) -> int:
-        return self.size
-
-    def lookup(self, hashes: np.ndarray) -> np.ndarray:
-        """Term ids (int64), -1 for unknown terms. Safe without the lock: it reads one
-        consistent snapshot, and a term added meanwhile is only reported unknown."""
-        keys, ids, recent = self._keys, self._ids, self._recent
-        out = np.full(len(hashes), -1, np.int64)
-        if len(keys):
-            pos = np.minimum(np.searchsorted(keys, hashes), len(keys) - 1)
-            found = keys[pos] == hashes
-            out[found] = ids[pos[found]]
-        if recent:
-            missing = np.flatnonzero(out < 0)
-            if len(missing):
-                get = recent.get
-                out[missing] = [get(h, -1) for h in hashes[missing].tolist()]
-        return out
-
-    def add(self, hashes: np.ndarray) -> np.ndarray:
-        """Ids for new distinct hashes (call under the lock)."""
-        new = np.arange(self.size, self.size + len(hashes), dtype=np.int64)
-        self._recent.update(zip(hashes.tolist(), new.tolist(), strict=True))
-        self.size += len(hashes)
-        if len(self._recent) > 4096 + len(self._keys) // 8:
-            keys = np.concatenate([self._keys, np.fromiter(self._recent, np.int64)])
-            ids = np.concatenate([self._ids, np.fromiter(self._recent.values(), np.int32)])
-            order = np.argsort(keys)
-            # One assignment each: a reader holding the old arrays still sees a whole state.
-            self._keys, self._ids, self._recent = keys[order], ids[order], {}
-        return new
-
-
-@dataclass(frozen=True)
-class Encoded:
-    """Documents with global term ids: ready to become a segment or to join the buffer."""
-
-    doc_ids: np.ndarray
-    text_keys: np.ndarray
-    ptr: np.ndarray
-    terms: np.ndarray  # int32 global term ids
-    tf: np.ndarray
-    dl: np.ndarray
-    n_terms: int  # vocabulary size when encoded
-
-    def __len__(self) -> int:
-        return len(self.doc_ids)
-
-    def subset(self, keep: np.ndarray) -> Encoded:
-        """Only the documents at the positions ``keep``."""
-        lens = np.diff(self.ptr)[keep]
-        starts = self.ptr[:-1][keep]
-        idx = _ranges(starts, lens)
-        ptr = np.zeros(len(keep) + 1, np.int64)
-        np.cumsum(lens, out=ptr[1:])
-        return Encoded(
-            self.doc_ids[keep], self.text_keys[keep], ptr, self.terms[idx], self.tf[idx],
-            self.dl[keep], self.n_terms,
-        )  # fmt: skip
-
-
-def _ranges(starts: np.ndarray, lens: np.ndarray) -> np.ndarray:
-    """Concatenated ``range(start, start + len)`` for each pair, as one index array."""
-    total = int(lens.sum())
-    if total == 0:
-        return np.zeros(0, np.int64)
-    offsets = np.repeat(starts - (np.cumsum(lens) - lens), lens)
-    return offsets + np.arange(total, dtype=np.int64)
-
-
-class Segment:
-    """Term-major postings of a set of documents; only the live flags ever change."""
-
-    __slots__ = (
-        "alive", "dead", "dl", "dl_of", "doc_ids", "keys", "order", "ptr", "rows", "sorted_ids",
-        "tf",
-    )  # fmt: skip
-
-    def __init__(
-        self,
-        ptr: np.ndarray,
-        rows: np.ndarray,
-        tf: np.ndarray,
-        doc_ids: np.ndarray,
-        keys: np.ndarray,
-        dl: np.ndarray,
-    ) -> None:
-        self.ptr = ptr  # int64 (terms known when built + 1)
-        self.rows = rows  # int32, ascending within each term
-        self.tf = tf  # uint16
-        self.doc_ids = doc_ids  # int64 per row
-        self.keys = keys  # int64 text key per row
-        self.dl = dl  # float32 (rows, 2)
-        self.dl_of = (np.ascontiguousarray(dl[:, 0]), np.ascontiguousarray(dl[:, 1]))
-        self.order = np.argsort(doc_ids, kind="stable")
-        self.sorted_ids = doc_ids[self.order]
-        self.alive = np.ones(len(doc_ids), bool)
-        self.dead = 0
-
-    def __len__(self) -> int:
-        return len(self.doc_ids)
-
-    @property
-    def n_terms(self) -> int:
-        return len(self.ptr) - 1
-
-    def live_rows(self, doc_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(positions in ``doc_ids``, rows) of the documents live in this segment."""
-        if len(self.doc_ids) == 0 or len(doc_ids) == 0:
-            return np.zeros(0, np.int64), np.zeros(0, np.int64)
-        pos = np.minimum(np.searchsorted(self.sorted_ids, doc_ids), len(self.sorted_ids) - 1)
-        rows = self.order[pos]
-        found = (self.sorted_ids[pos] == doc_ids) & self.alive[rows]
-        return np.flatnonzero(found), rows[found]
-
-    def terms_of_rows(self, rows: np.ndarray) -> np.ndarray:
-        """Term ids of every posting of the given rows (one pass over the postings)."""
-        mark = np.zeros(len(self.doc_ids), bool)
-        mark[rows] = True
-        entries = np.flatnonzero(mark[self.rows])
-        return np.searchsorted(self.ptr, entries, side="right") - 1
-
-
-def build_segment(docs: Encoded) -> Segment:
-    """A segment holding ``docs`` (rows in their order)."""
-    rows = np.repeat(np.arange(len(docs), dtype=np.int32), np.diff(docs.ptr))
-    order = np.argsort(docs.terms, kind="stable")  # stable: rows stay ascending per term
-    ptr = np.zeros(docs.n_terms + 1, np.int64)
-    np.cumsum(np.bincount(docs.terms, minlength=docs.n_terms), out=ptr[1:])
-    return Segment(ptr, rows[order], docs.tf[order], docs.doc_ids, docs.text_keys, docs.dl)
-
-
-def merge_segments(
-    parts: Sequence[tuple[Segment, np.ndarray]], n_terms: int
-) -> tuple[Segment, list[np.ndarray]]:
-    """One segment of the rows live in ``alive`` of each part, in order; old row -> new row."""
-    remaps: list[np.ndarray] = []
-    offset = 0
-    for seg, alive in parts:
-        remap = np.full(len(seg), -1, np.int32)
-        keep = np.flatnonzero(alive)
-        remap[keep] = offset + np.arange(len(keep), dtype=np.int32)
-        offset += len(keep)
-        remaps.append(remap)
-    counts = []
-    for seg, alive in parts:
-        c = np.zeros(n_terms, np.int64)
-        c[: seg.n_terms] = np.diff(seg.ptr)
-        dead = np.flatnonzero(~alive)
-        if len(dead):
-            c -= np.bincount(seg.terms_of_rows(dead), minlength=n_terms)[:n_terms]
-        counts.append(c)
-    ptr = np.zeros(n_terms + 1, np.int64)
-    np.cumsum(np.sum(counts, axis=0), out=ptr[1:])
-    rows = np.empty(int(ptr[-1]), np.int32)
-    tf = np.empty(int(ptr[-1]), np.uint16)
-    bounds = np.unique(np.searchsorted(ptr, np.arange(0, ptr[-1], BLOCK_POSTINGS), "right") - 1)
-    bounds = np.append(bounds[bounds < n_terms], n_terms)
-    for t0, t1 in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
-        before = np.zeros(t1 - t0, np.int64)  # postings of earlier parts, per term
-        for (seg, alive), remap, c in zip(parts, remaps, counts, strict=True):
-            a, b = min(t0, seg.n_terms), min(t1, seg.n_terms)
-            lo, hi = seg.ptr[a], seg.ptr[b]
-            if hi > lo:
-                kept = alive[seg.rows[lo:hi]]
-                term = np.repeat(np.arange(a, b), np.diff(seg.ptr[a : b + 1]))[kept]
-                excl = np.cumsum(kept, dtype=np.int64) - kept
-                excl = np.append(excl, excl[-1] + kept[-1])
-                rank = excl[:-1][kept] - excl[seg.ptr[term] - lo]
-                dest = ptr[term] + before[term - t0] + rank
-                rows[dest] = remap[seg.rows[lo:hi][kept]]
-                tf[dest] = seg.tf[lo:hi][kept]
-            before += c[t0:t1]
-    ids = np.concatenate([seg.doc_ids[alive] for seg, alive in parts])
-    keys = np.concatenate([seg.keys[alive] for seg, alive in parts])
-    dl = np.concatenate([seg.dl[alive] for seg, alive in parts])
-    return Segment(ptr, rows, tf, ids, keys, dl), remaps
-
-
-@dataclass
-class Plan:
-    """A maintenance step: these segments and the first ``buffered`` buffer documents become
-    one segment."""
-
-    segments: list[Segment]
-    alive: list[np.ndarray]  # live flags of each segment when planned
-    buffered: Encoded | None
-    buffered_alive: np.ndarray
-    n_terms: int
-    removed: list[tuple[object, int]] = field(default_factory=list)  # (segment or None, row)
-
-
-def build_plan(plan: Plan) -> tuple[Segment, list[np.ndarray]]:
-    """The slow part of maintenance; reads only immutable arrays (run it without the lock)."""
-    parts = list(zip(plan.segments, plan.alive, strict=True))
-    if plan.buffered is not None and len(plan.buffered):
-        parts.append((build_segment(plan.buffered), plan.buffered_alive))
-    return merge_segments(parts, plan.n_terms)
 
 
 class LexicalIndex:
@@ -485,11 +226,17 @@ class LexicalIndex:
             self._df = np.concatenate([self._df, np.zeros(size - len(self._df), np.int64)])
 
     # -------------------------------------------------------------- maintenance
-    def plan_maintenance(self, *, everything: bool = False) -> Plan | None:
-        """The next maintenance step, or None (call under the lock; one step at a time)."""
+    def plan_maintenance(self, *, everything: bool = False, idle: bool = False) -> Plan | None:
+        """The next maintenance step, or None (call under the lock; one step at a time).
+
+        ``idle``: nothing else is going on, so the large segments (an eighth of the index or
+        more each) may merge into one: fewer segments, faster searches."""
         if self._plan is not None:
             return None
         chosen = list(self._segments) if everything else self._to_merge()
+        if idle and not chosen:
+            large = [seg for seg in self._segments if len(seg) - seg.dead >= self._n / 8]
+            chosen = large if len(large) > 1 else []
         flush = everything or len(self._buf) >= self._min_buffer
         if not chosen and not (flush and self._buf):
             return None
@@ -498,7 +245,7 @@ class LexicalIndex:
         buffered = None
         buffered_alive = np.zeros(0, bool)
         if flush and self._buf:
-            buffered = _concat(self._buf, len(self.vocabulary))
+            buffered = concat(self._buf, len(self.vocabulary))
             buffered_alive = np.array(self._buf_alive, bool)
         self._plan = Plan(
             segments=chosen,
@@ -667,7 +414,7 @@ class LexicalIndex:
             live = [doc for doc, alive in zip(self._buf, self._buf_alive, strict=True) if alive]
             if not live:
                 return np.zeros(0, np.int64), np.zeros(0)
-            merged = _concat(live, len(self.vocabulary))
+            merged = concat(live, len(self.vocabulary))
             row_of = np.repeat(np.arange(len(merged)), np.diff(merged.ptr))
             self._buf_cache = (merged.doc_ids, merged.terms, merged.tf, merged.dl, row_of)
         doc_ids, terms, tf, dl, row_of = self._buf_cache
@@ -711,19 +458,3 @@ class LexicalIndex:
         # Ties broken by doc id so results are deterministic whatever the storage layout.
         order = np.lexsort((doc, -np.round(scores, 9)))[:limit]
         return [(int(doc[i]), float(scores[i])) for i in order]
-
-
-def _concat(docs: Sequence[Encoded], n_terms: int) -> Encoded:
-    """Many single- or multi-document batches as one."""
-    lens = np.concatenate([np.diff(d.ptr) for d in docs])
-    ptr = np.zeros(len(lens) + 1, np.int64)
-    np.cumsum(lens, out=ptr[1:])
-    return Encoded(
-        np.concatenate([d.doc_ids for d in docs]),
-        np.concatenate([d.text_keys for d in docs]),
-        ptr,
-        np.concatenate([d.terms for d in docs]),
-        np.concatenate([d.tf for d in docs]),
-        np.concatenate([d.dl for d in docs]),
-        n_terms,
-    )
