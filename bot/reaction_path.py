@@ -12,7 +12,6 @@ are answered by the app's one error handler (503 when the database failed: Slack
 from __future__ import annotations
 
 import json
-import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -26,8 +25,6 @@ from bot import poll_posting as polls
 from bot.deps import Deps
 from bot.middleware import VERIFIED, answer_errors
 from bot.payloads import ReactionEvent
-
-log = logging.getLogger(__name__)
 
 REACTION_EVENTS = frozenset({"reaction_added", "reaction_removed"})
 # Every reaction event's body holds this; most other requests are set aside on it unparsed.
