@@ -66,7 +66,7 @@ def seed(
                 }
             )
         for start in range(0, len(rows), 1000):
-            repo.add_proposals(session=session, rows=rows[start : start + 1000])
+            repo.add_proposals(session=session, rows=rows[start : start + 1000], key_prefix="seed:")
     return ids
 
 
