@@ -248,15 +248,14 @@ class AdvisoryLock:
         self._stopping.set()
         if self._thread is not None:
             self._thread.join(timeout=self._retry_s + KEEPALIVE_S)
-        if self._state == "leader":
-            try:
+        try:
+            if self._state == "leader":
                 self._on_deposed()
-            finally:
-                self._state = "stopped"
-                with self._lock:
-                    # Closing the session releases the lock: a standby takes over at once.
-                    self._close()
-        self._state = "stopped"
+        finally:
+            self._state = "stopped"
+            with self._lock:
+                # Closing the session releases the lock: a standby takes over at once.
+                self._close()
 
 
 def for_database(database_url: str, engine: Engine) -> Leadership:
