@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,6 +52,20 @@ class ImportResult:
         return [Proposal(**row) for row in self.rows]
 
 
+@contextmanager
+def _without_cycle_collection() -> Iterator[None]:
+    """Reading and checking a large file makes millions of small objects, none in a cycle; the
+    collector's passes over them would cost a fifth of the import."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+@_without_cycle_collection()
 def import_file(*, session: Session, path: Path, create_objectives: bool = False) -> ImportResult:
     """Add every proposal of a CSV or JSON file, or none when any row has a problem."""
     return import_sheet(
@@ -56,6 +73,7 @@ def import_file(*, session: Session, path: Path, create_objectives: bool = False
     )
 
 
+@_without_cycle_collection()
 def import_sheet(
     *, session: Session, sheet: Sheet, create_objectives: bool = False
 ) -> ImportResult:
