@@ -45,10 +45,18 @@ class _WithoutTokenUnusedWarning(logging.Filter):
 logging.getLogger("slack_bolt.App").addFilter(_WithoutTokenUnusedWarning())
 
 
+class ServerErrorsRetried(ServerErrorRetryHandler):
+    """slack_sdk's server-error handler for every 5xx, not only 500 and 503: a 502 or 504 from
+    a proxy on the way is as passing."""
+
+    def _can_retry(self, *, response: Any = None, **_: Any) -> bool:
+        return response is not None and response.status_code >= 500
+
+
 def build_client(settings: Settings) -> WebClient:
     """The Web API client: talks to SLACK_API_URL; retries rate limits (after Retry-After),
-    Slack's 500 and 503 answers (backing off 0.5, 1, 2 s) and dropped connections; counts every
-    error by method for /metrics."""
+    Slack's 5xx answers (backing off 1, 2, 4 s) and dropped connections; counts every error by
+    method for /metrics."""
     backoff = BackoffRetryIntervalCalculator(backoff_factor=0.5, jitter=RandomJitter())
     return CountingWebClient(
         token=settings.slack_bot_token,
@@ -58,7 +66,7 @@ def build_client(settings: Settings) -> WebClient:
             ErrorCounter(),
             ConnectionErrorRetryHandler(max_retry_count=2, interval_calculator=backoff),
             RateLimitErrorRetryHandler(max_retry_count=3),
-            ServerErrorRetryHandler(max_retry_count=3, interval_calculator=backoff),
+            ServerErrorsRetried(max_retry_count=3, interval_calculator=backoff),
         ],
     )
 

@@ -177,6 +177,19 @@ def _errors(method: str, error: str) -> float:
     return metrics.REGISTRY.get_sample_value("csi_bot_slack_api_errors_total", labels) or 0.0
 
 
+def test_a_502_from_a_proxy_on_the_way_is_retried_too(engine: Engine, slack: FakeSlack) -> None:
+    settings = _settings(slack)
+    slack.fail_next("chat.postMessage", error="bad_gateway", status=502, retry_after=None)
+    posted = digest.post_sla_digest(
+        deps=_deps(engine, settings),
+        client=build_client(settings),
+        now=datetime(2026, 5, 4, 9, 1, tzinfo=UTC),
+    )
+    assert posted is not None
+    assert [c.status for c in slack.calls("chat.postMessage")] == [502, 200]
+    assert _digests(slack) == ["2026-05-04T09:00"]
+
+
 def test_a_digest_slack_keeps_refusing_stays_due_and_the_next_tick_posts_it_once(
     engine: Engine, slack: FakeSlack
 ) -> None:
