@@ -95,8 +95,15 @@ class Person:
     """One person: a thread sending one request after another until the time is up."""
 
     def __init__(
-        self, n: int, driver: SlackDriver, cards: list[str], objective: int, tally: Tally
+        self,
+        n: int,
+        driver: SlackDriver,
+        cards: list[str],
+        objective: int,
+        tally: Tally,
+        form: dict[str, Any],
     ) -> None:
+        self.form_view = form
         self.user = f"ULOAD{n:04d}"
         self.driver = driver
         self.cards = cards
@@ -133,8 +140,9 @@ class Person:
         self.tally.record("form_open", started, reply.status == 200 and not reply.body, reply.body)
         view_id = f"VLOAD{self.user}X{self.sent}"
         option = {"value": str(self.objective), "text": {"type": "plain_text", "text": "o"}}
+        named = title(self.rng)
         state: dict[str, Any] = {
-            BlockId.TITLE: {ActionId.TITLE: title(self.rng)},
+            BlockId.TITLE: {ActionId.TITLE: named},
             BlockId.OBJECTIVE: {
                 ActionId.INPUT: {"type": "static_select", "selected_option": option}
             },
@@ -142,7 +150,7 @@ class Person:
         }
         started = time.perf_counter()
         reply = self.driver.view_submission(
-            {"id": view_id, "callback_id": CallbackId.PROPOSAL},
+            {**self.form_view, "id": view_id},
             user_id=self.user,
             state_values=state,
         )
@@ -152,6 +160,7 @@ class Person:
         if ok:
             with self.tally.lock:
                 self.tally.forms.add(f"view:{view_id}")
+                self.tally.answers[f"view:{view_id}"] = f"{reply.body[:200]!r}; title {named}"
 
     def vote(self) -> None:
         ts = self.rng.choice(self.cards)
@@ -169,6 +178,19 @@ class Person:
             self.user, "How would this work for the night shift?", PROPOSALS_CHANNEL, thread_ts=ts
         )
         self.tally.record("reply", started, reply.status == 200, reply.body)
+
+
+def the_form(driver: SlackDriver, slack: FakeSlack) -> dict[str, Any]:
+    """The proposal form as the bot opens it (its blocks say where an error goes)."""
+    trigger = driver.trigger_id()
+    reply = driver.slash_command("", user_id="ULOADFORM", trigger_id=trigger)
+    if reply.status != 200:
+        raise SystemExit(f"/improve did not open the form: {reply.status} {reply.body}")
+    call = slack.wait_for("views.open", lambda c: c.params.get("trigger_id") == trigger, 30)
+    view = dict(call.response["view"])
+    if view.get("callback_id") != CallbackId.PROPOSAL:
+        raise SystemExit(f"/improve opened another view: {view.get('callback_id')}")
+    return view
 
 
 def seed(url: str, workdir: Path, proposals: int, env: dict[str, str]) -> tuple[float, int]:
@@ -259,7 +281,7 @@ def verify(url: str, tally: Tally) -> list[str]:
     for name, wanted in (("form", tally.forms), ("one-line proposal", tally.captures)):
         lost = wanted - keys
         if lost:
-            shown = [f"{key} (told: {tally.answers.get(key, '')})" for key in sorted(lost)[:3]]
+            shown = [f"{key} ({tally.answers.get(key, '')})" for key in sorted(lost)[:3]]
             problems.append(f"{len(lost)} acknowledged {name}s not stored, e.g. {shown}")
     lost_votes = tally.votes - {(str(ts), str(user)) for ts, user in votes}
     if lost_votes:
@@ -305,7 +327,10 @@ def main(argv: list[str] | None = None) -> int:
                 timeout=30,
             )
             try:
-                people = [Person(n, driver, cards, objective, tally) for n in range(args.users)]
+                form = the_form(driver, slack)
+                people = [
+                    Person(n, driver, cards, objective, tally, form) for n in range(args.users)
+                ]
                 until = time.monotonic() + args.seconds
                 began = time.perf_counter()
                 threads = [threading.Thread(target=p.run, args=(until,)) for p in people]
