@@ -118,6 +118,14 @@ def build_app(deps: Deps, client: WebClient) -> App:
         # the error handler, which acknowledges it quietly instead of Bolt's 404.
         raise_error_for_unhandled_request=True,
     )
+    index = deps.similar.index
+
+    def requests_first(next: Callable[[], Any]) -> Any:
+        # Until Slack has its answer, the similar-proposal index's background work steps aside.
+        with index.foreground():
+            return next()
+
+    app.use(requests_first)
     for module in (commands, views, actions, events, home, options):
         module.register(app, deps)
     app.error(answer_errors(deps))

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -91,7 +92,8 @@ class SimilarityIndex:
         self.method = method
         self.background = background
         self._lock = threading.RLock()
-        self._searching = 0  # searches under way (an int: += under the GIL is enough here)
+        self._waiting = 0  # foreground work under way (see ``foreground``)
+        self._waiting_lock = threading.Lock()
         self._lexical = LexicalIndex()
         self._semantic: SemanticReranker | None = None
         if method == "semantic":
@@ -202,21 +204,30 @@ class SimilarityIndex:
         Documents in ``exclude`` are skipped; documents sharing nothing score 0 and are omitted.
         """
         excluded = set(exclude)
-        self._searching += 1  # a background update steps aside meanwhile (see _step_aside)
-        try:
+        with self.foreground():
             if self._semantic is not None:
                 return self._search_semantic(title, description, limit, excluded)
             with self._lock:
                 hits = self._lexical.search(title, description, limit, excluded)
             return [Match(doc_id, score) for doc_id, score in hits]
+
+    @contextmanager
+    def foreground(self) -> Iterator[None]:
+        """Work someone waits for (a search, a Slack request before its answer): a background
+        update of the index steps aside meanwhile."""
+        with self._waiting_lock:
+            self._waiting += 1
+        try:
+            yield
         finally:
-            self._searching -= 1
+            with self._waiting_lock:
+                self._waiting -= 1
 
     def _step_aside(self) -> None:
-        """In a background update: while a search runs, wait (briefly) instead of competing
-        with it for the interpreter."""
+        """In a background update: while foreground work runs, wait (briefly) instead of
+        competing with it for the interpreter."""
         waited = 0
-        while self._searching > 0 and waited < STEP_ASIDE_MAX:
+        while self._waiting > 0 and waited < STEP_ASIDE_MAX:
             time.sleep(0.001)
             waited += 1
 

@@ -44,6 +44,7 @@ from bot.similarity._segments import (
     build_plan,
     build_segment,
     concat,
+    ranges,
 )
 from bot.similarity._text import KINDS, analyse
 
@@ -388,24 +389,49 @@ class LexicalIndex:
             close = exact >= kth - bound
             cand, exact = cand[close], exact[close]
         if len(left_out) and len(cand):
-            found: list[tuple[int, np.ndarray, np.ndarray]] = []
-            for term_at in left_out.tolist():
-                lo = int(starts[term_at])
-                postings = seg.rows[lo : lo + int(lens[term_at])]
-                pos = np.searchsorted(postings, cand)
-                pos[pos == len(postings)] = 0
-                hit = np.flatnonzero(postings[pos] == cand)
-                if len(hit):
-                    found.append((term_at, hit, lo + pos[hit]))
-            if found:
-                j = np.repeat([f[0] for f in found], [len(f[1]) for f in found])
-                of_cand = np.concatenate([f[1] for f in found])
-                entry = np.concatenate([f[2] for f in found])
-                tf = seg.tf[entry].astype(np.float32)
-                nrm = np.where(kinds[j] == 0, norm[0][cand[of_cand]], norm[1][cand[of_cand]])
-                part = weights[j] * (K1 + 1) * tf / (tf + nrm)
-                exact += np.bincount(of_cand, weights=part, minlength=len(cand))
+            exact += self._left_out_share(seg, cand, ids[left_out], weights[left_out],
+                                          kinds[left_out], norm)  # fmt: skip
         return seg.doc_ids[cand], exact
+
+    def _left_out_share(
+        self,
+        seg: Segment,
+        cand: np.ndarray,
+        ids: np.ndarray,
+        weights: np.ndarray,
+        kinds: np.ndarray,
+        norm: list[np.ndarray],
+    ) -> np.ndarray:
+        """What the terms left out of the first stage add to each candidate's score."""
+        share = np.zeros(len(cand))
+        pos = np.minimum(np.searchsorted(seg.top_terms, ids), max(len(seg.top_terms) - 1, 0))
+        in_top = (seg.top_terms[pos] == ids) if len(seg.top_terms) else np.zeros(len(ids), bool)
+        if in_top.any():
+            # Frequent terms: read the candidates' own entries (document-major copy).
+            code_weight = np.zeros(len(seg.top_terms))
+            code_weight[pos[in_top]] = weights[in_top]
+            code_kind = np.zeros(len(seg.top_terms), np.int64)
+            code_kind[pos[in_top]] = kinds[in_top]
+            lens = seg.top_ptr[cand + 1] - seg.top_ptr[cand]
+            entry = ranges(seg.top_ptr[cand], lens)
+            codes = seg.top_code[entry]
+            hit = np.flatnonzero(code_weight[codes])
+            of_cand = np.repeat(np.arange(len(cand)), lens)[hit]
+            kind = code_kind[codes[hit]]
+            tf = seg.top_tf[entry[hit]].astype(np.float32)
+            nrm = np.where(kind == 0, norm[0][cand[of_cand]], norm[1][cand[of_cand]])
+            part = code_weight[codes[hit]] * (K1 + 1) * tf / (tf + nrm)
+            share += np.bincount(of_cand, weights=part, minlength=len(cand))
+        for at in np.flatnonzero(~in_top).tolist():  # the rest: binary search in the postings
+            lo, hi = int(seg.ptr[ids[at]]), int(seg.ptr[ids[at] + 1])
+            postings = seg.rows[lo:hi]
+            found = np.minimum(np.searchsorted(postings, cand), len(postings) - 1)
+            hit = np.flatnonzero(postings[found] == cand)
+            if len(hit):
+                tf = seg.tf[lo + found[hit]].astype(np.float32)
+                nrm = norm[int(kinds[at])][cand[hit]]
+                share[hit] += weights[at] * (K1 + 1) * tf / (tf + nrm)
+        return share
 
     def _search_buffer(
         self, qdense: np.ndarray, exclude: set[int]

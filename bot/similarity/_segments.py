@@ -14,6 +14,10 @@ import numpy as np
 
 from bot.similarity._text import analyse
 
+# The terms with the most postings in a segment also get a document-major copy (two bytes name
+# the term); a term with fewer postings than TOP_MIN_POSTINGS never does.
+TOP_TERMS = 1024
+TOP_MIN_POSTINGS = 64
 # Merges copy postings in blocks of about this many, so their extra memory stays small.
 BLOCK_POSTINGS = 500_000
 _TF_MAX = np.iinfo(np.uint16).max
@@ -159,7 +163,7 @@ class Segment:
 
     __slots__ = (
         "alive", "dead", "dl", "dl_of", "doc_ids", "keys", "order", "ptr", "rows", "sorted_ids",
-        "tf",
+        "tf", "top_code", "top_ptr", "top_terms", "top_tf",
     )  # fmt: skip
 
     def __init__(
@@ -182,6 +186,24 @@ class Segment:
         self.sorted_ids = doc_ids[self.order]
         self.alive = np.ones(len(doc_ids), bool)
         self.dead = 0
+        self._index_top_terms()
+
+    def _index_top_terms(self) -> None:
+        """A document-major copy of the postings of the segment's most frequent terms: a search
+        leaves those out of its first stage, and this gives its candidates their share without
+        reading those long postings lists. About two fifths of the postings, at 4 bytes each."""
+        lens = np.diff(self.ptr)
+        k = min(TOP_TERMS, len(lens))
+        top = np.argpartition(-lens, k - 1)[:k] if k else np.zeros(0, np.int64)
+        top = np.sort(top[lens[top] >= TOP_MIN_POSTINGS])
+        idx = ranges(self.ptr[top], lens[top])
+        rows = self.rows[idx]
+        order = np.argsort(rows, kind="stable")
+        self.top_terms = top
+        self.top_code = np.repeat(np.arange(len(top), dtype=np.uint16), lens[top])[order]
+        self.top_tf = self.tf[idx][order]
+        self.top_ptr = np.zeros(len(self.doc_ids) + 1, np.int64)
+        np.cumsum(np.bincount(rows, minlength=len(self.doc_ids)), out=self.top_ptr[1:])
 
     def __len__(self) -> int:
         return len(self.doc_ids)
