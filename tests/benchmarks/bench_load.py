@@ -404,6 +404,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         for problem in problems + tally.examples:
             print(f"  {problem}")
+        if summary["tracebacks_in_log"]:
+            print(log[log.index("Traceback") - 300 :][:3000])
         if problems:
             noted = [
                 line
