@@ -377,6 +377,9 @@ def main(argv: list[str] | None = None) -> int:
         "problems": problems,
         "error_examples": tally.examples,
         "tracebacks_in_log": log.count("Traceback"),
+        "first_traceback": log[max(0, log.find("Traceback") - 300) :][:3000]
+        if "Traceback" in log
+        else None,
     }
     if args.json:
         print(json.dumps(summary, indent=2))
@@ -404,8 +407,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         for problem in problems + tally.examples:
             print(f"  {problem}")
-        if summary["tracebacks_in_log"]:
-            print(log[log.index("Traceback") - 300 :][:3000])
+        if summary["first_traceback"]:
+            print(summary["first_traceback"])
         if problems:
             noted = [
                 line
