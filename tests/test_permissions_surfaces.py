@@ -33,6 +33,8 @@ from storage.types import utcnow
 from tests.botproc import PROPOSALS_CHANNEL
 from tests.conftest import Stack
 
+pytestmark = pytest.mark.reliability
+
 OUTSIDER = "UOUTSIDE1"  # in the workspace, not in the steering group (the stack's is USTEER)
 SUBMITTER = "USUBMIT01"
 OWNER = "UOWNER001"
@@ -357,7 +359,7 @@ def test_every_surface_is_classified(monkeypatch: pytest.MonkeyPatch, tmp_path: 
 
 def _settled(stack: Stack) -> str:
     """The state once work after the ack has run (it is quick; a refusal runs none)."""
-    time.sleep(0.3)
+    time.sleep(0.2)
     return _state(stack)
 
 
