@@ -21,6 +21,7 @@ import json
 import os
 import platform
 import random
+import resource
 import statistics
 import subprocess
 import sys
@@ -155,13 +156,22 @@ def one_run(file: Path, rows: int, url: str | None, workdir: Path) -> dict[str, 
             done = run_cli(["objective", "add", title], env, workdir)
             if done.returncode:
                 raise SystemExit(f"objective add failed:\n{done.stdout}{done.stderr}")
+        used = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
         done = run_cli(["import", str(file)], env, workdir)
         seconds = time.perf_counter() - started
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (after.ru_utime + after.ru_stime) - (used.ru_utime + used.ru_stime)
         if done.returncode:
             raise SystemExit(f"import failed ({done.returncode}):\n{done.stdout}{done.stderr}")
         problems = check(db_url, rows)
-    return {"seconds": seconds, "problems": problems, "last_line": done.stdout.strip()[-200:]}
+    return {
+        "seconds": seconds,
+        "cpu_s": cpu,
+        "load": os.getloadavg()[0],
+        "problems": problems,
+        "last_line": done.stdout.strip()[-200:],
+    }
 
 
 def check(url: str, rows: int) -> list[str]:
@@ -207,6 +217,7 @@ def main(argv: list[str] | None = None) -> int:
         write_file(file, rows, args.format)
         runs = [one_run(file, args.rows, args.database_url, workdir) for _ in range(args.runs)]
     seconds = [run["seconds"] for run in runs]
+    cpu = [run["cpu_s"] for run in runs]
     summary = {
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}",
         "database": "postgresql" if args.database_url else "sqlite",
@@ -215,6 +226,11 @@ def main(argv: list[str] | None = None) -> int:
         "runs_s": [round(s, 2) for s in seconds],
         "median_s": round(statistics.median(seconds), 2),
         "rows_per_s": round(args.rows / statistics.median(seconds)),
+        # CPU time of the command itself (not the PostgreSQL server's): what a busy machine's
+        # other work does not inflate.
+        "cpu_s": [round(c, 2) for c in cpu],
+        "median_cpu_s": round(statistics.median(cpu), 2),
+        "load_average": [round(run["load"], 1) for run in runs],
         "problems": [p for run in runs for p in run["problems"]],
     }
     if args.json:
@@ -224,6 +240,10 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"import: median {summary['median_s']} s of {args.runs} run(s) {summary['runs_s']}; "
             f"{summary['rows_per_s']:,} rows/s; goal < {GOAL_S:g} s"
+        )
+        print(
+            f"CPU time of the command: median {summary['median_cpu_s']} s {summary['cpu_s']}; "
+            f"1-minute load average after each run {summary['load_average']}"
         )
         print(f"last line: {runs[-1]['last_line']}")
     for problem in summary["problems"]:
