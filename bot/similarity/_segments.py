@@ -196,14 +196,25 @@ class Segment:
         k = min(TOP_TERMS, len(lens))
         top = np.argpartition(-lens, k - 1)[:k] if k else np.zeros(0, np.int64)
         top = np.sort(top[lens[top] >= TOP_MIN_POSTINGS])
-        idx = ranges(self.ptr[top], lens[top])
-        rows = self.rows[idx]
-        order = np.argsort(rows, kind="stable")
+        n = len(self.doc_ids)
+        per_row = np.zeros(n, np.int64)
+        for term in top.tolist():
+            per_row[self.rows[self.ptr[term] : self.ptr[term + 1]]] += 1
+        self.top_ptr = np.zeros(n + 1, np.int64)
+        np.cumsum(per_row, out=self.top_ptr[1:])
+        total = int(self.top_ptr[-1])
+        self.top_code = np.empty(total, np.uint16)
+        self.top_tf = np.empty(total, np.uint16)
+        # Term by term (a term's rows are distinct): no sort, and little extra memory.
+        fill = self.top_ptr[:-1].copy()
+        for code, term in enumerate(top.tolist()):
+            lo, hi = self.ptr[term], self.ptr[term + 1]
+            rows = self.rows[lo:hi]
+            at = fill[rows]
+            self.top_code[at] = code
+            self.top_tf[at] = self.tf[lo:hi]
+            fill[rows] += 1
         self.top_terms = top
-        self.top_code = np.repeat(np.arange(len(top), dtype=np.uint16), lens[top])[order]
-        self.top_tf = self.tf[idx][order]
-        self.top_ptr = np.zeros(len(self.doc_ids) + 1, np.int64)
-        np.cumsum(np.bincount(rows, minlength=len(self.doc_ids)), out=self.top_ptr[1:])
 
     def __len__(self) -> int:
         return len(self.doc_ids)
