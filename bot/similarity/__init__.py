@@ -124,7 +124,8 @@ class SimilarityIndex:
             known = self._lexical.vocabulary.lookup(analysed.hashes)  # no lock needed
             with self._lock:
                 encoded = self._lexical.encode(analysed, known)
-            segment = build_segment(encoded) if len(chunk) >= MIN_BUFFER else None
+            aside = self._step_aside if self.background else None
+            segment = build_segment(encoded, aside) if len(chunk) >= MIN_BUFFER else None
             with self._lock:
                 changed += self._lexical.insert(encoded, segment)
                 if self._semantic is not None and embedded is not None:
@@ -162,7 +163,7 @@ class SimilarityIndex:
         if plan is None:
             return False
         try:
-            built = build_plan(plan)
+            built = build_plan(plan, self._step_aside if self.background else None)
         except BaseException:
             with self._lock:
                 self._lexical.abandon(plan)

@@ -174,6 +174,7 @@ class Segment:
         doc_ids: np.ndarray,
         keys: np.ndarray,
         dl: np.ndarray,
+        step_aside: Callable[[], None] | None = None,
     ) -> None:
         self.ptr = ptr  # int64 (terms known when built + 1)
         self.rows = rows  # int32, ascending within each term
@@ -186,9 +187,9 @@ class Segment:
         self.sorted_ids = doc_ids[self.order]
         self.alive = np.ones(len(doc_ids), bool)
         self.dead = 0
-        self._index_top_terms()
+        self._index_top_terms(step_aside)
 
-    def _index_top_terms(self) -> None:
+    def _index_top_terms(self, step_aside: Callable[[], None] | None) -> None:
         """A document-major copy of the postings of the segment's most frequent terms: a search
         leaves those out of its first stage, and this gives its candidates their share without
         reading those long postings lists. About two fifths of the postings, at 4 bytes each."""
@@ -214,6 +215,8 @@ class Segment:
             self.top_code[at] = code
             self.top_tf[at] = self.tf[lo:hi]
             fill[rows] += 1
+            if step_aside is not None and code % 64 == 63:
+                step_aside()
         self.top_terms = top
 
     def __len__(self) -> int:
@@ -240,17 +243,21 @@ class Segment:
         return np.searchsorted(self.ptr, entries, side="right") - 1
 
 
-def build_segment(docs: Encoded) -> Segment:
+def build_segment(docs: Encoded, step_aside: Callable[[], None] | None = None) -> Segment:
     """A segment holding ``docs`` (rows in their order)."""
     rows = np.repeat(np.arange(len(docs), dtype=np.int32), np.diff(docs.ptr))
     order = np.argsort(docs.terms, kind="stable")  # stable: rows stay ascending per term
     ptr = np.zeros(docs.n_terms + 1, np.int64)
     np.cumsum(np.bincount(docs.terms, minlength=docs.n_terms), out=ptr[1:])
-    return Segment(ptr, rows[order], docs.tf[order], docs.doc_ids, docs.text_keys, docs.dl)
+    return Segment(
+        ptr, rows[order], docs.tf[order], docs.doc_ids, docs.text_keys, docs.dl, step_aside
+    )
 
 
 def merge_segments(
-    parts: Sequence[tuple[Segment, np.ndarray]], n_terms: int
+    parts: Sequence[tuple[Segment, np.ndarray]],
+    n_terms: int,
+    step_aside: Callable[[], None] | None = None,
 ) -> tuple[Segment, list[np.ndarray]]:
     """One segment of the rows live in ``alive`` of each part, in order; old row -> new row."""
     remaps: list[np.ndarray] = []
@@ -275,6 +282,8 @@ def merge_segments(
     bounds = np.unique(np.searchsorted(ptr, np.arange(0, ptr[-1], BLOCK_POSTINGS), "right") - 1)
     bounds = np.append(bounds[bounds < n_terms], n_terms)
     for t0, t1 in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
+        if step_aside is not None:
+            step_aside()
         before = np.zeros(t1 - t0, np.int64)  # postings of earlier parts, per term
         for (seg, alive), remap in zip(parts, remaps, strict=True):
             a, b = min(t0, seg.n_terms), min(t1, seg.n_terms)
@@ -292,7 +301,7 @@ def merge_segments(
     ids = np.concatenate([seg.doc_ids[alive] for seg, alive in parts])
     keys = np.concatenate([seg.keys[alive] for seg, alive in parts])
     dl = np.concatenate([seg.dl[alive] for seg, alive in parts])
-    return Segment(ptr, rows, tf, ids, keys, dl), remaps
+    return Segment(ptr, rows, tf, ids, keys, dl, step_aside), remaps
 
 
 @dataclass
@@ -308,12 +317,15 @@ class Plan:
     removed: list[tuple[object, int]] = field(default_factory=list)  # (segment or None, row)
 
 
-def build_plan(plan: Plan) -> tuple[Segment, list[np.ndarray]]:
-    """The slow part of maintenance; reads only immutable arrays (run it without the lock)."""
+def build_plan(
+    plan: Plan, step_aside: Callable[[], None] | None = None
+) -> tuple[Segment, list[np.ndarray]]:
+    """The slow part of maintenance; reads only immutable arrays (run it without the lock).
+    ``step_aside`` runs now and then (a background caller lets requests go first)."""
     parts = list(zip(plan.segments, plan.alive, strict=True))
     if plan.buffered is not None and len(plan.buffered):
         parts.append((build_segment(plan.buffered), plan.buffered_alive))
-    return merge_segments(parts, plan.n_terms)
+    return merge_segments(parts, plan.n_terms, step_aside)
 
 
 def concat(docs: Sequence[Encoded], n_terms: int) -> Encoded:
