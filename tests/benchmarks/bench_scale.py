@@ -5,12 +5,12 @@ Two runs of `csi-bot serve` against a fake Slack (as bench_modal_open.py starts 
   1. start: a register of --size proposals (bulk inserts), then the bot starts. Measured: the
      time from launching the process to the first served request (a signed `/improve help`
      answered), the time until the similar-proposal index has read the register (its log
-     line), and the resident memory (VmRSS from /proc) once the index is built; also the peak.
+     line), and the resident memory (VmRSS from /proc) 15 s after that; also the peak.
   2. import while running: the bot runs on a small register (--base proposals); --size
      proposals are imported in one transaction (bulk inserts, as `csi-bot import` stores them),
      and right after the commit one-line captures (`/improve <title>`) are sent one after
      another, --captures of them every --pace seconds: their ack latencies (first, p50, p99,
-     max), how long the index took to take the import in, and the memory afterwards.
+     max), how long the index took to take the import in, and the memory 15 s after that.
 
     python tests/benchmarks/bench_scale.py [--database-url URL] [--size 100000]
         [--data-dir DATA_DIR] [--captures 300] [--pace 0.1] [--json]
@@ -56,6 +56,7 @@ from tests.fakeslack import FakeSlack, SlackDriver  # noqa: E402
 TOKEN = "xoxb-test-token"
 SECRET = "bench-signing-secret"
 INSERT_CHUNK = 5000
+SETTLE_S = 15.0
 READY_LINE = re.compile(r"similar-proposal index \((\w+)\): (\d+) proposals in ([0-9.]+) s")
 
 
@@ -214,9 +215,10 @@ class Bot:
             time.sleep(0.1)
         return lines
 
-    def settled_rss(self, seconds: float = 3.0) -> float:
-        """Median RSS over the next `seconds`."""
-        time.sleep(seconds)
+    def settled_rss(self, seconds: float = 3.0, settle: float = SETTLE_S) -> float:
+        """Median RSS over `seconds`, after `settle` seconds (the index merges its segments
+        once the register is read)."""
+        time.sleep(settle + seconds)
         recent = [mb for at, mb in self.samples if at >= time.perf_counter() - seconds]
         return statistics.median(recent) if recent else rss_mb(self.proc.pid)
 
@@ -239,7 +241,7 @@ def run_start(
         served = bot.first_served()
         (indexed, built), *_ = bot.wait_index_lines(1)
         ready = time.perf_counter() - bot.launched
-        rss = bot.settled_rss()
+        rss = bot.settled_rss(settle=args.settle)
         peak = rss_mb(bot.proc.pid, "VmHWM")
     return {
         "proposals": len(pairs),
@@ -288,7 +290,7 @@ def run_import(
                 time.sleep(pause)
         lines = bot.wait_index_lines(2, timeout=600)
         taken_in = max(seconds for count, seconds in lines[1:]) if len(lines) > 1 else float("nan")
-        rss = bot.settled_rss()
+        rss = bot.settled_rss(settle=args.settle)
         peak = rss_mb(bot.proc.pid, "VmHWM")
     engine.dispose()
     return {
@@ -316,6 +318,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--captures", type=int, default=300)
     parser.add_argument("--pace", type=float, default=0.1, help="seconds between captures")
     parser.add_argument("--only", choices=("both", "start", "import"), default="both")
+    parser.add_argument(
+        "--settle", type=float, default=SETTLE_S, help="seconds before memory is measured"
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     pairs = texts(args.size + args.base, args.data_dir, seed=1)
