@@ -95,13 +95,16 @@ def _count(engine: Engine, sql: str) -> int:
 
 
 def _unexpected_tracebacks(log: str) -> list[str]:
-    """The log records with a traceback, other than background work saying it will retry (the
-    database was away: that is worth a traceback in the log)."""
+    """The log records with a traceback, other than work after the ack that failed while the
+    database was away (the index refresher saying it retries; a card or message whose sending
+    failed, which the card outbox posts later): those are worth a traceback in the log."""
     records = re.split(r"\n(?=\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)", log)
+    expected = ("retrying", "background work")
     return [
         record[:300]
         for record in records
-        if "Traceback" in record and "retrying" not in record.partition("Traceback")[0]
+        if "Traceback" in record
+        and not any(word in record.partition("Traceback")[0] for word in expected)
     ]
 
 
@@ -365,6 +368,7 @@ def test_sigkill_during_a_burst_leaves_nothing_half_written_and_no_double_vote(
 
 
 # ---- Slack answering 429 and 5xx at random ----------------------------------------------------
+@pytest.mark.timeout(CLAIM_FOR.total_seconds() + 300)
 def test_slack_failing_at_random_drops_and_doubles_nothing(stack: Stack) -> None:
     objective_id = _objective(stack)
     forms = _open_forms(stack, "SR", _titles("SR", FORMS))
