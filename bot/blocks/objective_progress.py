@@ -167,7 +167,7 @@ def _target_lines(target: TargetProgress) -> list[str]:
 def objective_picture(found: ObjectiveProgress) -> tuple[str, list[Block]]:
     """`/improve objective <id>`: the whole picture of one objective."""
     o = found.objective
-    text = f"Objective #{o.id} {o.title}: {progress_summary(found, markup=False)}"
+    text = f"Objective #{o.id} {escape(o.title)}: {progress_summary(found, markup=False)}"
     blocks: list[Block] = [header(f"Objective #{o.id}: {o.title}")]
     about = [f"Weight {o.weight:g}" + ("" if o.active else " · retired")]
     if o.description:

@@ -56,7 +56,9 @@ def poll_message(
             "Only the steering group's reactions count; anyone else's reaction is not counted."
         ),
     ]
-    text = f"Prioritisation poll {poll_id}: " + "; ".join(f"{c.number}. {c.title}" for c in ordered)
+    text = f"Prioritisation poll {poll_id}: " + "; ".join(
+        f"{c.number}. {mrkdwn.escape(c.title)}" for c in ordered
+    )
     return mrkdwn.truncate(text, 3000), blocks
 
 
@@ -81,7 +83,8 @@ def poll_result(*, poll_id: int, result: Result) -> tuple[str, list[Block]]:
         "chosen by all of them, its priority doubles."
     )
     text = f"Result of prioritisation poll {poll_id}: " + "; ".join(
-        f"{p.rank}. {p.candidate.title} ({count(p.votes, 'vote')})" for p in result.places
+        f"{p.rank}. {mrkdwn.escape(p.candidate.title)} ({count(p.votes, 'vote')})"
+        for p in result.places
     )
     return mrkdwn.truncate(text, 3000), [
         section(heading),
