@@ -171,3 +171,26 @@ def test_concurrent_adds_and_searches() -> None:
         th.join()
     assert not errors
     assert len(idx) == 200
+
+
+def test_stemming_from_many_threads_at_once_gives_the_same_stems():
+    """The refresher and request threads analyse text at the same time; a stemmer shared
+    between threads mixed up their words (or raised IndexError) under load."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from bot.similarity import _text
+
+    stem = _text._stem.__wrapped__  # past the cache: every call really stems
+    words = [
+        f"{base}{suffix}"
+        for base in ("restart", "connect", "deploy", "monitor", "alert")
+        for suffix in ("", "s", "ing", "ed", "ions", "ational", "ness")
+    ]
+    expected = [stem(w) for w in words]
+
+    def run(_: int) -> list[str]:
+        return [stem(w) for _ in range(200) for w in words][-len(words) :]
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(run, range(16)))
+    assert all(r == expected for r in results)

@@ -12,6 +12,7 @@ Title terms are counted ``TITLE_BOOST`` times because a title states the gist of
 from __future__ import annotations
 
 import re
+import threading
 from collections import Counter
 from functools import lru_cache
 from itertools import chain
@@ -31,13 +32,18 @@ CHAR_PREFIX = "\x01"
 
 # Letters and digits of any script; underscores split identifiers like snake_case names.
 _TOKEN_RE = re.compile(r"[^\W_]+")
-_stemmer = snowballstemmer.stemmer("english")
+# A Snowball stemmer keeps its working state on itself, so two threads stemming with one
+# stemmer corrupt each other's words (or raise IndexError): each thread gets its own.
+_stemmers = threading.local()
 
 
 @lru_cache(maxsize=50_000)
 def _stem(token: str) -> str:
     """Stem one lower-cased token (cached: vocabularies are heavily repeated)."""
-    return str(_stemmer.stemWord(token))
+    stemmer = getattr(_stemmers, "english", None)
+    if stemmer is None:
+        stemmer = _stemmers.english = snowballstemmer.stemmer("english")
+    return str(stemmer.stemWord(token))
 
 
 # Bounded: each entry holds ~15 strings, and frequent tokens are what the cache is for.
