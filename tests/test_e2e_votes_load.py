@@ -85,6 +85,9 @@ def test_a_burst_of_fifty_votes_redraws_the_card_a_few_times_and_ends_exact(
     proposal_id, ts = _proposal_with_card(
         stack, objective_id, "Self-service password reset for contractors", "U4BURST"
     )
+    # The submitter is told once the card's delivery is over (the delivery itself redraws a
+    # card that changed while it was being posted): from then on only votes redraw it.
+    stack.slack.wait_for("chat.postMessage", lambda c: c.params.get("channel") == "U4BURST")
     # Slack's rate limit on the first redraw: the bot waits as told and still ends exact.
     stack.slack.fail_next("chat.update", retry_after=1, when=lambda c: c.params.get("ts") == ts)
     started = time.time()

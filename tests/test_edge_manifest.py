@@ -26,6 +26,8 @@ SCOPE_OF_METHOD: dict[str, tuple[str, ...]] = {
     "reactions_add": ("reactions:write",),
     # The proposals channel may be public or private.
     "conversations_history": ("channels:history", "groups:history"),
+    # A digest taken over after a crash: is its thread filled already?
+    "conversations_replies": ("channels:history", "groups:history"),
     # The SLA digest's chart: files.getUploadURLExternal, files.completeUploadExternal.
     "files_upload_v2": ("files:write",),
 }
