@@ -10,7 +10,7 @@ by the metadata in the channel) instead of posting a second one.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -22,15 +22,13 @@ from bot.notify import UNREACHABLE
 from bot.sla.evaluation import evaluate
 from scheduler import runs, schedules
 from scheduler.leader import Leadership, OneProcess
-from scheduler.slack_messages import find_by_metadata, has_replies
+from scheduler.slack_messages import CLOCK_SKEW, find_by_metadata, has_replies
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)
 
 JOB = "sla_digest"
 EVENT_TYPE = "csi_sla_digest"
-# Another replica's clock may be a little behind: look this much further back in the channel.
-CLOCK_SKEW = timedelta(minutes=2)
 
 digest_trigger = schedules.digest_trigger
 

@@ -17,12 +17,15 @@ from bot.deps import Deps
 from bot.notify import UNREACHABLE
 from scheduler import runs
 from scheduler.leader import Leadership, OneProcess
+from scheduler.slack_messages import CLOCK_SKEW, find_by_metadata
 from storage import repositories as repo
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)
 
 JOB = "objective_digest"
+# The list carries this message metadata: a run taken over after a crash finds it by it.
+EVENT_TYPE = "csi_objective_digest"
 # A proposal waiting this long for its objective is listed.
 WAITING_FOR = timedelta(days=7)
 
@@ -69,14 +72,31 @@ def post_objective_digest(
     if not waiting:
         runs.finish(claim, outcome="nothing_to_list")
         return 0
-    if claim.ts is not None:
-        # Posted before a crash (its ts was kept): the week's list is out.
-        runs.finish(claim, outcome="posted_before")
-        return 0
-    text, message = decision_blocks.objective_digest(waiting, now=now)
+    payload = {"job": JOB, "period": claim.period}
     try:
+        if claim.ts is None and claim.taken_over:
+            # A run that died between Slack's answer and keeping the ts: its list has this
+            # week's metadata in the channel.
+            found = find_by_metadata(
+                client,
+                channel=channel,
+                event_type=EVENT_TYPE,
+                payload=payload,
+                since=claim.due_at - CLOCK_SKEW,
+            )
+            if found is not None:
+                claim.record_message(*found)
+        if claim.ts is not None:
+            # Posted before a crash: the week's list is out.
+            runs.finish(claim, outcome="posted_before")
+            return 0
+        text, message = decision_blocks.objective_digest(waiting, now=now)
         sent = client.chat_postMessage(
-            channel=channel, text=text, blocks=message, unfurl_links=False
+            channel=channel,
+            text=text,
+            blocks=message,
+            unfurl_links=False,
+            metadata={"event_type": EVENT_TYPE, "event_payload": payload},
         )
         claim.record_message(str(sent.get("channel") or channel), str(sent["ts"]))
     except SlackApiError as exc:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from slack_sdk import WebClient
 
+# Another replica's clock may be a little behind: look this much further back in the channel.
+CLOCK_SKEW = timedelta(minutes=2)
 # Pages of channel history read when looking for a message (200 messages a page).
 HISTORY_PAGES = 10
 

@@ -19,17 +19,19 @@ from sqlmodel import select
 from bot import metrics
 from bot.app import build_client
 from bot.deps import Deps
+from bot.lifecycle import Status
 from bot.settings import Settings, SettingsError
 from bot.steering import SteeringGroup
-from scheduler import digest, schedules
+from scheduler import digest, objective_digest, schedules
 from scheduler.leader import AdvisoryLock, OneProcess
 from scheduler.runner import Context, complete_due_runs
 from storage import job_runs
 from storage.db import session_scope
-from storage.models import JobRun
+from storage.models import JobRun, Proposal
 from tests.fakeslack import FakeSlack
 
 CHANNEL = "C0DIGEST"
+STEERING = "C0STEERING"
 BERLIN = ZoneInfo("Europe/Berlin")
 
 
@@ -364,3 +366,75 @@ def _wait_for(condition: object, timeout: float = 10.0) -> None:
     while not condition():  # type: ignore[operator]
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.05)
+
+
+# ---- the weekly list of proposals without an objective ------------------------------------------
+def _waiting_for_objective(engine: Engine, now: datetime) -> None:
+    with session_scope(engine) as session:
+        session.add(
+            Proposal(
+                title="Rotate the on-call phone",
+                submitter="U0WAITING",
+                status=Status.NEEDS_OBJECTIVE,
+                created_at=now - timedelta(days=9),
+                updated_at=now - timedelta(days=9),
+            )
+        )
+
+
+def _objective_lists(slack: FakeSlack) -> list[str]:
+    return [
+        m["metadata"]["event_payload"]["period"]
+        for (channel, _), m in slack.messages.items()
+        if channel == STEERING
+        and m.get("metadata", {}).get("event_type") == objective_digest.EVENT_TYPE
+    ]
+
+
+def test_the_weekly_objective_list_is_posted_once_with_its_week_in_its_metadata(
+    engine: Engine, slack: FakeSlack
+) -> None:
+    deps = _deps(engine, _settings(CSI_STEERING_CHANNEL=STEERING))
+    now = datetime(2026, 5, 4, 8, 25, tzinfo=UTC)
+    _waiting_for_objective(engine, now)
+    client = _plain_client(slack)
+    assert objective_digest.post_objective_digest(deps=deps, client=client, now=now) == 1
+    later = now + timedelta(hours=1)
+    assert objective_digest.post_objective_digest(deps=deps, client=client, now=later) == 0
+    assert _objective_lists(slack) == ["2026-W19"]
+
+
+def test_an_objective_list_whose_replica_died_before_keeping_its_ts_is_not_posted_again(
+    engine: Engine, slack: FakeSlack
+) -> None:
+    deps = _deps(engine, _settings(CSI_STEERING_CHANNEL=STEERING))
+    due = datetime(2026, 5, 4, 7, 25, tzinfo=UTC)
+    _waiting_for_objective(engine, due)
+    ts = f"{due.timestamp() + 2:.6f}"
+    payload = {"job": objective_digest.JOB, "period": "2026-W19"}
+    slack.add_message(
+        STEERING,
+        ts,
+        text="1 proposal still without an objective after a week",
+        metadata={"event_type": objective_digest.EVENT_TYPE, "event_payload": payload},
+    )
+    with session_scope(engine) as session:
+        session.add(
+            JobRun(
+                job=objective_digest.JOB,
+                period="2026-W19",
+                status=job_runs.RUNNING,
+                due_at=due,
+                owner=_dead_owner(),
+                claimed_until=due - timedelta(minutes=1),  # its lease has run out
+                attempts=1,
+            )
+        )
+    client = _plain_client(slack)
+    later = due + timedelta(hours=1)
+    assert objective_digest.post_objective_digest(deps=deps, client=client, now=later) == 0
+    assert slack.calls("chat.postMessage") == []
+    with session_scope(engine) as session:
+        run = job_runs.get_run(session=session, job=objective_digest.JOB, period="2026-W19")
+        assert run is not None
+        assert (run.status, run.message_ts) == (job_runs.DONE, ts)
