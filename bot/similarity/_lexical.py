@@ -44,6 +44,8 @@ from bot.similarity._segments import (
     build_plan,
     build_segment,
     concat,
+    lower_bound,
+    postings,
     ranges,
 )
 from bot.similarity._text import KINDS, analyse
@@ -338,6 +340,16 @@ class LexicalIndex:
         tf = tf.astype(np.float64)
         return tf * (K1 + 1) / (tf + K1 * (1 - B + B * dl / self._avgdl()[kinds]))
 
+    def _norms(self, seg: Segment) -> tuple[np.ndarray, np.ndarray]:
+        """Per row and signal, BM25's length term ``K1 * (1 - B + B * dl / avgdl)`` (float32),
+        kept on the segment until the average lengths change."""
+        avgdl = self._avgdl()
+        key = (float(avgdl[0]), float(avgdl[1]))
+        if seg.norm_cache is None or seg.norm_cache[0] != key:
+            norm = tuple(K1 * (1 - B + B * seg.dl_of[k] / np.float32(avgdl[k])) for k in KINDS)
+            seg.norm_cache = (key, norm)
+        return seg.norm_cache[1]
+
     def _search_segment(
         self, seg: Segment, q: tuple[np.ndarray, ...], limit: int, exclude: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
@@ -356,21 +368,32 @@ class LexicalIndex:
             order = np.argsort(lens, kind="stable")
             use[:] = False
             use[order[np.cumsum(lens[order]) <= budget]] = True
-        # Per row and signal, the BM25 length factor: tf * (K1 + 1) / (tf + norm).
-        avgdl = self._avgdl()
-        norm = [K1 * (1 - B + B * seg.dl_of[k] / np.float32(avgdl[k])) for k in KINDS]
-        score = np.zeros(len(seg))
+        norm = self._norms(seg)
+        score = None
         for kind in KINDS:
             pick = np.flatnonzero(use & (kinds == kind))
             if not len(pick):
                 continue
-            spans = [(int(starts[j]), int(starts[j] + lens[j])) for j in pick.tolist()]
-            rows = np.concatenate([seg.rows[a:b] for a, b in spans])
-            tf = np.concatenate([seg.tf[a:b] for a, b in spans]).astype(np.float32)
+            rows, counts = postings(seg, ids[pick])
+            tf = counts.astype(np.float32)
+            del counts
             wanted = np.repeat(weights[pick].astype(np.float32) * (K1 + 1), lens[pick])
-            part = wanted * tf / (tf + norm[kind][rows])
-            score += np.bincount(rows, weights=part, minlength=len(seg))
-        score[~seg.alive] = 0
+            # part = wanted * tf / (tf + norm), the BM25 share of each posting, in place.
+            denom = norm[kind][rows]
+            denom += tf
+            np.multiply(wanted, tf, out=tf)
+            del wanted
+            np.divide(tf, denom, out=tf)
+            del denom
+            part = np.bincount(rows, weights=tf, minlength=len(seg))
+            if score is None:
+                score = part
+            else:
+                score += part
+        if score is None:
+            score = np.zeros(len(seg))
+        if seg.dead:
+            score[~seg.alive] = 0
         if len(exclude):
             score[seg.live_rows(exclude)[1]] = 0
         cand = np.flatnonzero(score)
@@ -400,7 +423,7 @@ class LexicalIndex:
         ids: np.ndarray,
         weights: np.ndarray,
         kinds: np.ndarray,
-        norm: list[np.ndarray],
+        norm: tuple[np.ndarray, np.ndarray],
     ) -> np.ndarray:
         """What the terms left out of the first stage add to each candidate's score."""
         share = np.zeros(len(cand))
@@ -422,19 +445,26 @@ class LexicalIndex:
             nrm = np.where(kind == 0, norm[0][cand[of_cand]], norm[1][cand[of_cand]])
             part = code_weight[codes[hit]] * (K1 + 1) * tf / (tf + nrm)
             share += np.bincount(of_cand, weights=part, minlength=len(cand))
-        for at in np.flatnonzero(~in_top).tolist():  # the rest: binary search in the postings
-            lo, hi = int(seg.ptr[ids[at]]), int(seg.ptr[ids[at] + 1])
-            postings = seg.rows[lo:hi]
-            found = np.minimum(np.searchsorted(postings, cand), len(postings) - 1)
-            hit = np.flatnonzero(postings[found] == cand)
-            if len(hit):
-                tf = seg.tf[lo + found[hit]].astype(np.float32)
-                nrm = norm[int(kinds[at])][cand[hit]]
-                share[hit] += weights[at] * (K1 + 1) * tf / (tf + nrm)
+        rest = np.flatnonzero(~in_top)
+        if len(rest):
+            # The rest: each (term, candidate) pair looks the candidate up in the term's
+            # postings, all pairs in one vectorised binary search.
+            lo = np.repeat(seg.ptr[ids[rest]].astype(np.int64), len(cand))
+            end = np.repeat(seg.ptr[ids[rest] + 1].astype(np.int64), len(cand))
+            target = np.tile(cand, len(rest)).astype(np.int32)
+            at = lower_bound(seg.rows, lo, end, target)
+            found = np.flatnonzero(seg.rows[np.minimum(at, len(seg.rows) - 1)] == target)
+            found = found[at[found] < end[found]]
+            of_term = rest[found // len(cand)]
+            of_cand = found % len(cand)
+            tf = seg.tf[at[found]].astype(np.float32)
+            nrm = np.where(kinds[of_term] == 0, norm[0][cand[of_cand]], norm[1][cand[of_cand]])
+            part = weights[of_term] * (K1 + 1) * tf / (tf + nrm)
+            share += np.bincount(of_cand, weights=part, minlength=len(cand))
         return share
 
     def _search_buffer(
-        self, qdense: np.ndarray, exclude: set[int]
+        self, q: tuple[np.ndarray, ...], exclude: set[int]
     ) -> tuple[np.ndarray, np.ndarray]:
         if self._buf_cache is None:
             live = [doc for doc, alive in zip(self._buf, self._buf_alive, strict=True) if alive]
@@ -442,12 +472,20 @@ class LexicalIndex:
                 return np.zeros(0, np.int64), np.zeros(0)
             merged = concat(live, len(self.vocabulary))
             row_of = np.repeat(np.arange(len(merged)), np.diff(merged.ptr))
-            self._buf_cache = (merged.doc_ids, merged.terms, merged.tf, merged.dl, row_of)
-        doc_ids, terms, tf, dl, row_of = self._buf_cache
-        q = qdense[terms] if len(qdense) else np.zeros(len(terms))
-        entry = np.flatnonzero(q)
+            distinct, of_entry = np.unique(merged.terms, return_inverse=True)
+            self._buf_cache = (merged.doc_ids, merged.terms, merged.tf, merged.dl, row_of,
+                               distinct, of_entry)  # fmt: skip
+        doc_ids, terms, tf, dl, row_of, distinct, of_entry = self._buf_cache
+        # The query's weight of each buffered entry (0: not a query term), found by looking
+        # the query's terms up among the buffer's distinct terms.
+        pos = np.minimum(np.searchsorted(distinct, q[0]), len(distinct) - 1)
+        found = distinct[pos] == q[0]
+        weight_of = np.zeros(len(distinct))
+        weight_of[pos[found]] = q[1][found]
+        entry = np.flatnonzero(weight_of[of_entry])
+        weight = weight_of[of_entry[entry]]
         kinds = self._kind[terms[entry]].astype(np.int64)
-        part = self._bm25(tf[entry], dl[row_of[entry], kinds], kinds) * q[entry]
+        part = self._bm25(tf[entry], dl[row_of[entry], kinds], kinds) * weight
         scores = np.bincount(row_of[entry], weights=part, minlength=len(doc_ids))
         if exclude:
             scores[np.isin(doc_ids, list(exclude))] = 0
@@ -470,9 +508,7 @@ class LexicalIndex:
             ids_parts.append(found)
             score_parts.append(scores)
         if self._buf:
-            qdense = np.zeros(len(self.vocabulary))
-            qdense[q[0]] = q[1]
-            found, scores = self._search_buffer(qdense, exclude)
+            found, scores = self._search_buffer(q, exclude)
             ids_parts.append(found)
             score_parts.append(scores)
         if not ids_parts:

@@ -14,6 +14,11 @@ import numpy as np
 
 from bot.similarity._text import analyse
 
+try:  # SciPy's C routine that copies rows of a CSR matrix: one pass over the postings read
+    from scipy.sparse._sparsetools import csr_row_index as _csr_row_index
+except ImportError:  # pragma: no cover - a SciPy without it: the numpy way below
+    _csr_row_index = None
+
 # The terms with the most postings in a segment also get a document-major copy (two bytes name
 # the term); a term with fewer postings than TOP_MIN_POSTINGS never does.
 TOP_TERMS = 1024
@@ -158,12 +163,52 @@ def ranges(starts: np.ndarray, lens: np.ndarray) -> np.ndarray:
     return offsets + np.arange(total, dtype=np.int64)
 
 
+def postings(seg: Segment, terms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, counts) of every posting of ``terms`` in ``seg``, term after term."""
+    starts = seg.ptr[terms]
+    lens = seg.ptr[terms + 1] - starts
+    if _csr_row_index is not None and seg.ptr.dtype == seg.rows.dtype:
+        total = int(lens.sum())
+        rows = np.empty(total, seg.rows.dtype)
+        tf = np.empty(total, seg.tf.dtype)
+        _csr_row_index(len(terms), terms.astype(seg.ptr.dtype), seg.ptr, seg.rows, seg.tf, rows, tf)
+        return rows, tf
+    entry = ranges(starts, lens)
+    return seg.rows[entry], seg.tf[entry]
+
+
+def offsets(counts: np.ndarray) -> np.ndarray:
+    """``ptr`` of lists of these lengths: int32 while the total allows (SciPy's routine above
+    wants the dtype of the rows), int64 beyond."""
+    total = int(counts.sum())
+    ptr = np.zeros(len(counts) + 1, np.int32 if total < 2**31 else np.int64)
+    np.cumsum(counts, out=ptr[1:])
+    return ptr
+
+
+def lower_bound(
+    values: np.ndarray, lo: np.ndarray, hi: np.ndarray, target: np.ndarray
+) -> np.ndarray:
+    """Per element, the first position in ``values[lo:hi]`` (ascending) holding at least
+    ``target`` (``hi`` when none): many binary searches at once."""
+    lo, hi = lo.copy(), hi.copy()
+    if len(lo) == 0 or len(values) == 0:
+        return lo
+    last = len(values) - 1
+    for _ in range(int((hi - lo).max()).bit_length()):
+        mid = (lo + hi) >> 1
+        right = (lo < hi) & (values[np.minimum(mid, last)] < target)
+        lo = np.where(right, mid + 1, lo)
+        hi = np.where(right, hi, mid)
+    return lo
+
+
 class Segment:
     """Term-major postings of a set of documents; only the live flags ever change."""
 
     __slots__ = (
-        "alive", "dead", "dl", "dl_of", "doc_ids", "keys", "order", "ptr", "rows", "sorted_ids",
-        "tf", "top_code", "top_ptr", "top_terms", "top_tf",
+        "alive", "dead", "dl", "dl_of", "doc_ids", "keys", "norm_cache", "order", "ptr", "rows",
+        "sorted_ids", "tf", "top_code", "top_ptr", "top_terms", "top_tf",
     )  # fmt: skip
 
     def __init__(
@@ -187,6 +232,8 @@ class Segment:
         self.sorted_ids = doc_ids[self.order]
         self.alive = np.ones(len(doc_ids), bool)
         self.dead = 0
+        # (average lengths, BM25 length terms per signal) of the last search; see _lexical.
+        self.norm_cache: tuple[tuple[float, float], tuple[np.ndarray, np.ndarray]] | None = None
         self._index_top_terms(step_aside)
 
     def _index_top_terms(self, step_aside: Callable[[], None] | None) -> None:
@@ -247,8 +294,7 @@ def build_segment(docs: Encoded, step_aside: Callable[[], None] | None = None) -
     """A segment holding ``docs`` (rows in their order)."""
     rows = np.repeat(np.arange(len(docs), dtype=np.int32), np.diff(docs.ptr))
     order = np.argsort(docs.terms, kind="stable")  # stable: rows stay ascending per term
-    ptr = np.zeros(docs.n_terms + 1, np.int64)
-    np.cumsum(np.bincount(docs.terms, minlength=docs.n_terms), out=ptr[1:])
+    ptr = offsets(np.bincount(docs.terms, minlength=docs.n_terms))
     return Segment(
         ptr, rows[order], docs.tf[order], docs.doc_ids, docs.text_keys, docs.dl, step_aside
     )
@@ -274,8 +320,7 @@ def merge_segments(
         dead = np.flatnonzero(~alive)
         if len(dead):
             total -= np.bincount(seg.terms_of_rows(dead), minlength=n_terms)[:n_terms]
-    ptr = np.zeros(n_terms + 1, np.int64)
-    np.cumsum(total, out=ptr[1:])
+    ptr = offsets(total)
     del total
     rows = np.empty(int(ptr[-1]), np.int32)
     tf = np.empty(int(ptr[-1]), np.uint16)

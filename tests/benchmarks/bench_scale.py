@@ -10,7 +10,8 @@ Two runs of `csi-bot serve` against a fake Slack (as bench_modal_open.py starts 
      proposals are imported in one transaction (bulk inserts, as `csi-bot import` stores them),
      and right after the commit one-line captures (`/improve <title>`) are sent one after
      another, --captures of them every --pace seconds: their ack latencies (first, p50, p99,
-     max), how long the index took to take the import in, and the memory 15 s after that.
+     max), how long the index took to take the import in, and the memory 15 s and 60 s
+     (--settle, --late) after that, and the peak.
 
     python tests/benchmarks/bench_scale.py [--database-url URL] [--size 100000]
         [--data-dir DATA_DIR] [--captures 300] [--pace 0.1] [--json]
@@ -57,6 +58,8 @@ TOKEN = "xoxb-test-token"
 SECRET = "bench-signing-secret"
 INSERT_CHUNK = 5000
 SETTLE_S = 15.0
+# The import run measures the memory again this long after the index took the import in.
+LATE_S = 60.0
 READY_LINE = re.compile(r"similar-proposal index \((\w+)\): (\d+) proposals in ([0-9.]+) s")
 
 
@@ -289,9 +292,15 @@ def run_import(
             if pause > 0:
                 time.sleep(pause)
         lines = bot.wait_index_lines(2, timeout=600)
+        taken_at = time.perf_counter()
         taken_in = max(seconds for count, seconds in lines[1:]) if len(lines) > 1 else float("nan")
         rss = bot.settled_rss(settle=args.settle)
         peak = rss_mb(bot.proc.pid, "VmHWM")
+        late = None
+        if args.late > args.settle:
+            rss_late = bot.settled_rss(settle=max(0.0, taken_at + args.late - time.perf_counter()))
+            late = round(rss_late)
+            peak = rss_mb(bot.proc.pid, "VmHWM")
     engine.dispose()
     return {
         "imported": len(pairs),
@@ -305,6 +314,7 @@ def run_import(
         "captures_span_s": round(args.captures * args.pace, 1),
         "index_took_import_in_s": taken_in,
         "rss_mb": round(rss),
+        "rss_late_mb": late,
         "peak_rss_mb": round(peak),
     }
 
@@ -320,6 +330,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", choices=("both", "start", "import"), default="both")
     parser.add_argument(
         "--settle", type=float, default=SETTLE_S, help="seconds before memory is measured"
+    )
+    parser.add_argument(
+        "--late",
+        type=float,
+        default=LATE_S,
+        help="seconds after the import was taken in for a second memory figure (0: none)",
     )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
