@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import logging
+from enum import StrEnum
 from typing import Any
 
 from slack_sdk import WebClient
@@ -18,6 +19,15 @@ log = logging.getLogger(__name__)
 UNREACHABLE = (OSError, http.client.HTTPException, SlackClientError)
 
 
+class Delivery(StrEnum):
+    """What became of one direct message."""
+
+    SENT = "sent"
+    REFUSED = "refused"  # not a Slack user, or Slack refused it: it did not arrive
+    RATELIMITED = "ratelimited"  # it did not arrive; Slack takes it a little later
+    UNKNOWN = "unknown"  # Slack failed (5xx) or did not answer: it may have arrived
+
+
 def tell(
     client: WebClient, user_id: str | None, text: str, blocks: list[dict[str, Any]] | None = None
 ) -> bool:
@@ -25,17 +35,27 @@ def tell(
 
     A failed notification must never undo or hide the change it reports.
     """
+    return send(client, user_id, text, blocks) is Delivery.SENT
+
+
+def send(
+    client: WebClient, user_id: str | None, text: str, blocks: list[dict[str, Any]] | None = None
+) -> Delivery:
+    """DM a person and say what became of it (logged, never raised)."""
     if user_id is None or not is_slack_user(user_id):
         log.info("not telling %r: not a Slack user ID", user_id)
-        return False
+        return Delivery.REFUSED
     try:
         client.chat_postMessage(
             channel=user_id, text=text, blocks=blocks, unfurl_links=False, unfurl_media=False
         )
     except SlackApiError as exc:
-        log.warning("could not message %s: %s", user_id, exc.response.get("error"))
-        return False
+        error = exc.response.get("error")
+        log.warning("could not message %s: %s", user_id, error)
+        if exc.response.status_code >= 500:
+            return Delivery.UNKNOWN
+        return Delivery.RATELIMITED if error == "ratelimited" else Delivery.REFUSED
     except UNREACHABLE as exc:
         log.warning("could not message %s: %s", user_id, exc)
-        return False
-    return True
+        return Delivery.UNKNOWN
+    return Delivery.SENT

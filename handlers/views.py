@@ -10,8 +10,19 @@ from typing import Any
 
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
+from sqlmodel import Session
 
-from bot import blocks, cards, counteracting, held_forms, home_tab, notify, payloads, proposals
+from bot import (
+    blocks,
+    cards,
+    confirmations,
+    counteracting,
+    held_forms,
+    home_tab,
+    notify,
+    payloads,
+    proposals,
+)
 from bot.blocks.counteracting import counteracting_notice
 from bot.blocks.votes import vote_given
 from bot.deps import Deps
@@ -75,6 +86,8 @@ def register(app: App, deps: Deps) -> None:
                         submitter=user_id,
                         source_key=f"view:{view.id}",
                     )
+                edit = f"edit:{view.id}" if view.meta.proposal_id else None
+                key = _owe_confirmation(session, outcome, user_id, key=edit)
         except CsiError as exc:
             ack(response_action="errors", errors=modal_errors(exc))
             return
@@ -91,9 +104,9 @@ def register(app: App, deps: Deps) -> None:
             )
             return
         ack()
-        if outcome.created and outcome.proposal.id is not None:
+        if key is not None and outcome.proposal.id is not None:
             # Copies of the same submission store it once, and it is announced once.
-            deps.later(notify_stored, deps, client, outcome.proposal.id, user_id)
+            deps.later(notify_stored, deps, client, outcome.proposal.id, user_id, key)
 
     @app.view(CallbackId.SIMILAR_CHOICE)
     def submit_choice(ack: Ack, context: dict[str, Any], client: WebClient) -> None:
@@ -112,13 +125,14 @@ def register(app: App, deps: Deps) -> None:
                     user_id=user_id,
                     vote_for=vote_for,
                 )
+                told = _owe_confirmation(session, outcome, user_id)
         except CsiError as exc:
             ack(response_action="errors", errors={BlockId.CHOICE: str(exc)})
             return
         # None: this choice was made before (a repeated delivery): it closes the same way.
         ack(response_action="clear")
-        if isinstance(outcome, held_forms.Stored) and outcome.created:
-            deps.later(notify_stored, deps, client, outcome.proposal.id or 0, user_id)
+        if isinstance(outcome, held_forms.Stored) and told is not None:
+            deps.later(notify_stored, deps, client, outcome.proposal.id or 0, user_id, told)
         elif isinstance(outcome, held_forms.Voted):
             deps.later(_tell_vote, deps, client, outcome, user_id)
 
@@ -138,24 +152,37 @@ def _tell_vote(deps: Deps, client: WebClient, outcome: held_forms.Voted, user_id
     notify.tell(client, user_id, vote_given(outcome.vote))
 
 
-def notify_stored(deps: Deps, client: WebClient, proposal_id: int, user_id: str) -> None:
-    """After the ack: post the card and tell the submitter where their proposal is; flag the
-    proposals it counteracts (on both cards, to both submitters)."""
+def _owe_confirmation(
+    session: Session, outcome: object, user_id: str, *, key: str | None = None
+) -> str | None:
+    """In the transaction that stored the form: record that its author is to be told (the
+    outbox tells them if the work after the ack cannot); the confirmation's key, or None.
+    A new proposal is confirmed once (`new:<id>`); an edit once per form (`key`)."""
+    if not (isinstance(outcome, held_forms.Stored) and outcome.created and outcome.proposal.id):
+        return None
+    proposal_id = outcome.proposal.id
+    key = key or f"new:{proposal_id}"
+    confirmations.owe(session=session, key=key, proposal_id=proposal_id, user_id=user_id)
+    return key
+
+
+def notify_stored(
+    deps: Deps, client: WebClient, proposal_id: int, user_id: str, confirmation: str
+) -> None:
+    """After the ack: post the card and tell the submitter where their proposal is (once: the
+    `confirmation` owed); flag the proposals it counteracts (on both cards, to both
+    submitters)."""
     with deps.session() as session:
         flagged = counteracting.record(session=session, proposal_id=proposal_id)
-    posted = cards.post_card(deps=deps, client=client, proposal_id=proposal_id)
-    with deps.session() as session:
-        summary = proposals.summary(session=session, proposal_id=proposal_id)
-    channel = deps.settings.proposals_channel or ""
-    notify.tell(
-        client,
-        user_id,
-        blocks.proposal_stored(summary, card_posted=posted, channel_id=channel),
-    )
+    cards.post_card(deps=deps, client=client, proposal_id=proposal_id)
+    confirmations.tell(deps=deps, client=client, key=confirmation)
     # The Home tab lists the submitter's proposals: show the new one there too.
     home_tab.publish(deps, client, user_id)
-    for pair in flagged:
-        _tell_counteracting(deps, client, summary.proposal, pair.other)
+    if flagged:
+        with deps.session() as session:
+            summary = proposals.summary(session=session, proposal_id=proposal_id)
+        for pair in flagged:
+            _tell_counteracting(deps, client, summary.proposal, pair.other)
 
 
 def _tell_counteracting(deps: Deps, client: WebClient, mine: Proposal, other: Proposal) -> None:

@@ -19,7 +19,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from slack_sdk import WebClient
 
-from bot import metrics
+from bot import confirmations, metrics
 from bot.deps import Deps
 from scheduler import benefit_checks, digest, jobs, objective_digest, polls, runs, schedules
 from scheduler.leader import Leadership, OneProcess, process_name
@@ -113,9 +113,10 @@ def housekeeping(context: Context) -> None:
 
 
 def card_outbox(context: Context) -> None:
-    """Post the cards that proposals lack."""
+    """Post the cards that proposals lack, then tell the submitters not yet told."""
     if jobs.post_missing_cards(deps=context.deps, client=context.client):
         runs.report(job="card_outbox", period=None, outcome="posted")
+    confirmations.tell_owed(deps=context.deps, client=context.client)
 
 
 def catch_up(context: Context) -> None:

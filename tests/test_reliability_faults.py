@@ -70,6 +70,21 @@ class CuttableProxy(FreezingProxy):
     def restore(self) -> None:
         self._down.clear()
 
+    def _pump(self, source: socket.socket, target: socket.socket) -> None:
+        # When one side ends (a killed bot), the other sees it end at once: closing a socket
+        # another thread reads from sends nothing, so shut it down first. The server would
+        # otherwise keep the dead bot's session, and its scheduler lock.
+        try:
+            while data := source.recv(65_536):
+                target.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (source, target):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+                sock.close()
+
     def _accept(self) -> None:
         while not self._stop.is_set():
             try:

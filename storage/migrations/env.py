@@ -8,7 +8,8 @@ from sqlmodel import SQLModel
 import storage.lifecycle_tables
 import storage.models
 import storage.poll_tables
-import storage.sla_tables  # noqa: F401
+import storage.sla_tables
+import storage.submitter_notices  # noqa: F401
 from storage.db import make_engine
 
 config = context.config
