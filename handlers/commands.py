@@ -40,6 +40,7 @@ from bot.mrkdwn import escape
 from bot.objectives import get as get_objective
 from bot.payloads import SlashCommand
 from bot.people import is_slack_user
+from bot.similar_proposals import SimilarMatch
 from bot.sla.services import known_names as known_services
 from handlers import lifecycle
 from handlers.replies import call_later, respond_now
@@ -259,14 +260,15 @@ def register(app: App, deps: Deps) -> None:
                         submitter=slash.user_id,
                         source_key=f"command:{slash.trigger_id}" if slash.trigger_id else None,
                     )
-                    # While the register is still being read into the index (just after
-                    # start), the matches follow by response_url: the ack does not wait.
-                    matches = (
-                        deps.similar.similar(
-                            session=session, title=proposal.title, exclude=[proposal.id or 0]
-                        )
-                        if deps.similar.ready
-                        else []
+            # While the register is still being read into the index (just after start), the
+            # matches follow by response_url: the ack does not wait. They are looked for once
+            # the proposal is committed: on SQLite the file's one write lock is not held for the
+            # search.
+            matches: list[SimilarMatch] = []
+            if proposal is not None and deps.similar.ready:
+                with deps.session() as session:
+                    matches = deps.similar.similar(
+                        session=session, title=proposal.title, exclude=[proposal.id or 0]
                     )
         except CsiError as exc:
             ack(

@@ -14,6 +14,8 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlmodel import Session, create_engine
 
+from storage.write_gate import GatedConnection, gate_for
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 # Slack waits 3 s for an answer. On the server's request path every database wait (a lock, a
@@ -32,8 +34,14 @@ class DatabaseUnusable(Exception):
     what to fix in one line."""
 
 
-def _sqlite_pragmas(busy_timeout_ms: int) -> Any:
+def _sqlite_pragmas(busy_timeout_ms: int, database: str | None) -> Any:
+    gate = gate_for(database)
+
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # The writers of this process queue for the file in order of arrival
+        # (storage/write_gate.py), within the same bound as the busy timeout.
+        dbapi_connection.csi_gate = gate
+        dbapi_connection.csi_lock_wait_ms = int(busy_timeout_ms)
         # WAL lets readers work while a writer commits; busy_timeout makes a second writer wait
         # (a bounded time) instead of failing at once with "database is locked".
         cursor = dbapi_connection.cursor()
@@ -69,10 +77,14 @@ def make_engine(url: str, *, for_requests: bool = False) -> Engine:
             busy_ms = REQUEST_LOCK_WAIT_MS if for_requests else BULK_LOCK_WAIT_MS
             engine = create_engine(
                 url,
-                connect_args={"check_same_thread": False, "timeout": busy_ms / 1000},
+                connect_args={
+                    "check_same_thread": False,
+                    "timeout": busy_ms / 1000,
+                    "factory": GatedConnection,
+                },
                 pool_timeout=REQUEST_POOL_WAIT_S if for_requests else 30,
             )
-            event.listen(engine, "connect", _sqlite_pragmas(busy_ms))
+            event.listen(engine, "connect", _sqlite_pragmas(busy_ms, parsed.database))
             return engine
         connect_args: dict[str, Any] = {}
         if backend == "postgresql":

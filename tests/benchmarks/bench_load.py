@@ -28,6 +28,7 @@ import json
 import os
 import platform
 import random
+import resource
 import sys
 import tempfile
 import threading
@@ -291,6 +292,21 @@ def verify(url: str, tally: Tally) -> list[str]:
     return problems
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """User and system CPU time of process `pid` so far (Linux), else None."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu_seconds() -> float:
+    """CPU time of this process: the people's threads and the fake Slack."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--database-url", help="a PostgreSQL server's URL (default: SQLite)")
@@ -331,6 +347,8 @@ def main(argv: list[str] | None = None) -> int:
                 people = [
                     Person(n, driver, cards, objective, tally, form) for n in range(args.users)
                 ]
+                pid = bot._process.pid if bot._process else 0
+                bot_cpu, own_cpu = cpu_seconds(pid), own_cpu_seconds()
                 until = time.monotonic() + args.seconds
                 began = time.perf_counter()
                 threads = [threading.Thread(target=p.run, args=(until,)) for p in people]
@@ -339,6 +357,9 @@ def main(argv: list[str] | None = None) -> int:
                 for thread in threads:
                     thread.join()
                 elapsed = time.perf_counter() - began
+                bot_cpu_end = cpu_seconds(pid)
+                own_cpu = own_cpu_seconds() - own_cpu
+                bot_cpu = bot_cpu_end - bot_cpu if bot_cpu_end and bot_cpu is not None else None
                 time.sleep(2.0)  # work after the acks (cards, messages) settles
                 problems = verify(url, tally)
                 log = bot.log()
@@ -358,6 +379,11 @@ def main(argv: list[str] | None = None) -> int:
         "start_s": round(start_s, 1),
         "requests": requests,
         "requests_per_s": round(requests / elapsed, 1),
+        # Of the two cores' time during the run: what the bot used, and what the people and the
+        # fake Slack (this process) used.
+        "bot_cpu_s": round(bot_cpu, 1) if bot_cpu is not None else None,
+        "load_generator_cpu_s": round(own_cpu, 1),
+        "load_average_1_5_15": [round(x, 1) for x in os.getloadavg()],
         "errors": errors,
         "ack_ms": {k: round(v, 1) for k, v in percentiles(every).items()},
         "max_ack_ms": round(max(every), 1) if every else None,
@@ -394,6 +420,12 @@ def main(argv: list[str] | None = None) -> int:
             f"{s['users']} people for {s['seconds']:g} s: {s['requests']} requests "
             f"({s['requests_per_s']}/s), {s['errors']} errors; ack p50 {s['ack_ms']['p50']} ms, "
             f"p99 {s['ack_ms']['p99']} ms (goal < {GOAL_P99_MS:g}), max {s['max_ack_ms']} ms"
+        )
+        cores = os.cpu_count() or 1
+        print(
+            f"CPU during the run: the bot {s['bot_cpu_s']} s, the people and the fake Slack "
+            f"{s['load_generator_cpu_s']} s, of {cores * elapsed:.0f} s on {cores} cores "
+            f"(load average 1/5/15 min: {s['load_average_1_5_15']})"
         )
         for kind, row in s["by_kind"].items():
             print(
