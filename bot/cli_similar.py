@@ -105,7 +105,7 @@ def calibrate_command(
 
     def candidate(m: Match) -> Candidate:
         p = stored[m.doc_id]
-        return Candidate(m.doc_id, m.score, p.title, p.service, p.objective_id)
+        return Candidate(m.doc_id, m.score, p.title, p.service, p.objective_id, m.cosine)
 
     queries = []
     for pid, group in sorted(groups.items()):

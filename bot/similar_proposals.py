@@ -194,7 +194,7 @@ class SimilarProposals:
             ids = [m.doc_id for m in pool]
             found = {p.id: p for p in repo.list_proposals(session=session, ids=ids)}
             candidates = [
-                Candidate(m.doc_id, m.score, p.title, p.service, p.objective_id)
+                Candidate(m.doc_id, m.score, p.title, p.service, p.objective_id, m.cosine)
                 for m in pool
                 if (p := found.get(m.doc_id)) is not None
             ]

@@ -3,7 +3,7 @@
 Usage::
 
     python scripts/fit_warning.py DATA_DIR [--sizes 10000 100000] [--method lexical|semantic]
-        [--write] [--pools-cache FILE]
+        [--write] [--pools-cache FILE] [--embeddings FILE]
 
 DATA_DIR is the similarity data folder (``dev/docs.jsonl``, ``dev/queries.txt``,
 ``padding.jsonl``; see its README). The duplicate groups are split in two halves by a hash of
@@ -11,13 +11,17 @@ the group id (``fit_half``): the model is fitted on the queries of one half and 
 the other, so the figures printed for the held-out half are honest. For every query and store
 size the engine's best ``POOL`` matches are taken twice: as found (the query's duplicates
 present), and with the query's whole group removed (a proposal with no duplicate). Each of the
-best ``SHOWN`` candidates is a labelled pair: 1 when it is of the query's group.
+best ``SHOWN`` candidates is a labelled pair: 1 when it is of the query's group. With
+``--method semantic`` the candidates carry the cosine of the embeddings, and the model weighs
+it too (``warning.SEMANTIC_FEATURES``); ``--embeddings FILE`` keeps the document embeddings
+between runs (as ``CSI_SIMILARITY_EMBEDDINGS`` does in the bot), so only the first run embeds
+the 100k store.
 
 A logistic regression (Newton's method, a little L2) is fitted on those pairs; the warning's
 cut-off ``warn_at`` is then chosen on the fitting half: the highest warning recall whose
 precision and false-warning rate meet the targets (``calibration.TARGET_*``) at every size;
-``show_at`` is half of it. ``--write`` stores the result in the package; without it the script
-only prints.
+``show_at`` is half of it. ``--write`` stores the result in the package, as the entry of the
+method (the other method's entry is kept); without it the script only prints.
 
 The fitting itself lives in ``bot/similarity/calibration.py``, which ``csi-bot similar
 --calibrate`` also uses on a register's own pairs.
@@ -47,7 +51,14 @@ from bot.similarity.calibration import (
     labelled,
     pairs,
 )
-from bot.similarity.warning import MODEL_FILE, POOL, Candidate, Proposed, WarningModel
+from bot.similarity.warning import (
+    MODEL_FILE,
+    POOL,
+    Candidate,
+    Proposed,
+    WarningModel,
+    features_for,
+)
 
 MODEL_PATH = Path(__file__).resolve().parents[1] / "bot" / "similarity" / MODEL_FILE
 
@@ -78,7 +89,7 @@ def pools(
         return index.search(proposed.title, proposed.description, limit=POOL, exclude=exclude)
 
     def candidate(m: Match) -> Candidate:
-        return Candidate(m.doc_id, m.score, texts[m.doc_id][0])
+        return Candidate(m.doc_id, m.score, texts[m.doc_id][0], cosine=m.cosine)
 
     out = []
     for qi in query_ids:
@@ -89,12 +100,22 @@ def pools(
 
 
 def build(
-    method: str, docs: list[dict[str, str]], padding: list[dict[str, str]], size: int
+    method: str,
+    docs: list[dict[str, str]],
+    padding: list[dict[str, str]],
+    size: int,
+    embeddings: Path | None = None,
 ) -> tuple[SimilarityIndex, list[tuple[str, str]], list[str]]:
-    """The engine over the reports padded to ``size`` entries, as the protocol says."""
+    """The engine over the reports padded to ``size`` entries, as the protocol says; the
+    semantic method's embeddings are read from (and added to) ``embeddings`` when given."""
     store = docs + padding[: max(0, size - len(docs))]
     index = SimilarityIndex(method)
+    kept = 0
+    if embeddings is not None and index.semantic is not None:
+        kept = index.semantic.persist_to(embeddings)
     index.add_many((i, d["title"], d["description"]) for i, d in enumerate(store))
+    if len(index) >= kept:  # a smaller store would write a file with fewer embeddings
+        index.save()
     texts = [(d["title"], d["description"]) for d in store]
     return index, texts, [d.get("group", d["id"]) for d in store]
 
@@ -113,7 +134,11 @@ def load(data_dir: Path) -> tuple[list[dict[str, str]], list[dict[str, str]], li
 
 
 def collect(
-    data_dir: Path, sizes: Sequence[int], method: str, cache: Path | None
+    data_dir: Path,
+    sizes: Sequence[int],
+    method: str,
+    cache: Path | None,
+    embeddings: Path | None = None,
 ) -> dict[int, list[Labelled]]:
     """The pools of every query at every size (from ``cache`` when it holds them)."""
     if cache is not None and cache.exists():
@@ -126,7 +151,7 @@ def collect(
     by_size = {}
     for size in sizes:
         t0 = time.perf_counter()
-        index, texts, group = build(method, docs, padding, size)
+        index, texts, group = build(method, docs, padding, size, embeddings)
         by_size[size] = pools(index, texts, group, [key[q] for q in query_ids])
         print(f"pools at {len(index)} stored: {time.perf_counter() - t0:.0f} s", file=sys.stderr)
         del index
@@ -146,12 +171,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--method", choices=["lexical", "semantic"], default="lexical")
     ap.add_argument("--write", action="store_true", help=f"store the model in {MODEL_FILE}")
     ap.add_argument("--pools-cache", type=Path, help="keep the searched pools in this file")
+    ap.add_argument(
+        "--embeddings", type=Path, help="keep the semantic method's embeddings in this file"
+    )
     args = ap.parse_args(argv)
 
-    by_size = collect(args.data_dir, args.sizes, args.method, args.pools_cache)
+    by_size = collect(args.data_dir, args.sizes, args.method, args.pools_cache, args.embeddings)
     fit = {s: [q for q in qs if q.fit] for s, qs in by_size.items()}
     held = {s: [q for q in qs if not q.fit] for s, qs in by_size.items()}
-    x, y = pairs([q for qs in fit.values() for q in qs])
+    x, y = pairs([q for qs in fit.values() for q in qs], features_for(args.method))
     w = fit_logistic(x, y)
     model = choose_cutoffs(w, fit, method=args.method)
     report: dict[str, Any] = {"fit": {}, "held_out": {}}

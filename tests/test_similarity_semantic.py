@@ -70,9 +70,10 @@ def test_meaning_outweighs_a_small_lexical_lead(index: SimilarityIndex) -> None:
     # 7 shares "dashboard" and leads lexically; 1 means what the query means.
     pool = [(7, 0.30), (1, 0.25)]
     ranked = reranker.rerank("Night theme for dashboards", "", pool, limit=2)
-    assert [doc_id for doc_id, _ in ranked] == [1, 7]
-    # Fused scores stay on the 0..1 scale and mix both signals.
-    assert all(0 < score <= 1.05 for _, score in ranked)
+    assert [doc_id for doc_id, _, _ in ranked] == [1, 7]
+    # Fused scores stay on the 0..1 scale and mix both signals; the cosine comes along.
+    assert all(0 < score <= 1.05 for _, score, _ in ranked)
+    assert ranked[0][2] > ranked[1][2]
     assert reranker.rerank("anything", "", [], limit=5) == []
 
 

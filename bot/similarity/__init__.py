@@ -63,6 +63,9 @@ class Match:
 
     doc_id: int
     score: float
+    # The semantic method's cosine of the two embeddings (None for lexical): the warning
+    # decision weighs it on its own.
+    cosine: float | None = None
 
 
 class SimilarityIndex:
@@ -244,4 +247,4 @@ class SimilarityIndex:
         with self._lock:
             pool = self._lexical.search(title, description, semantic.pool_size(limit), excluded)
             hits = semantic.rerank(title, description, pool, limit, query_vec=query_vec)
-        return [Match(doc_id, score) for doc_id, score in hits]
+        return [Match(doc_id, score, cosine) for doc_id, score, cosine in hits]

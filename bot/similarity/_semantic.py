@@ -162,6 +162,12 @@ class SemanticReranker:
             pass  # no file yet, or one of another model: everything is embedded afresh
         return len(self._kept)
 
+    def stop_persisting(self) -> None:
+        """Keep no file any more: later documents are embedded by the model, and ``snapshot``
+        has nothing to write."""
+        self._file = None
+        self._kept = {}
+
     def snapshot(self) -> tuple[int, np.ndarray, np.ndarray] | None:
         """What ``write`` stores, copied (under the index lock); None when there is no file or
         nothing changed since it was written."""
@@ -295,10 +301,12 @@ class SemanticReranker:
         pool: Sequence[tuple[int, float]],
         limit: int,
         query_vec: np.ndarray | None = None,
-    ) -> list[tuple[int, float]]:
-        """Top ``limit`` (doc id, fused score) of the lexical ``pool``, best first.
+    ) -> list[tuple[int, float, float]]:
+        """Top ``limit`` (doc id, fused score, cosine) of the lexical ``pool``, best first.
 
-        ``query_vec`` is the query's embedding when the caller computed it already.
+        The cosine of the two embeddings is returned too: the warning decision weighs it on
+        its own (``warning.py``). ``query_vec`` is the query's embedding when the caller
+        computed it already.
         """
         if not pool or limit <= 0:
             return []
@@ -314,4 +322,4 @@ class SemanticReranker:
             cos[known] = mat @ query_vec.astype(np.float32)
         score = LEXICAL_WEIGHT * lex + (1 - LEXICAL_WEIGHT) * np.maximum(cos, 0.0)
         order = np.lexsort((ids, -np.round(score, 9)))[:limit]
-        return [(int(ids[i]), float(score[i])) for i in order if score[i] > 0]
+        return [(int(ids[i]), float(score[i]), float(cos[i])) for i in order if score[i] > 0]

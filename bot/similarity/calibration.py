@@ -24,6 +24,7 @@ from bot.similarity.warning import (
     Candidate,
     Proposed,
     WarningModel,
+    features_for,
     pair_features,
 )
 
@@ -82,15 +83,18 @@ def labelled(
     )
 
 
-def pairs(queries: Sequence[Labelled]) -> tuple[np.ndarray, np.ndarray]:
-    """(features, labels) of the judged candidates of every query, in both conditions."""
+def pairs(
+    queries: Sequence[Labelled], features: Sequence[str] = FEATURES
+) -> tuple[np.ndarray, np.ndarray]:
+    """(features, labels) of the judged candidates of every query, in both conditions;
+    ``features``: the columns, in order (``features_for(method)``)."""
     rows: list[list[float]] = []
     labels: list[float] = []
     for q in queries:
         for cands in (q.found, q.novel):
             feats = pair_features(q.proposed, cands, store_size=q.store_size)
             for cand, f in zip(cands[:SHOWN], feats, strict=False):
-                rows.append([f[name] for name in FEATURES])
+                rows.append([f[name] for name in features])
                 labels.append(1.0 if cand.doc_id in q.right else 0.0)
     return np.array(rows), np.array(labels)
 
@@ -130,10 +134,11 @@ def fit_logistic(
 
 
 def as_model(w: np.ndarray, *, warn_at: float, show_at: float, method: str) -> WarningModel:
-    """The weights as a model with its cut-offs."""
+    """The weights (intercept, then ``features_for(method)`` in order) as a model with its
+    cut-offs."""
     return WarningModel(
         intercept=float(w[0]),
-        coefficients={n: float(c) for n, c in zip(FEATURES, w[1:], strict=True)},
+        coefficients={n: float(c) for n, c in zip(features_for(method), w[1:], strict=True)},
         warn_at=warn_at,
         show_at=show_at,
         method=method,
@@ -219,10 +224,11 @@ def choose_cutoffs(
 def refit(queries: Sequence[Labelled], *, base: WarningModel | None, method: str) -> WarningModel:
     """The model refitted on ``queries``: pulled toward ``base`` and keeping its cut-offs, or,
     with no base, fitted afresh with cut-offs chosen on the same queries."""
-    x, y = pairs(queries)
+    features = features_for(method)
+    x, y = pairs(queries, features)
     if base is None:
         w = fit_logistic(x, y)
         return choose_cutoffs(w, {0: list(queries)}, method=method)
-    prior = np.array([base.intercept, *(base.coefficients.get(n, 0.0) for n in FEATURES)])
+    prior = np.array([base.intercept, *(base.coefficients.get(n, 0.0) for n in features)])
     w = fit_logistic(x, y, prior=prior, prior_weight=PRIOR_WEIGHT)
     return as_model(w, warn_at=base.warn_at, show_at=base.show_at, method=method)

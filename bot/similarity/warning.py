@@ -13,12 +13,15 @@ several signals of the pair:
   words; character 3-grams, which survive glued words and typos);
 * ``query_words``: how long the new text is (short texts give noisier scores);
 * ``store_size``: how many proposals are stored (more stored, more chance resemblance), on a
-  log scale and held within ``SIZES``.
+  log scale and held within ``SIZES``;
+* with the semantic method only (``SEMANTIC_FEATURES``), ``cosine``: the cosine of the two
+  texts' embeddings (their meaning, whatever the words), and ``cosine_lead``: how far it stands
+  above the best *other* candidate's cosine.
 
 A logistic regression turns them into a probability (``WarningModel.probability``). The
 coefficients are fitted by ``scripts/fit_warning.py`` on labelled duplicate pairs and shipped
-in ``warning_model.json``; ``csi-bot similar --calibrate FILE`` refits them on an
-organisation's own pairs. Nothing is fetched at run time.
+in ``warning_model.json``, one model per similarity method; ``csi-bot similar --calibrate FILE``
+refits them on an organisation's own pairs. Nothing is fetched at run time.
 
 Service and objective cannot be fitted (the labelled data has neither): their agreement is only
 given as a reason next to a warning, never a cause of one, so that an unrelated proposal on
@@ -41,12 +44,14 @@ from bot.similarity._text import _stem, tokens
 __all__ = [
     "FEATURES",
     "POOL",
+    "SEMANTIC_FEATURES",
     "Candidate",
     "Decision",
     "Flagged",
     "Proposed",
     "WarningModel",
     "decide",
+    "features_for",
     "model_for",
     "pair_features",
     "shipped_model",
@@ -61,6 +66,9 @@ FEATURES = (
     "query_words",
     "store_size",
 )
+# The semantic method's candidates carry the cosine of the two embeddings: its model weighs it
+# too.
+SEMANTIC_FEATURES = (*FEATURES, "cosine", "cosine_lead")
 # Candidates the engine returns for one decision: the best few are judged, the rest give the
 # background level (``above_pool``).
 POOL = 10
@@ -75,6 +83,7 @@ SIZES = (10_000, 100_000)
 SAME_TITLE_WORDS = "same title words"
 SAME_SERVICE_AND_OBJECTIVE = "same service and objective"
 CLOSE_WORDING = "much of the same wording"
+SAME_MEANING = "much the same meaning"
 SIMILAR_WORDING = "similar wording"
 STANDS_OUT = "closer than anything else in the register"
 # When a reason is named (presentation rules, not fitted): the share of title words in common,
@@ -82,6 +91,8 @@ STANDS_OUT = "closer than anything else in the register"
 TITLE_REASON_AT = 0.5
 WORDING_REASON_AT = 0.45
 LEAD_REASON_AT = 0.15
+# The cosine of the embeddings from which the meaning is named as a reason (semantic method).
+MEANING_REASON_AT = 0.75
 
 # Words that say nothing about what a proposal is about; titles are compared without them.
 _STOP_WORDS = frozenset(
@@ -103,13 +114,15 @@ class Proposed:
 
 @dataclass(frozen=True)
 class Candidate:
-    """A stored proposal the engine found, with its score and what the decision compares."""
+    """A stored proposal the engine found, with its score and what the decision compares
+    (``cosine``: the semantic method's ``Match.cosine``, None for lexical)."""
 
     doc_id: int
     score: float
     title: str
     service: str | None = None
     objective_id: int | None = None
+    cosine: float | None = None
 
 
 @dataclass(frozen=True)
@@ -165,7 +178,7 @@ class WarningModel:
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ValueError(f"not a warning model ({exc!r})") from exc
-        unknown = set(coefficients) - set(FEATURES)
+        unknown = set(coefficients) - set(features_for(model.method))
         if unknown:
             raise ValueError(f"not a warning model: unknown features {sorted(unknown)}")
         if not (0 < model.warn_at < 1 and 0 < model.show_at <= model.warn_at):
@@ -204,6 +217,11 @@ class WarningModel:
         return model
 
 
+def features_for(method: str) -> tuple[str, ...]:
+    """The features a model for ``method`` may weigh (the semantic method's add the cosine)."""
+    return SEMANTIC_FEATURES if method == "semantic" else FEATURES
+
+
 @cache
 def shipped_model(method: str) -> WarningModel | None:
     """The model shipped in the package for ``method``; None when none is (the single score
@@ -239,8 +257,11 @@ def _overlap(a: frozenset[str], b: frozenset[str]) -> float:
 def pair_features(
     proposed: Proposed, candidates: Sequence[Candidate], *, store_size: int
 ) -> list[dict[str, float]]:
-    """The features of each candidate (best first, as the engine ranked them)."""
+    """The features of each candidate (best first, as the engine ranked them); the cosine ones
+    only when every candidate has its cosine (the semantic method)."""
     scores = [c.score for c in candidates]
+    cosines = [c.cosine for c in candidates]
+    semantic = all(c is not None for c in cosines)
     floor = scores[-1] if len(scores) >= POOL else 0.0
     q_words, q_grams = _title_terms(proposed.title)
     n_words = len(tokens(proposed.title)) + len(tokens(proposed.description))
@@ -259,6 +280,11 @@ def pair_features(
                 "store_size": math.log10(min(max(store_size, SIZES[0]), SIZES[1])),
             }
         )
+        if semantic:
+            cos = [float(c or 0.0) for c in cosines]
+            other = cos[:i] + cos[i + 1 :]
+            out[-1]["cosine"] = cos[i]
+            out[-1]["cosine_lead"] = cos[i] - (max(other) if other else 0.0)
     return out
 
 
@@ -276,6 +302,8 @@ def _reasons(proposed: Proposed, cand: Candidate, feats: dict[str, float]) -> tu
         reasons.append(SAME_SERVICE_AND_OBJECTIVE)
     if feats["score"] >= WORDING_REASON_AT:
         reasons.append(CLOSE_WORDING)
+    if feats.get("cosine", 0.0) >= MEANING_REASON_AT:
+        reasons.append(SAME_MEANING)
     if feats["lead"] >= LEAD_REASON_AT:
         reasons.append(STANDS_OUT)
     return tuple(reasons)
@@ -293,11 +321,17 @@ def decide(
     show it and the others of them that reach ``model.show_at``, each with its reasons.
 
     ``candidates``: the engine's best matches (at least ``POOL`` when the register has them),
-    best first. The model was fitted judging ``SHOWN``; more are judged alike.
+    best first. The model was fitted judging ``SHOWN``; more are judged alike. A semantic
+    model needs every candidate's ``cosine`` (ValueError otherwise).
     """
     if not candidates or judged <= 0:
         return Decision(warn=False)
     feats = pair_features(proposed, candidates, store_size=store_size)
+    missing = set(model.coefficients) - set(feats[0])
+    if missing:
+        raise ValueError(
+            f"the {model.method} warning model needs {sorted(missing)} of every candidate"
+        )
     rated = [
         (cand, f, model.probability(f)) for cand, f in zip(candidates[:judged], feats, strict=False)
     ]

@@ -17,12 +17,13 @@ for the former rule "best score >= t" as a table; query latency (one at a time, 
 warning decision), build time, RSS growth and the cost of incremental add/remove on the full
 index.
 
-With ``--method semantic`` the document embeddings are cached on disk (default: a
-``csi-bot-similarity-cache`` folder in the temporary directory), keyed by a hash of the
-embedded text and by the model settings, so only the first run pays the ~10 minutes of
-embedding a 100k store; "build" then measures the index without the model time. Query
-embeddings are never cached: the latency figures always include the model. Use
-``--no-cache`` to measure the real build time.
+With ``--method semantic`` the document embeddings are kept on disk (default: a
+``csi-bot-similarity-cache`` folder in the temporary directory) the way the bot keeps them
+with ``CSI_SIMILARITY_EMBEDDINGS`` (keyed by a hash of the embedded text), so only the first
+run pays the tens of minutes of embedding a 100k store; "build" then measures the index
+without the model time. Query embeddings are never kept: the latency figures always include
+the model, and so do the incremental adds. Use ``--no-cache`` to measure the real build time.
+The semantic warning model weighs the cosine of the embeddings too (``Match.cosine``).
 """
 
 from __future__ import annotations
@@ -35,7 +36,6 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -74,58 +74,13 @@ def load(data_dir: Path) -> tuple[list[dict[str, str]], list[dict[str, str]], li
     return docs, padding, queries
 
 
-class EmbeddingCache:
-    """On-disk cache of document embeddings for the semantic method (benchmark only).
+def embeddings_file(cache_dir: Path) -> Path:
+    """Where the semantic method's document embeddings are kept between runs (in the format of
+    ``CSI_SIMILARITY_EMBEDDINGS``); the name carries the model settings."""
+    from bot.similarity import _semantic
 
-    Wraps the reranker's ``embed_docs`` so cached texts skip the model; keys are a hash of
-    the embedded text, the file name carries the model settings.
-    """
-
-    def __init__(self, cache_dir: Path, reranker: Any) -> None:
-        from bot.similarity import _semantic
-
-        sig = hashlib.sha1(
-            repr((_semantic.MAX_TOKENS, str(reranker._model.dtype), _semantic.DIM)).encode()
-        ).hexdigest()[:12]
-        self.path = cache_dir / f"minilm-{sig}.npz"
-        self._vecs: dict[str, np.ndarray] = {}
-        if self.path.exists():
-            with np.load(self.path) as z:
-                self._vecs = dict(zip(z["keys"].tolist(), z["vecs"], strict=True))
-        self._dirty = False
-        self._reranker = reranker
-        self._embed_docs = reranker.embed_docs
-        reranker.embed_docs = self.embed_docs
-
-    def detach(self) -> None:
-        """Stop using the cache: later adds pay the model, as in production."""
-        self._reranker.embed_docs = self._embed_docs
-
-    @staticmethod
-    def key(title: str, description: str) -> str:
-        from bot.similarity._semantic import doc_text
-
-        return hashlib.sha1(doc_text(title, description).encode()).hexdigest()
-
-    def embed_docs(self, docs: Sequence[tuple[int, str, str]]) -> np.ndarray:
-        keys = [self.key(t, d) for _, t, d in docs]
-        missing = [i for i, k in enumerate(keys) if k not in self._vecs]
-        if missing:
-            new = self._embed_docs([docs[i] for i in missing])
-            for i, v in zip(missing, new, strict=True):
-                self._vecs[keys[i]] = v
-            self._dirty = True
-        return np.stack([self._vecs[k] for k in keys]) if keys else np.zeros((0, 384), np.float32)
-
-    def save(self) -> None:
-        if not self._dirty:
-            return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp.npz")
-        keys = np.array(list(self._vecs))
-        np.savez(tmp, keys=keys, vecs=np.stack(list(self._vecs.values())).astype(np.float32))
-        tmp.replace(self.path)
-        self._dirty = False
+    sig = hashlib.sha1(repr((_semantic.MAX_TOKENS, _semantic.DIM)).encode()).hexdigest()[:12]
+    return cache_dir / f"minilm-{sig}.npz"
 
 
 def warning_stats(best: np.ndarray, hit: np.ndarray, t: float) -> dict[str, float]:
@@ -173,16 +128,18 @@ def run_size(
     t0 = time.perf_counter()
     index = SimilarityIndex(method)
     load_s = time.perf_counter() - t0
-    reranker = getattr(index, "_semantic", None)
-    cache = None
+    reranker = index.semantic
+    cached = reranker is not None and cache_dir is not None
+    kept = 0
     if reranker is not None and cache_dir is not None:
-        cache = EmbeddingCache(cache_dir, reranker)
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        kept = reranker.persist_to(embeddings_file(cache_dir))
     rss0b = rss_mb()
     t0 = time.perf_counter()
     index.add_many(batch)
     build_s = time.perf_counter() - t0
-    if cache is not None:
-        cache.save()
+    if cached and len(index) >= kept:  # a smaller store would keep fewer embeddings
+        index.save()
     gc.collect()
     rss_delta = rss_mb() - rss0
     rss_model = rss0b - rss0
@@ -195,7 +152,9 @@ def run_size(
         """The bot's decision for a query: warn or not, and the doc ids shown."""
         if model is None:
             return False, []
-        cands = [Candidate(m.doc_id, m.score, store[m.doc_id]["title"]) for m in res]
+        cands = [
+            Candidate(m.doc_id, m.score, store[m.doc_id]["title"], cosine=m.cosine) for m in res
+        ]
         w = decide(Proposed(d["title"], d["description"]), cands, store_size=size, model=model)
         return w.warn, [f.doc_id for f in w.shown]
 
@@ -240,8 +199,8 @@ def run_size(
 
     # Incremental maintenance on the full index: replace, add new, remove.
     # Enough adds to include at least one compaction of the main segment.
-    if cache is not None:
-        cache.detach()  # a single add includes embedding the document
+    if reranker is not None:
+        reranker.stop_persisting()  # a single add includes embedding the document
     extra = (padding[size:] + padding)[:2000]
     t0 = time.perf_counter()
     for j, d in enumerate(extra):
@@ -284,7 +243,7 @@ def run_size(
         "decision_ms_p50": float(np.percentile(np.array(decide_lat) * 1000, 50)),
         "decision_ms_p99": float(np.percentile(np.array(decide_lat) * 1000, 99)),
         "build_s": build_s,
-        "build_cached": cache is not None,
+        "build_cached": cached,
         "model_load_s": load_s,
         "rss_delta_mb": rss_delta,
         "rss_model_mb": rss_model,
