@@ -8,10 +8,15 @@ database, are in tests/test_e2e_faults.py.)
 
 The PostgreSQL outage is made by a TCP proxy between the bot and the server, cut (every
 connection dropped, new ones refused, as while the server restarts) and restored: the server is
-shared with other work and is not restarted here. The full run restarts the real server:
+shared with other work and is not restarted here. The full run can restart the real server
+instead (the bot then talks to it directly):
 
     CSI_RELIABILITY=full CSI_RESTART_POSTGRES="pg_ctlcluster --skip-systemctl-redirect \
-        $(ls /etc/postgresql) main restart" pytest -m reliability -n 0
+        $(ls /etc/postgresql) main restart" pytest -m reliability -n 0 -s
+
+With -s it prints what it measured: how long the server refused connections, how long /healthz
+said 503, how soon after the server was back a form was saved and a vote counted. The full run
+also waits for every author of a saved form to be told so, once.
 
 Short by default (about a minute); CSI_RELIABILITY=full makes the bursts larger.
 """
@@ -27,14 +32,17 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
+from bot.confirmations import SETTLE as CONFIRMATION_SETTLE
 from bot.outbox import CLAIM_FOR
+from scheduler.leader import RETRY_S
 from storage.db import make_engine
 from storage.types import utcnow
 from tests.botproc import SIGNING_SECRET, BotProcess, bot_env, free_port
@@ -210,29 +218,151 @@ def _acknowledged_are_stored_once(stack: Stack, forms: list[Submission]) -> list
 
 
 # ---- the database goes away and comes back -------------------------------------------------
+# The full run may restart the real server instead of cutting the proxy (see the docstring).
+RESTART = os.environ.get("CSI_RESTART_POSTGRES") if FULL else None
+# What the person sees is told once: the card outbox runs every minute and leaves a fresh
+# confirmation to the work after the ack for a while first.
+TOLD_WITHIN_S = 60 + CONFIRMATION_SETTLE.total_seconds() + 30
+
+
 @pytest.fixture
 def postgres_behind_proxy(postgres_server: str) -> Iterator[tuple[str, CuttableProxy]]:
     name, url = _fresh_postgres_database(postgres_server)
     proxy = CuttableProxy(("127.0.0.1", 5432))
     try:
-        yield url.replace("127.0.0.1:5432", f"127.0.0.1:{proxy.port}"), proxy
+        # A real restart drops the bot's connections itself: no proxy on the way.
+        yield (url if RESTART else url.replace("127.0.0.1:5432", f"127.0.0.1:{proxy.port}")), proxy
     finally:
         proxy.close()
         _drop_postgres_database(postgres_server, name)
 
 
 def _outage(proxy: CuttableProxy, seconds: float) -> None:
-    """Cut the database away for `seconds` (or restart the real server in the full run)."""
-    command = os.environ.get("CSI_RESTART_POSTGRES")
-    if FULL and command:
-        subprocess.run(command, shell=True, check=True, timeout=120)
+    """Cut the database away for `seconds`, or restart the real server (CSI_RESTART_POSTGRES):
+    the command returns once the server accepts connections again."""
+    if RESTART:
+        subprocess.run(RESTART, shell=True, check=True, timeout=120)
         return
     proxy.cut()
     time.sleep(seconds)
     proxy.restore()
 
 
+BURST_S = 10.0  # forms and votes keep coming this long; the database goes away 2 s in
+
+
+@dataclass
+class Watch:
+    """Something asked every 0.1 s from another thread: (when, ok, detail, seconds to answer)."""
+
+    ask: Callable[[], tuple[bool, str]]
+    samples: list[tuple[float, bool, str, float]] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+    def start(self) -> Watch:
+        threading.Thread(target=self._run, daemon=True).start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            started = time.monotonic()
+            ok, detail = self.ask()
+            self.samples.append((started, ok, detail, time.monotonic() - started))
+            self._stop.wait(0.1)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def first(self, after: float, ok: bool, detail: str | None = None) -> float | None:
+        """When the first answer asked after `after` was `ok` (with this `detail`)."""
+        return next(
+            (
+                t
+                for t, good, said, _ in self.samples
+                if t >= after and good is ok and detail in (None, said)
+            ),
+            None,
+        )
+
+
+def _bot_health(driver: SlackDriver) -> tuple[bool, str]:
+    try:
+        reply = driver.get("/healthz")
+        return reply.status == 200, str(reply.json().get("scheduler"))
+    except (OSError, ValueError):
+        return False, "no answer"
+
+
+def _server_answers(url: str) -> tuple[bool, str]:
+    import psycopg
+
+    try:
+        with psycopg.connect(url.replace("+psycopg", ""), connect_timeout=1) as connection:
+            connection.execute("SELECT 1")
+        return True, ""
+    except psycopg.Error as exc:
+        return False, type(exc).__name__
+
+
+@dataclass
+class Deliveries:
+    """Every delivery of every form and vote: (sent, answered, accepted) by who sent it."""
+
+    tries: dict[str, list[tuple[float, float, bool]]] = field(default_factory=dict)
+
+    def record(self, who: str, sent: float, accepted: bool) -> None:
+        self.tries.setdefault(who, []).append((sent, time.monotonic(), accepted))
+
+    def first_accepted(self, after: float) -> tuple[float, int]:
+        """When the first delivery sent after `after` was answered accepted, and how many sent
+        after `after` were not accepted."""
+        sent_after = [t for tries in self.tries.values() for t in tries if t[0] >= after]
+        answered = min((done for _, done, ok in sent_after if ok), default=float("inf"))
+        return answered, sum(1 for *_, ok in sent_after if not ok)
+
+
+def _send_form(stack: Stack, form: Submission, objective_id: int, log: Deliveries) -> None:
+    sent = time.monotonic()
+    _submit_once(stack, form, objective_id)
+    log.record(form.user, sent, _acknowledged(form))
+
+
+def _deliver_vote(stack: Stack, log: Deliveries, user: str, ts: str, event_id: str) -> None:
+    """As Slack does: again while it is not answered 200 (here a second apart, for 30 s)."""
+    for attempt in range(30):
+        sent = time.monotonic()
+        status = _react(stack, user, ts, event_id, retry=attempt or None)
+        log.record(event_id, sent, status == 200)
+        if status == 200:
+            return
+        time.sleep(1.0)
+
+
+def _spread(work: list[tuple[Callable[..., None], tuple[object, ...]]], seconds: float) -> None:
+    """Start each piece of work in a thread, evenly over `seconds`; wait for all of them."""
+    threads = []
+    for target, args in work:
+        thread = threading.Thread(target=target, args=args)
+        threads.append(thread)
+        thread.start()
+        time.sleep(seconds / len(work))
+    for thread in threads:
+        thread.join(timeout=120)
+
+
+def _told(slack: FakeSlack, user: str) -> int:
+    """How many confirmations ("in the register") Slack took for `user`."""
+    return sum(
+        1
+        for call in slack.calls("chat.postMessage")
+        if call.params.get("channel") == user
+        and call.response.get("ok")
+        and "is in the register" in str(call.params.get("text"))
+    )
+
+
 @pytest.mark.postgres
+@pytest.mark.timeout(600)
 def test_postgres_going_away_mid_burst_loses_nothing_acknowledged(
     postgres_behind_proxy: tuple[str, CuttableProxy], tmp_path: Path
 ) -> None:
@@ -241,33 +371,86 @@ def test_postgres_going_away_mid_burst_loses_nothing_acknowledged(
         stack = _own_stack(url, tmp_path, slack)
         with stack.bot:
             objective_id = _objective(stack)
+            cards = _cards_to_vote_on(stack, objective_id, 3)
             forms = _open_forms(stack, "PG", _titles("PG", FORMS))
-            sender = threading.Thread(target=_send_all, args=(stack, forms, objective_id, 0.4))
-            sender.start()
-            time.sleep(0.4 * FORMS / 3)  # a third of the forms are in
-            health: list[int] = []
-            outage = threading.Thread(target=_outage, args=(proxy, 4.0))
-            outage.start()
-            time.sleep(1.0)
-            started = time.monotonic()
-            health.append(_health(stack.driver))
-            took = time.monotonic() - started
-            outage.join()
+            voters = [(f"UPGV{n:04d}", cards[n % 3], f"EvPG{n:05d}") for n in range(FORMS * 2)]
+            form_log, vote_log = Deliveries(), Deliveries()
+            health = Watch(lambda: _bot_health(stack.driver)).start()
+            server = Watch(lambda: _server_answers(url)).start()
+            burst = [
+                threading.Thread(
+                    target=_spread,
+                    args=(
+                        [(_send_form, (stack, f, objective_id, form_log)) for f in forms],
+                        BURST_S,
+                    ),
+                ),
+                threading.Thread(
+                    target=_spread,
+                    args=([(_deliver_vote, (stack, vote_log, *v)) for v in voters], BURST_S),
+                ),
+            ]
+            for thread in burst:
+                thread.start()
+            time.sleep(2.0)
+            went = time.monotonic()
+            _outage(proxy, 4.0)
             back = time.monotonic()
-            while _health(stack.driver) != 200:
-                assert time.monotonic() - back < RECOVERY_S, "the bot did not answer again"
-                time.sleep(0.2)
-            recovered = time.monotonic() - back
-            sender.join()
-            assert health == [503] and took < 2.5, (health, took)
+            for thread in burst:
+                thread.join(timeout=180)
+            time.sleep(RETRY_S * 3)  # the scheduler's leader asks for its lock every RETRY_S
+            health.stop()
+            server.stop()
+
+            # While the database was away /healthz said 503, each answer within 2.5 s; soon
+            # after it was back the bot said 200 (its scheduler leading again), and saved forms
+            # and counted votes again.
+            down = server.first(went, ok=False)
+            up = server.first(down or went, ok=True)
+            assert down is not None and up is not None and up <= back + 0.2, server.samples
+            unhealthy = health.first(went, ok=False)
+            healthy = health.first(up, ok=True)
+            leading = health.first(up, ok=True, detail="leader")
+            assert unhealthy is not None and unhealthy < up, health.samples
+            assert healthy is not None and healthy - up < RECOVERY_S, health.samples
+            assert leading is not None and leading - up < RECOVERY_S + 3 * RETRY_S
+            assert max(took for *_, took in health.samples) < 2.5
+            form_back, forms_refused_after = form_log.first_accepted(up)
+            vote_back, votes_refused_after = vote_log.first_accepted(up)
+            assert form_back - up < RECOVERY_S and vote_back - up < RECOVERY_S
+            # Every form acknowledged is stored once; those refused are stored once when sent
+            # again; every vote counts once.
             refused = _acknowledged_are_stored_once(stack, forms)
-            # Those told the form could not be saved submit it again: stored once now.
             for form in refused:
                 _submit(stack, form, objective_id)
             assert _acknowledged_are_stored_once(stack, refused) == []
+            assert all(tries[-1][2] for tries in vote_log.tries.values()), vote_log.tries
+            assert _count(stack.engine, "SELECT count(*) FROM votes") == len(voters)
+            doubled = _count(
+                stack.engine,
+                "SELECT count(*) FROM (SELECT proposal_id, user_id FROM votes "
+                "GROUP BY proposal_id, user_id HAVING count(*) > 1) AS twice",
+            )
+            assert doubled == 0
+            if FULL:
+                # Each author of a saved form is told so once, also those whose telling failed
+                # while the database was away (the card outbox tells them).
+                authors = [form.user for form in forms]
+                deadline = time.monotonic() + TOLD_WITHIN_S
+                while any(_told(slack, user) == 0 for user in authors):
+                    assert time.monotonic() < deadline, [u for u in authors if not _told(slack, u)]
+                    time.sleep(1.0)
+                assert all(_told(slack, user) == 1 for user in authors)
             assert _unexpected_tracebacks(stack.bot.log()) == []
         stack.engine.dispose()
-    print(f"recovered {recovered:.1f} s after the database came back; {len(refused)} refused")
+    print(
+        f"\n{'restart' if RESTART else 'cut'}: {back - went:.1f} s outage; the server refused "
+        f"{up - down:.1f} s; /healthz 503 from {unhealthy - down:+.1f} s to "
+        f"{healthy - up:+.1f} s after the server was back (scheduler leading {leading - up:+.1f} "
+        f"s); first form saved {form_back - up:+.1f} s, first vote counted {vote_back - up:+.1f} "
+        f"s after ({forms_refused_after} forms, {votes_refused_after} vote deliveries sent "
+        f"after it refused); {len(refused)} of {len(forms)} forms refused in all"
+    )
 
 
 # ---- SIGKILL in the middle of a burst --------------------------------------------------------
