@@ -122,6 +122,11 @@ class GatedConnection(sqlite3.Connection):
         finally:
             self._csi_let_go()
 
+    def __del__(self) -> None:
+        # A connection dropped without being closed: SQLite lets go of the file as it is freed,
+        # and so does the gate.
+        self._csi_let_go()
+
     def _csi_before(self, sql: str) -> None:
         gate = self.csi_gate
         if gate is None or self._csi_holding or not _WRITES.match(sql):

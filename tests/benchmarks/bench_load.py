@@ -67,6 +67,7 @@ class Tally:
     lock: threading.Lock = field(default_factory=threading.Lock)
     ack_ms: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     errors: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    reasons: dict[str, int] = field(default_factory=lambda: defaultdict(int))  # what they were
     examples: list[str] = field(default_factory=list)
     forms: set[str] = field(default_factory=set)  # source keys of the forms acknowledged
     captures: set[str] = field(default_factory=set)  # source keys of one-line proposals
@@ -79,8 +80,23 @@ class Tally:
             self.ack_ms[kind].append(took)
             if not ok:
                 self.errors[kind] += 1
+                self.reasons[reason(what)] += 1
                 if len(self.examples) < 10:
                     self.examples.append(f"{kind}: {what[:300]}")
+
+
+REASONS = {
+    "did not answer in time": "the register did not answer in time",
+    "Something went wrong": "something went wrong",
+}
+
+
+def reason(answer: str) -> str:
+    """What an error answer said, in a few words."""
+    for words, short in REASONS.items():
+        if words in answer:
+            return short
+    return answer[:60] or "no answer"
 
 
 def title(rng: random.Random) -> str:
@@ -385,6 +401,7 @@ def main(argv: list[str] | None = None) -> int:
         "load_generator_cpu_s": round(own_cpu, 1),
         "load_average_1_5_15": [round(x, 1) for x in os.getloadavg()],
         "errors": errors,
+        "error_reasons": dict(tally.reasons),
         "ack_ms": {k: round(v, 1) for k, v in percentiles(every).items()},
         "max_ack_ms": round(max(every), 1) if every else None,
         "by_kind": {
@@ -421,6 +438,8 @@ def main(argv: list[str] | None = None) -> int:
             f"({s['requests_per_s']}/s), {s['errors']} errors; ack p50 {s['ack_ms']['p50']} ms, "
             f"p99 {s['ack_ms']['p99']} ms (goal < {GOAL_P99_MS:g}), max {s['max_ack_ms']} ms"
         )
+        for why, count in sorted(s["error_reasons"].items(), key=lambda item: -item[1]):
+            print(f"  {count} errors: {why}")
         cores = os.cpu_count() or 1
         print(
             f"CPU during the run: the bot {s['bot_cpu_s']} s, the people and the fake Slack "
