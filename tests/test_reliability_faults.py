@@ -432,6 +432,7 @@ def test_postgres_going_away_mid_burst_loses_nothing_acknowledged(
                 "GROUP BY proposal_id, user_id HAVING count(*) > 1) AS twice",
             )
             assert doubled == 0
+            told = ""
             if FULL:
                 # Each author of a saved form is told so once, also those whose telling failed
                 # while the database was away (the card outbox tells them).
@@ -441,15 +442,17 @@ def test_postgres_going_away_mid_burst_loses_nothing_acknowledged(
                     assert time.monotonic() < deadline, [u for u in authors if not _told(slack, u)]
                     time.sleep(1.0)
                 assert all(_told(slack, user) == 1 for user in authors)
+                told = f"; every author told once {time.monotonic() - up:.0f} s after"
             assert _unexpected_tracebacks(stack.bot.log()) == []
         stack.engine.dispose()
     print(
         f"\n{'restart' if RESTART else 'cut'}: {back - went:.1f} s outage; the server refused "
-        f"{up - down:.1f} s; /healthz 503 from {unhealthy - down:+.1f} s to "
+        f"{up - down:.1f} s; /healthz 503 for {healthy - unhealthy:.1f} s, from "
+        f"{unhealthy - down:+.1f} s to "
         f"{healthy - up:+.1f} s after the server was back (scheduler leading {leading - up:+.1f} "
         f"s); first form saved {form_back - up:+.1f} s, first vote counted {vote_back - up:+.1f} "
         f"s after ({forms_refused_after} forms, {votes_refused_after} vote deliveries sent "
-        f"after it refused); {len(refused)} of {len(forms)} forms refused in all"
+        f"after it refused); {len(refused)} of {len(forms)} forms refused in all{told}"
     )
 
 
