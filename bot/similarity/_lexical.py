@@ -64,6 +64,8 @@ _WEIGHTS = np.array([WORD_WEIGHT, CHAR_WEIGHT])
 MIN_CANDIDATES = 128
 # Candidate generation reads at most this many postings per query (bounds the latency).
 STAGE1_POSTINGS = 300_000
+# ... and at least this many in each segment (a small segment is cheap to read whole).
+STAGE1_MIN_POSTINGS = 20_000
 # Buffered documents that make a segment of their own.
 MIN_BUFFER = 256
 # This many segments of one size class merge into one; a segment with this share of removed
@@ -321,7 +323,7 @@ class LexicalIndex:
         for kind, counts in zip(KINDS, analyse(title, description), strict=True):
             if not counts:
                 continue
-            tids = self.vocabulary.lookup(np.fromiter(map(hash, counts), np.int64, len(counts)))
+            tids = self.vocabulary.lookup(np.fromiter(counts, np.int64, len(counts)))
             tf = np.fromiter(counts.values(), np.float64, len(counts))
             known = tids >= 0
             df = np.where(known, self._df[np.where(known, tids, 0)], 0)
@@ -360,7 +362,7 @@ class LexicalIndex:
             return np.zeros(0, np.int64), np.zeros(0)
         starts = seg.ptr[ids]
         lens = seg.ptr[ids + 1] - starts
-        budget = max(STAGE1_POSTINGS * len(seg) // max(self._n, 1), 20_000)
+        budget = max(STAGE1_POSTINGS * len(seg) // max(self._n, 1), STAGE1_MIN_POSTINGS)
         use = np.ones(len(ids), bool)
         if lens.sum() > budget:
             # The most frequent terms (a few common char grams) dominate the cost yet barely
@@ -385,7 +387,8 @@ class LexicalIndex:
             del wanted
             np.divide(tf, denom, out=tf)
             del denom
-            part = np.bincount(rows, weights=tf, minlength=len(seg))
+            # (An empty bincount is of integers: a segment may hold no posting of a query term.)
+            part = np.bincount(rows, weights=tf, minlength=len(seg)).astype(float, copy=False)
             if score is None:
                 score = part
             else:

@@ -63,8 +63,8 @@ def analyse_docs(
     keys = array("q")
     for doc_id, title, description in docs:
         words, chars = analyse(title, description)
-        hashes.extend(map(hash, words))
-        hashes.extend(map(hash, chars))
+        hashes.extend(words)
+        hashes.extend(chars)
         kinds.extend(bytes(len(words)))
         kinds.extend(b"\x01" * len(chars))
         tf.extend(words.values())

@@ -7,12 +7,14 @@ A document becomes a bag of terms of two kinds, scored as two separate BM25 sign
   compound names and partial words still match.
 
 Title terms are counted ``TITLE_BOOST`` times because a title states the gist of a proposal.
+Terms are counted by their string's ``hash``: the index never needs the strings themselves.
 """
 
 from __future__ import annotations
 
 import re
 import threading
+from array import array
 from collections import Counter
 from functools import lru_cache
 from itertools import chain
@@ -46,15 +48,20 @@ def _stem(token: str) -> str:
     return str(stemmer.stemWord(token))
 
 
-# Bounded: each entry holds ~15 strings, and frequent tokens are what the cache is for.
+# Bounded. Each entry keeps the hashes of the token's ~15 grams in one array (under 200 bytes,
+# where a tuple of the gram strings took about 1 KB): the cache is there for frequent tokens.
 @lru_cache(maxsize=20_000)
-def _grams(token: str) -> tuple[str, ...]:
-    """Character n-grams of one token padded with spaces, so prefixes/suffixes are marked."""
+def _gram_hashes(token: str) -> array[int]:
+    """Hashes of the character n-grams of one token padded with spaces, so prefixes and
+    suffixes are marked."""
     padded = f" {token[:CHAR_TOKEN_CAP]} "
-    return tuple(
-        CHAR_PREFIX + padded[i : i + n]
-        for n in range(CHAR_MIN, CHAR_MAX + 1)
-        for i in range(len(padded) - n + 1)
+    return array(
+        "q",
+        [
+            hash(CHAR_PREFIX + padded[i : i + n])
+            for n in range(CHAR_MIN, CHAR_MAX + 1)
+            for i in range(len(padded) - n + 1)
+        ],
     )
 
 
@@ -63,12 +70,13 @@ def tokens(text: str) -> list[str]:
     return _TOKEN_RE.findall(text.lower())
 
 
-def analyse(title: str, description: str) -> tuple[Counter[str], Counter[str]]:
-    """Term counts ``(words, chars)`` of a document, title terms boosted."""
+def analyse(title: str, description: str) -> tuple[Counter[int], Counter[int]]:
+    """Term counts ``(words, chars)`` of a document, title terms boosted; each term is the
+    ``hash`` of its string (a word stem, or ``CHAR_PREFIX`` and a gram)."""
     title_toks = tokens(title)
     desc_toks = tokens(description)
     # Repeating the title tokens is the simplest exact way to weight their counts.
     toks = title_toks * TITLE_BOOST + desc_toks
-    words = Counter(map(_stem, toks))
-    chars = Counter(chain.from_iterable(map(_grams, toks)))
+    words = Counter(map(hash, map(_stem, toks)))
+    chars = Counter(chain.from_iterable(map(_gram_hashes, toks)))
     return words, chars
