@@ -187,3 +187,35 @@ def test_frequent_terms_left_out_of_the_first_stage_still_count_in_full(
         # The best match is found even though the first stage saw only part of the query.
         if hits:
             assert hits[0][1] == pytest.approx(best(scores, 1, set())[0][1], rel=1e-5)
+
+
+@pytest.mark.parametrize("first_stage", ["whole", "rare terms only"])
+def test_counts_beyond_one_byte_score_exactly(
+    monkeypatch: pytest.MonkeyPatch, first_stage: str
+) -> None:
+    """Segments keep counts in one byte; a word repeated hundreds of times in one proposal
+    (pasted logs) still counts in full, through merges and from every place a search reads."""
+    if first_stage != "whole":
+        monkeypatch.setattr(_lexical, "STAGE1_POSTINGS", 300)
+        monkeypatch.setattr(_lexical, "STAGE1_MIN_POSTINGS", 300)
+        monkeypatch.setattr(_segments, "TOP_TERMS", 6)
+        monkeypatch.setattr(_segments, "TOP_MIN_POSTINGS", 8)
+    docs = corpus(240, seed=15)
+    docs[5] = (5, "disk disk", "disk " * 300 + "srv1 " * 256)
+    docs[77] = (77, "Backup", "backup failed " * 700)
+    docs[150] = (150, "rota", "disk " * 254)  # just below: stored as is
+    stored = {d[0]: d for d in docs}
+    index = LexicalIndex(min_buffer=16)
+    for start in range(0, len(docs), 20):  # segments of 20, merged as they come
+        index.add_many(docs[start : start + 20])
+    index.remove(9)
+    del stored[9]
+    index.compact()
+    for title, description in [("disk", ""), ("backup failed", "srv1"), *queries(docs, 16)]:
+        scores = reference(stored, title, description)
+        hits = index.search(title, description, 10, set())
+        if first_stage == "whole":
+            assert_same_ranking(hits, scores, 10, set())
+        for doc_id, score in hits:
+            assert score == pytest.approx(scores[doc_id], rel=1e-5, abs=1e-9)
+    assert index.search("backup failed", "", 1, set())[0][0] == 77

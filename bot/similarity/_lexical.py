@@ -44,6 +44,7 @@ from bot.similarity._segments import (
     build_plan,
     build_segment,
     concat,
+    exact_counts,
     lower_bound,
     postings,
     ranges,
@@ -376,9 +377,7 @@ class LexicalIndex:
             pick = np.flatnonzero(use & (kinds == kind))
             if not len(pick):
                 continue
-            rows, counts = postings(seg, ids[pick])
-            tf = counts.astype(np.float32)
-            del counts
+            rows, tf = postings(seg, ids[pick])
             wanted = np.repeat(weights[pick].astype(np.float32) * (K1 + 1), lens[pick])
             # part = wanted * tf / (tf + norm), the BM25 share of each posting, in place.
             denom = norm[kind][rows]
@@ -444,7 +443,8 @@ class LexicalIndex:
             hit = np.flatnonzero(code_weight[codes])
             of_cand = np.repeat(np.arange(len(cand)), lens)[hit]
             kind = code_kind[codes[hit]]
-            tf = seg.top_tf[entry[hit]].astype(np.float32)
+            read = entry[hit]
+            tf = exact_counts(seg.top_tf[read], seg.top_big, lambda hot: read[hot])
             nrm = np.where(kind == 0, norm[0][cand[of_cand]], norm[1][cand[of_cand]])
             part = code_weight[codes[hit]] * (K1 + 1) * tf / (tf + nrm)
             share += np.bincount(of_cand, weights=part, minlength=len(cand))
@@ -460,7 +460,8 @@ class LexicalIndex:
             found = found[at[found] < end[found]]
             of_term = rest[found // len(cand)]
             of_cand = found % len(cand)
-            tf = seg.tf[at[found]].astype(np.float32)
+            read = at[found]
+            tf = exact_counts(seg.tf[read], seg.big, lambda hot: read[hot])
             nrm = np.where(kinds[of_term] == 0, norm[0][cand[of_cand]], norm[1][cand[of_cand]])
             part = weights[of_term] * (K1 + 1) * tf / (tf + nrm)
             share += np.bincount(of_cand, weights=part, minlength=len(cand))

@@ -1,6 +1,7 @@
 """Storage of the lexical index: documents analysed into hashed terms, and immutable segments
 of term-major postings (per term: the rows of the documents holding it, int32, and its count
-in each, uint16). Plain numpy; ``_lexical.py`` keeps the statistics and scores.
+in each, one byte: a count of ``SATURATED`` or more is kept exactly in a small side table).
+Plain numpy; ``_lexical.py`` keeps the statistics and scores.
 """
 
 from __future__ import annotations
@@ -26,6 +27,11 @@ TOP_MIN_POSTINGS = 64
 # Merges copy postings in blocks of about this many, so their extra memory stays small.
 BLOCK_POSTINGS = 500_000
 _TF_MAX = np.iinfo(np.uint16).max
+# A segment stores counts in one byte; this value means "look the count up in the side table"
+# (counts that high are rare: a word repeated hundreds of times in one proposal).
+SATURATED = 255
+# (positions, exact counts) of the saturated entries of an array of counts, positions ascending.
+Overflow = tuple[np.ndarray, np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -163,18 +169,45 @@ def ranges(starts: np.ndarray, lens: np.ndarray) -> np.ndarray:
     return offsets + np.arange(total, dtype=np.int64)
 
 
+def saturate(counts: np.ndarray) -> tuple[np.ndarray, Overflow]:
+    """Counts as one byte each, and the side table of those that do not fit."""
+    big = np.flatnonzero(counts >= SATURATED)
+    return np.minimum(counts, SATURATED).astype(np.uint8), (big, counts[big].astype(np.uint16))
+
+
+def exact_counts(
+    stored: np.ndarray, overflow: Overflow, positions: Callable[[np.ndarray], np.ndarray]
+) -> np.ndarray:
+    """Float32 counts of entries read from a saturated array; ``positions`` gives the array
+    positions of the entries at the given indices (asked only for saturated ones)."""
+    counts = stored.astype(np.float32)
+    if len(overflow[0]):
+        hot = np.flatnonzero(stored == SATURATED)
+        if len(hot):
+            counts[hot] = overflow[1][np.searchsorted(overflow[0], positions(hot))]
+    return counts
+
+
 def postings(seg: Segment, terms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(rows, counts) of every posting of ``terms`` in ``seg``, term after term."""
+    """(rows, float32 counts) of every posting of ``terms`` in ``seg``, term after term."""
     starts = seg.ptr[terms]
     lens = seg.ptr[terms + 1] - starts
     if _csr_row_index is not None and seg.ptr.dtype == seg.rows.dtype:
         total = int(lens.sum())
         rows = np.empty(total, seg.rows.dtype)
-        tf = np.empty(total, seg.tf.dtype)
-        _csr_row_index(len(terms), terms.astype(seg.ptr.dtype), seg.ptr, seg.rows, seg.tf, rows, tf)
-        return rows, tf
+        stored = np.empty(total, seg.tf.dtype)
+        _csr_row_index(
+            len(terms), terms.astype(seg.ptr.dtype), seg.ptr, seg.rows, seg.tf, rows, stored
+        )
+
+        def positions(hot: np.ndarray) -> np.ndarray:
+            first = np.cumsum(lens) - lens  # where each term's postings start in the copy
+            of_term = np.searchsorted(first, hot, side="right") - 1
+            return starts[of_term] + (hot - first[of_term])
+
+        return rows, exact_counts(stored, seg.big, positions)
     entry = ranges(starts, lens)
-    return seg.rows[entry], seg.tf[entry]
+    return seg.rows[entry], exact_counts(seg.tf[entry], seg.big, lambda hot: entry[hot])
 
 
 def offsets(counts: np.ndarray) -> np.ndarray:
@@ -207,8 +240,8 @@ class Segment:
     """Term-major postings of a set of documents; only the live flags ever change."""
 
     __slots__ = (
-        "alive", "dead", "dl", "dl_of", "doc_ids", "keys", "norm_cache", "order", "ptr", "rows",
-        "sorted_ids", "tf", "top_code", "top_ptr", "top_terms", "top_tf",
+        "alive", "big", "dead", "dl", "dl_of", "doc_ids", "keys", "norm_cache", "order", "ptr",
+        "rows", "sorted_ids", "tf", "top_big", "top_code", "top_ptr", "top_terms", "top_tf",
     )  # fmt: skip
 
     def __init__(
@@ -216,14 +249,16 @@ class Segment:
         ptr: np.ndarray,
         rows: np.ndarray,
         tf: np.ndarray,
+        big: Overflow,
         doc_ids: np.ndarray,
         keys: np.ndarray,
         dl: np.ndarray,
         step_aside: Callable[[], None] | None = None,
     ) -> None:
-        self.ptr = ptr  # int64 (terms known when built + 1)
+        self.ptr = ptr  # int32 or int64 (terms known when built + 1)
         self.rows = rows  # int32, ascending within each term
-        self.tf = tf  # uint16
+        self.tf = tf  # uint8, SATURATED: see big
+        self.big = big  # the exact counts of the saturated postings
         self.doc_ids = doc_ids  # int64 per row
         self.keys = keys  # int64 text key per row
         self.dl = dl  # float32 (rows, 2)
@@ -239,7 +274,7 @@ class Segment:
     def _index_top_terms(self, step_aside: Callable[[], None] | None) -> None:
         """A document-major copy of the postings of the segment's most frequent terms: a search
         leaves those out of its first stage, and this gives its candidates their share without
-        reading those long postings lists. About two fifths of the postings, at 4 bytes each."""
+        reading those long postings lists. About two fifths of the postings, at 3 bytes each."""
         lens = np.diff(self.ptr)
         k = min(TOP_TERMS, len(lens))
         top = np.argpartition(-lens, k - 1)[:k] if k else np.zeros(0, np.int64)
@@ -252,7 +287,9 @@ class Segment:
         np.cumsum(per_row, out=self.top_ptr[1:])
         total = int(self.top_ptr[-1])
         self.top_code = np.empty(total, np.uint16)
-        self.top_tf = np.empty(total, np.uint16)
+        self.top_tf = np.empty(total, np.uint8)
+        big_at: list[np.ndarray] = []
+        big_tf: list[np.ndarray] = []
         # Term by term (a term's rows are distinct): no sort, and little extra memory.
         fill = self.top_ptr[:-1].copy()
         for code, term in enumerate(top.tolist()):
@@ -262,9 +299,17 @@ class Segment:
             self.top_code[at] = code
             self.top_tf[at] = self.tf[lo:hi]
             fill[rows] += 1
+            a, b = np.searchsorted(self.big[0], [lo, hi])
+            if b > a:  # saturated counts: their side table follows them
+                big_at.append(at[self.big[0][a:b] - lo])
+                big_tf.append(self.big[1][a:b])
             if step_aside is not None and code % 64 == 63:
                 step_aside()
         self.top_terms = top
+        places = np.concatenate(big_at) if big_at else np.zeros(0, np.int64)
+        order = np.argsort(places)
+        counts = np.concatenate(big_tf) if big_tf else np.zeros(0, np.uint16)
+        self.top_big = (places[order], counts[order])
 
     def __len__(self) -> int:
         return len(self.doc_ids)
@@ -295,9 +340,8 @@ def build_segment(docs: Encoded, step_aside: Callable[[], None] | None = None) -
     rows = np.repeat(np.arange(len(docs), dtype=np.int32), np.diff(docs.ptr))
     order = np.argsort(docs.terms, kind="stable")  # stable: rows stay ascending per term
     ptr = offsets(np.bincount(docs.terms, minlength=docs.n_terms))
-    return Segment(
-        ptr, rows[order], docs.tf[order], docs.doc_ids, docs.text_keys, docs.dl, step_aside
-    )
+    tf, big = saturate(docs.tf[order])
+    return Segment(ptr, rows[order], tf, big, docs.doc_ids, docs.text_keys, docs.dl, step_aside)
 
 
 def merge_segments(
@@ -323,7 +367,9 @@ def merge_segments(
     ptr = offsets(total)
     del total
     rows = np.empty(int(ptr[-1]), np.int32)
-    tf = np.empty(int(ptr[-1]), np.uint16)
+    tf = np.empty(int(ptr[-1]), np.uint8)
+    big_at: list[np.ndarray] = []
+    big_tf: list[np.ndarray] = []
     bounds = np.unique(np.searchsorted(ptr, np.arange(0, ptr[-1], BLOCK_POSTINGS), "right") - 1)
     bounds = np.append(bounds[bounds < n_terms], n_terms)
     for t0, t1 in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
@@ -343,10 +389,20 @@ def merge_segments(
                 rows[dest] = remap[seg.rows[lo:hi][kept]]
                 tf[dest] = seg.tf[lo:hi][kept]
                 before += np.bincount(term - t0, minlength=t1 - t0)
+                first, last = np.searchsorted(seg.big[0], [lo, hi])
+                if last > first:  # saturated counts: their side table follows them
+                    at = seg.big[0][first:last] - lo
+                    moved = kept[at]
+                    big_at.append(dest[excl[at[moved]]])
+                    big_tf.append(seg.big[1][first:last][moved])
     ids = np.concatenate([seg.doc_ids[alive] for seg, alive in parts])
     keys = np.concatenate([seg.keys[alive] for seg, alive in parts])
     dl = np.concatenate([seg.dl[alive] for seg, alive in parts])
-    return Segment(ptr, rows, tf, ids, keys, dl, step_aside), remaps
+    places = np.concatenate(big_at) if big_at else np.zeros(0, np.int64)
+    order = np.argsort(places)
+    counts = np.concatenate(big_tf) if big_tf else np.zeros(0, np.uint16)
+    big = (places[order], counts[order])
+    return Segment(ptr, rows, tf, big, ids, keys, dl, step_aside), remaps
 
 
 @dataclass
