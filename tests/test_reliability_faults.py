@@ -131,13 +131,6 @@ def _unexpected_tracebacks(log: str) -> list[str]:
     ]
 
 
-def _health(driver: SlackDriver) -> int:
-    try:
-        return driver.get("/healthz").status
-    except OSError:
-        return 0
-
-
 def _own_stack(url: str, workdir: Path, slack: FakeSlack, **extra: str) -> Stack:
     env = bot_env(
         api_url=slack.api_url,
