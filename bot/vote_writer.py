@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from sqlmodel import Session
 
@@ -110,10 +110,7 @@ class VoteWriter:
 
     def _write(self, batch: list[_Waiting]) -> None:
         try:
-            with self._unit_of_work() as connection:
-                outcomes = apply_together(
-                    connection=connection, reactions=[w.reaction for w in batch]
-                )
+            outcomes = self._stored([w.reaction for w in batch])
             for waiting, outcome in zip(batch, outcomes, strict=True):
                 waiting.outcome = outcome
         except Exception as shared_error:
@@ -151,12 +148,24 @@ class VoteWriter:
 
     def _write_alone(self, waiting: _Waiting) -> None:
         try:
-            with self._unit_of_work() as connection:
-                [waiting.outcome] = apply_together(
-                    connection=connection, reactions=[waiting.reaction]
-                )
+            [waiting.outcome] = self._stored([waiting.reaction])
         except Exception as error:
             waiting.error = error
+
+    def _stored(self, reactions: list[Reaction]) -> list[ReactionOutcome]:
+        """The reactions' effects, committed. A connection kept from an earlier batch may have
+        died since (the server restarted while no vote came): then the unit of work runs once
+        more on a fresh one, rather than answer 503 for a database that is back. Running it
+        again is safe: it is one transaction, and the event marks count each reaction once."""
+        kept = self._connection is not None
+        try:
+            with self._unit_of_work() as connection:
+                return apply_together(connection=connection, reactions=reactions)
+        except DBAPIError as error:
+            if not (kept and error.connection_invalidated):
+                raise
+        with self._unit_of_work() as connection:
+            return apply_together(connection=connection, reactions=reactions)
 
 
 def apply_together(*, connection: Connection, reactions: list[Reaction]) -> list[ReactionOutcome]:

@@ -135,3 +135,21 @@ def test_a_vote_on_a_closed_proposal_is_refused_and_remembered_with_the_batch(
     with session_scope(engine) as session:
         actions = [e.action for e in repo.history(session=session, proposal_id=closed)]
     assert actions == ["reaction_refused"]
+
+
+def test_a_vote_after_the_servers_restart_is_stored_at_once(engine: Engine) -> None:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has no server to restart")
+    pid = _card(engine, "1.000001")
+    writer = VoteWriter(engine)
+    assert writer.apply(_r("U1", "Ev1")).changed  # its connection is kept for the next batch
+    # The server ends every session of the writer's database but this one, as a restart does.
+    with engine.connect() as admin:
+        admin.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        )
+    assert writer.apply(_r("U2", "Ev2")).changed
+    assert _voters(engine, pid) == {"U1", "U2"}
