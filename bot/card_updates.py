@@ -7,6 +7,12 @@ may redraw the same card at the same time with an older count, and its `chat.upd
 after ours: so after each redraw the card is read again, and drawn again while what Slack was
 last sent differs from what the register holds. The last redraw of every replica thus reads the
 final count.
+
+All the cards of the process share one budget of `chat.update` calls: Slack allows a Tier 3
+method about 50 calls a minute for the app in a workspace, with short bursts. A storm of votes
+on one card keeps its count close behind at one redraw a second; a storm on many cards redraws
+them in turn within the budget, each ending with its exact count. When Slack still answers
+"ratelimited", every card waits out its Retry-After, not only the one that asked.
 """
 
 from __future__ import annotations
@@ -27,9 +33,40 @@ log = logging.getLogger(__name__)
 # chat.update is rate limited per app (Tier 3, about 50 a minute); one card needs no more than
 # one redraw a second for its count to follow a burst of votes closely.
 MIN_INTERVAL = 1.0
+# The shared chat.update budget (see the module's docstring): a sustained rate and a burst.
+BUDGET_PER_S = 50 / 60
+BUDGET_BURST = 10
 # A card that keeps coming out stale (two replicas racing) or rate limited is left after this
 # many redraws in a row; the next vote starts again.
 MAX_ROUNDS = 20
+
+
+class Budget:
+    """A token bucket of calls that keeps slots: `take` counts a call and says when it may go."""
+
+    def __init__(self, *, per_s: float = BUDGET_PER_S, burst: int = BUDGET_BURST) -> None:
+        self._per_s = per_s
+        self._burst = float(burst)
+        self._tokens = float(burst)
+        self._at = time.monotonic()
+        self._resume_at = 0.0
+        self._lock = threading.Lock()
+
+    def take(self) -> float:
+        """Count a call and say in how many seconds it may go: 0 within the budget, else the
+        time of the slot kept for it (callers keep their slots: no crowd wakes to one call)."""
+        with self._lock:
+            now = time.monotonic()
+            self._tokens = min(self._burst, self._tokens + (now - self._at) * self._per_s)
+            self._at = now
+            self._tokens -= 1
+            wait = 0.0 if self._tokens >= 0 else -self._tokens / self._per_s
+            return max(wait, self._resume_at - now)
+
+    def pause(self, seconds: float) -> None:
+        """Slack answered "ratelimited": no call for `seconds`, whichever card asks."""
+        with self._lock:
+            self._resume_at = max(self._resume_at, time.monotonic() + seconds)
 
 
 @dataclass
@@ -43,10 +80,18 @@ class _Card:
 class CardUpdates:
     """The coalescing redraws of one bot process (see the module's docstring)."""
 
-    def __init__(self, deps: Deps, client: WebClient, *, min_interval: float = MIN_INTERVAL):
+    def __init__(
+        self,
+        deps: Deps,
+        client: WebClient,
+        *,
+        min_interval: float = MIN_INTERVAL,
+        budget: Budget | None = None,
+    ):
         self._deps = deps
         self._client = client
         self._min_interval = min_interval
+        self._budget = budget or Budget()
         self._lock = threading.Lock()
         self._cards: dict[int, _Card] = {}
 
@@ -69,16 +114,21 @@ class CardUpdates:
         with self._lock:
             return any(card.running for card in self._cards.values())
 
-    def _schedule(self, proposal_id: int, delay: float) -> None:
+    def _schedule(self, proposal_id: int, delay: float, *, counted: bool = False) -> None:
         if delay <= 0:
-            self._deps.later(self._redraw, proposal_id)
+            self._deps.later(self._redraw, proposal_id, counted)
             return
         # A timer, not a sleep: the shared workers stay free for other Slack calls meanwhile.
-        timer = threading.Timer(delay, self._deps.later, args=(self._redraw, proposal_id))
+        timer = threading.Timer(delay, self._deps.later, args=(self._redraw, proposal_id, counted))
         timer.daemon = True
         timer.start()
 
-    def _redraw(self, proposal_id: int) -> None:
+    def _redraw(self, proposal_id: int, counted: bool = False) -> None:
+        wait = 0.0 if counted else self._budget.take()
+        if wait > 0:
+            # Over the budget: the card stays in flight and dirty, and is drawn in its slot.
+            self._schedule(proposal_id, wait, counted=True)
+            return
         with self._lock:
             card = self._cards[proposal_id]
             card.dirty = False
@@ -89,6 +139,7 @@ class CardUpdates:
             )
             wait = self._min_interval
             if result.retry_after is not None:
+                self._budget.pause(result.retry_after)
                 wait, again = max(result.retry_after, self._min_interval), True
             elif self._dirty(proposal_id):
                 # A vote came in meanwhile: the card is drawn again anyway, no need to read it.

@@ -163,3 +163,77 @@ def test_one_coalescer_per_bot(sqlite_engine: Engine, slack: FakeSlack) -> None:
     assert card_updates.for_deps(_deps(sqlite_engine), client) is not card_updates.for_deps(
         deps, client
     )
+
+
+def _cards(engine: Engine, slack: FakeSlack, count: int) -> list[tuple[int, str]]:
+    with session_scope(engine) as session:
+        session.add(Objective(id=1, title="Fewer outages"))
+    made = []
+    for n in range(count):
+        ts = str(_client(slack).chat_postMessage(channel=CHANNEL, text="card")["ts"])
+        with session_scope(engine) as session:
+            proposal = Proposal(
+                title=f"Alert on full disks number {n}",
+                submitter="U0SUBMIT",
+                status="open",
+                objective_id=1,
+                channel_id=CHANNEL,
+                message_ts=ts,
+            )
+            session.add(proposal)
+            session.flush()
+            made.append((proposal.id or 0, ts))
+    return made
+
+
+def test_a_storm_on_many_cards_stays_within_slacks_budget_and_every_card_ends_exact(
+    sqlite_engine: Engine, slack: FakeSlack
+) -> None:
+    deps = _deps(sqlite_engine)
+    cards = _cards(sqlite_engine, slack, 12)
+    budget = card_updates.Budget(per_s=5, burst=3)
+    updates = CardUpdates(deps, _client(slack), min_interval=INTERVAL, budget=budget)
+    try:
+        for proposal_id, _ts in cards:
+            _vote(sqlite_engine, proposal_id, "U0ANA")
+        for proposal_id, _ts in cards:
+            updates.request(proposal_id)
+        _wait_idle(updates)
+    finally:
+        deps.shutdown()
+    times = sorted(c.at for c in slack.calls("chat.update"))
+    assert len(times) == 12
+    # Without the budget all twelve would go at once; with it, the burst and then five a
+    # second (one call of slack for timers that fire late together on a busy machine).
+    first_half_second = [t for t in times if t - times[0] <= 0.5]
+    assert len(first_half_second) <= 3 + 5 * 0.5 + 1
+    assert times[-1] - times[0] >= (12 - 3) / 5 - 0.1
+    for _proposal_id, ts in cards:
+        assert ":+1: 1 vote" in _shown(slack, ts)
+
+
+def test_slacks_retry_after_holds_every_card_not_only_the_one_refused(
+    sqlite_engine: Engine, slack: FakeSlack
+) -> None:
+    deps = _deps(sqlite_engine)
+    (first, first_ts), (second, second_ts) = _cards(sqlite_engine, slack, 2)
+    slack.fail_next("chat.update", retry_after=1)
+    updates = CardUpdates(deps, _client(slack), min_interval=INTERVAL)
+    try:
+        _vote(sqlite_engine, first, "U0ANA")
+        updates.request(first)
+        deadline = time.monotonic() + 5
+        while not slack.calls("chat.update"):
+            assert time.monotonic() < deadline, "the first redraw never went out"
+            time.sleep(0.01)
+        time.sleep(0.1)  # the refusal is read and the pause taken
+        _vote(sqlite_engine, second, "U0BEN")
+        updates.request(second)
+        _wait_idle(updates)
+    finally:
+        deps.shutdown()
+    limited = slack.calls("chat.update")[0]
+    assert limited.status == 429
+    drawn = {c.params["ts"]: c.at for c in _updates(slack)}
+    assert drawn[second_ts] - limited.at >= 1.0
+    assert ":+1: 1 vote" in _shown(slack, first_ts) and ":+1: 1 vote" in _shown(slack, second_ts)
