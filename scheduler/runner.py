@@ -252,14 +252,19 @@ def build_scheduler(
     # Weekly, for the steering group: proposals still without an objective after a week.
     add(objective_digest.JOB, objective_digest.trigger(timezone))
     add("housekeeping", CronTrigger(hour=3, minute=17, timezone=timezone))
-    # The card outbox runs at start (cards lost to a crash or a stop) and then every minute.
+    # The card outbox runs at start (cards lost to a crash or a stop) and then every tick: a
+    # minute (5 s with CSI_CRON_SECONDS, for tests).
     now = datetime.now().astimezone()
-    add("card_outbox", IntervalTrigger(minutes=1, timezone=timezone), next_run_time=now)
+    tick = TICK_WITH_SECONDS if settings.cron_seconds else TICK
+    add(
+        "card_outbox",
+        IntervalTrigger(seconds=tick.total_seconds(), timezone=timezone),
+        next_run_time=now,
+    )
     add(digest.JOB, digest_trigger)
     add(polls.OPEN_JOB, poll_trigger)
     add(polls.CLOSE_JOB, polls.close_trigger(settings))
     # At start and then every tick: what was missed, failed or abandoned.
-    tick = TICK_WITH_SECONDS if settings.cron_seconds else TICK
     add(
         "catch_up",
         IntervalTrigger(seconds=tick.total_seconds(), timezone=timezone),
