@@ -88,10 +88,12 @@ def submit(
             return held
         repo.take_pending_draft(session=session, key=key, user_id=submitter)
     else:
-        # Another copy had the key; it has finished now. Its answer is ours.
+        # Another copy had the key; it has finished now. Its answer is ours, looked for again:
+        # the rollback let go of the proposals read before it.
         stored = repo.proposal_by_source(session=session, source_key=source_key)
         if stored is not None:
             return Stored(proposal=stored, created=False)
+        held = _similar(session=session, similar=similar, draft=draft, key=key)
         if held is not None:
             return held
     proposal, created = proposals.capture(
