@@ -3,7 +3,7 @@
 Usage::
 
     python scripts/fit_warning.py DATA_DIR [--sizes 10000 100000] [--method lexical|semantic]
-        [--write] [--pools-cache FILE] [--embeddings FILE]
+        [--write] [--pools-cache FILE] [--embeddings FILE] [--false-warnings RATE]
 
 DATA_DIR is the similarity data folder (``dev/docs.jsonl``, ``dev/queries.txt``,
 ``padding.jsonl``; see its README). The duplicate groups are split in two halves by a hash of
@@ -19,7 +19,8 @@ the 100k store.
 
 A logistic regression (Newton's method, a little L2) is fitted on those pairs; the warning's
 cut-off ``warn_at`` is then chosen on the fitting half: the highest warning recall whose
-precision and false-warning rate meet the targets (``calibration.TARGET_*``) at every size;
+precision and false-warning rate meet the targets (``calibration.TARGET_*``; the latter can be
+set with ``--false-warnings``) at every size;
 ``show_at`` is half of it. ``--write`` stores the result in the package, as the entry of the
 method (the other method's entry is kept); without it the script only prints.
 
@@ -44,6 +45,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bot.similarity import Match, SimilarityIndex
 from bot.similarity.calibration import (
+    TARGET_FALSE_WARNINGS,
+    TARGET_PRECISION,
     Labelled,
     choose_cutoffs,
     evaluate,
@@ -174,6 +177,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--embeddings", type=Path, help="keep the semantic method's embeddings in this file"
     )
+    ap.add_argument(
+        "--false-warnings",
+        type=float,
+        default=TARGET_FALSE_WARNINGS,
+        help="highest false-warning rate the cut-off may give on the fitting half",
+    )
     args = ap.parse_args(argv)
 
     by_size = collect(args.data_dir, args.sizes, args.method, args.pools_cache, args.embeddings)
@@ -181,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     held = {s: [q for q in qs if not q.fit] for s, qs in by_size.items()}
     x, y = pairs([q for qs in fit.values() for q in qs], features_for(args.method))
     w = fit_logistic(x, y)
-    model = choose_cutoffs(w, fit, method=args.method)
+    model = choose_cutoffs(w, fit, method=args.method, false_warnings=args.false_warnings)
     report: dict[str, Any] = {"fit": {}, "held_out": {}}
     for name, part in (("fit", fit), ("held_out", held)):
         for size, qs in part.items():
@@ -191,6 +200,7 @@ def main(argv: list[str] | None = None) -> int:
         "pairs": len(y),
         "positives": int(y.sum()),
         "sizes": [qs[0].store_size for qs in by_size.values() if qs],
+        "targets": {"precision": TARGET_PRECISION, "false_warnings": args.false_warnings},
         "report": report,
     }
     model = WarningModel(**{**model.__dict__, "about": about})
