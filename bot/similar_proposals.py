@@ -92,6 +92,9 @@ class SimilarProposals:
         self._refreshed_at: datetime | None = None
         # Versions of the rows updated inside the look-back window: only those can come back.
         self._versions: dict[int, datetime] = {}
+        # Versions this replica indexed as it wrote them (`note`), for the next refresh to skip.
+        self._noted: dict[int, datetime] = {}
+        self._noted_lock = threading.Lock()
         self._ready = threading.Event()
 
     @property
@@ -114,6 +117,9 @@ class SimilarProposals:
             started = utcnow()
             horizon = started - REFRESH_OVERLAP
             changed = 0
+            with self._noted_lock:
+                noted, self._noted = self._noted, {}
+            self._versions.update(noted)
             if self._refreshed_at is None:
                 after = 0
                 while rows := repo.proposal_texts(
@@ -155,8 +161,11 @@ class SimilarProposals:
         return len(rows)
 
     def note(self, rows: Sequence[repo.ProposalText]) -> None:
-        """Index proposals this replica has just written (one document each: cheap)."""
+        """Index proposals this replica has just written (one document each: cheap); the
+        refresher then finds their versions known and does not read and index them again."""
         self._apply(rows, None)
+        with self._noted_lock:
+            self._noted.update((row[0], row[5]) for row in rows)
 
     def track(self, session: Session) -> None:
         """Index the proposals `session` writes as soon as it commits, so that this replica's

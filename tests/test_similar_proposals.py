@@ -110,6 +110,31 @@ def test_a_refresh_with_nothing_new_reindexes_nothing(engine: Engine, objective_
         assert index.refresh(session=session) == 0
 
 
+def test_proposals_indexed_as_they_were_written_are_not_read_again(
+    engine: Engine, objective_id: int
+) -> None:
+    index = SimilarProposals()
+    with session_scope(engine) as session:
+        index.refresh(session=session)
+    with session_scope(engine) as session:
+        index.track(session)  # this replica's own write, indexed as it commits
+        proposal, _ = proposals.capture(
+            session=session,
+            submitter="U1",
+            draft=ProposalDraft(
+                title="Automate TLS certificate renewal", objective_id=objective_id
+            ),
+        )  # type: ignore[arg-type]
+    with session_scope(engine) as session:
+        assert [m.proposal.id for m in index.similar(session=session, title="TLS renewal")] == [
+            proposal.id
+        ]
+        assert index.refresh(session=session) == 0
+    _capture(engine, "Monitor disk space on file servers", objective_id)  # another replica's
+    with session_scope(engine) as session:
+        assert index.refresh(session=session) == 1
+
+
 def test_a_held_form_is_decided_once_and_only_by_its_author(
     engine: Engine, objective_id: int
 ) -> None:
