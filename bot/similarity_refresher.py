@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import logging
+import os
 import sys
 import threading
 import time
@@ -22,8 +23,6 @@ INTERVAL_S = 1.0
 RETRY_S = 5.0
 # The semantic method's embeddings are written to their file at most this often (and at stop).
 SAVE_EVERY_S = 60.0
-# Batches of a long refresh between two hand-backs of freed memory to the system.
-TRIM_EVERY = 5
 # A refresh that takes in this many proposals (an import) is logged, like the first one.
 LOG_FROM = 1000
 # Between two batches of a large refresh the thread steps aside for a moment.
@@ -38,6 +37,8 @@ TRIM_THRESHOLD = 32 << 20
 # text (Python's default is 5 ms, which a request with a dozen database round trips would pay
 # a dozen times).
 SWITCH_INTERVAL_S = 0.001
+# The thread's nice value: on a busy machine, a request thread gets the processor first.
+NICENESS = 10
 
 
 class SimilarityRefresher:
@@ -53,7 +54,6 @@ class SimilarityRefresher:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._next_save = 0.0
-        self._batches = 0
 
     def start(self) -> SimilarityRefresher:
         """Start refreshing; merges of the index are left to this thread from now on."""
@@ -94,14 +94,15 @@ class SimilarityRefresher:
 
     def _pause(self) -> None:
         # Between batches of a long refresh: merge as it goes (so a register read at start is
-        # not left in dozens of small segments), and give freed memory back now and then.
+        # not left in dozens of small segments). Freed memory is given back once the refresh
+        # is over (``refresh_now``): a trim walks every heap holding its lock, which a request
+        # allocating meanwhile would wait for.
         self.similar.index.maintain()
-        self._batches += 1
-        if self._batches % TRIM_EVERY == 0:
-            release_free_memory()
         time.sleep(PAUSE_S)
 
     def _run(self) -> None:
+        with contextlib.suppress(OSError, AttributeError):  # Linux: a thread has its own
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), NICENESS)
         first = True
         while not self._stop.is_set():
             started = time.perf_counter()

@@ -197,3 +197,23 @@ def test_semantic_embeddings_survive_a_restart(tmp_path: Path) -> None:
     assert restarted.embedded == ["Monitor free disk space on every server"]
     query = "Automate TLS certificate renewal", "certificates expire unnoticed"
     assert again.search(*query)[0].doc_id == index.search(*query)[0].doc_id == 1
+
+
+def test_a_word_indexed_while_a_batch_was_prepared_keeps_its_own_match() -> None:
+    # The background batch prepares its vocabulary off the lock; a proposal written meanwhile
+    # (indexed at once by its request) must not have its words renumbered under it.
+    index = SimilarityIndex(background=True)
+    vocabulary = index._lexical.vocabulary
+    real_stage = vocabulary.stage
+
+    def stage_then_write(hashes: np.ndarray):  # type: ignore[no-untyped-def]
+        staged = real_stage(hashes)
+        vocabulary.stage = real_stage  # type: ignore[method-assign]
+        index.add(999, "Quarantine phishing attachments", "zanzibar xylophone")
+        return staged
+
+    vocabulary.stage = stage_then_write  # type: ignore[method-assign]
+    index.add_many([(i, title, body) for i, (title, body) in enumerate(TEXTS)])
+    assert index.search("Quarantine phishing attachments", "zanzibar xylophone")[0].doc_id == 999
+    assert index.search(*TEXTS[2])[0].doc_id == 2
+    assert index.search("zanzibar xylophone")[0].doc_id == 999

@@ -13,7 +13,6 @@ the query as the query is to itself and 0 when they share no term; it can slight
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -46,8 +45,9 @@ METHODS = ("lexical", "semantic")
 
 # Documents analysed (and embedded) per step of a bulk add: each step holds the lock briefly.
 CHUNK = 2000
-# A background update waits at most this many milliseconds at a time for searches to finish.
-STEP_ASIDE_MAX = 50
+# A background update waits at most this many milliseconds at a time for foreground work to
+# finish (a capture during an import's catch-up takes a few dozen: it should finish alone).
+STEP_ASIDE_MAX = 200
 
 
 def threshold_for(method: str) -> float:
@@ -97,6 +97,10 @@ class SimilarityIndex:
         self._lock = threading.RLock()
         self._waiting = 0  # foreground work under way (see ``foreground``)
         self._waiting_lock = threading.Lock()
+        # Set while no foreground work runs: a background update blocks on it instead of
+        # polling (every poll took the interpreter back from the request for a moment).
+        self._no_foreground = threading.Event()
+        self._no_foreground.set()
         self._lexical = LexicalIndex()
         self._semantic: SemanticReranker | None = None
         if method == "semantic":
@@ -124,9 +128,11 @@ class SimilarityIndex:
             analysed = analyse_docs(chunk, self._step_aside if self.background else None)
             semantic = self._semantic
             embedded = semantic.embed_for_index(chunk) if semantic is not None else None
-            known = self._lexical.vocabulary.lookup(analysed.hashes)  # no lock needed
+            vocabulary = self._lexical.vocabulary  # no lock needed for these two
+            known = vocabulary.lookup(analysed.hashes)
+            staged = vocabulary.stage(analysed.hashes[known < 0])
             with self._lock:
-                encoded = self._lexical.encode(analysed, known)
+                encoded = self._lexical.encode(analysed, known, staged)
             aside = self._step_aside if self.background else None
             segment = build_segment(encoded, aside) if len(chunk) >= MIN_BUFFER else None
             with self._lock:
@@ -221,19 +227,20 @@ class SimilarityIndex:
         update of the index steps aside meanwhile."""
         with self._waiting_lock:
             self._waiting += 1
+            self._no_foreground.clear()
         try:
             yield
         finally:
             with self._waiting_lock:
                 self._waiting -= 1
+                if self._waiting == 0:
+                    self._no_foreground.set()
 
     def _step_aside(self) -> None:
         """In a background update: while foreground work runs, wait (briefly) instead of
         competing with it for the interpreter."""
-        waited = 0
-        while self._waiting > 0 and waited < STEP_ASIDE_MAX:
-            time.sleep(0.001)
-            waited += 1
+        if self._waiting > 0:
+            self._no_foreground.wait(STEP_ASIDE_MAX / 1000)
 
     def _search_semantic(
         self, title: str, description: str, limit: int, excluded: set[int]

@@ -39,6 +39,7 @@ from bot.similarity._segments import (
     Encoded,
     Plan,
     Segment,
+    Staged,
     Vocabulary,
     analyse_docs,
     build_plan,
@@ -136,9 +137,12 @@ class LexicalIndex:
         if plan is not None:
             self.finish_maintenance(plan, *build_plan(plan))
 
-    def encode(self, docs: Analysed, known: np.ndarray | None = None) -> Encoded:
+    def encode(
+        self, docs: Analysed, known: np.ndarray | None = None, staged: Staged | None = None
+    ) -> Encoded:
         """Give the batch's terms their ids, growing the vocabulary (call under the lock).
-        ``known`` is ``vocabulary.lookup(docs.hashes)`` when done before taking the lock."""
+        ``known`` is ``vocabulary.lookup(docs.hashes)`` and ``staged`` the vocabulary's
+        ``stage`` of the unknown ones, when done before taking the lock."""
         ids = self.vocabulary.lookup(docs.hashes) if known is None else known.copy()
         unknown = np.flatnonzero(ids < 0)
         if len(unknown):
@@ -148,7 +152,7 @@ class LexicalIndex:
             fresh, first, inverse = np.unique(
                 docs.hashes[unknown], return_index=True, return_inverse=True
             )
-            new = self.vocabulary.add(fresh)
+            new = self.vocabulary.add(fresh, staged)
             ids[unknown] = new[inverse]
             self._grow_terms(len(self.vocabulary))
             self._kind[new] = docs.kinds[unknown[first]]

@@ -51,8 +51,9 @@ class Analysed:
     dl: np.ndarray  # float32 (n, 2): length per signal
 
 
-# Documents analysed between two calls of ``analyse_docs``'s ``step_aside``.
-STEP = 25
+# Documents analysed between two calls of ``analyse_docs``'s ``step_aside`` (a few ms of work:
+# a request that arrives meanwhile waits no longer than that for the background update).
+STEP = 5
 
 
 def analyse_docs(
@@ -122,14 +123,47 @@ class Vocabulary:
             out[found] = ids[pos[found]]
         return out
 
-    def add(self, hashes: np.ndarray) -> np.ndarray:
-        """Ids for new, distinct, sorted hashes (call under the lock)."""
+    def add(self, hashes: np.ndarray, staged: Staged | None = None) -> np.ndarray:
+        """Ids for new, distinct, sorted hashes (call under the lock). ``staged``: the same
+        addition prepared by ``stage`` (taken if nothing was added since)."""
         new = np.arange(self.size, self.size + len(hashes), dtype=np.int64)
-        keys, ids = self._table
-        at = np.searchsorted(keys, hashes)
-        self._table = (np.insert(keys, at, hashes), np.insert(ids, at, new.astype(np.int32)))
+        if (
+            staged is not None
+            and staged.base is self._table
+            and staged.size == self.size
+            and np.array_equal(staged.fresh, hashes)
+        ):
+            self._table = staged.table
+        else:
+            self._table = _inserted(self._table, hashes, new)
         self.size += len(hashes)
         return new
+
+    def stage(self, hashes: np.ndarray) -> Staged:
+        """The table with the unknown ``hashes`` (from ``lookup``) added, built without the
+        lock: copying millions of entries then no longer keeps searches waiting."""
+        base, size = self._table, self.size  # ``add`` checks both (one may be newer)
+        fresh = np.unique(hashes)
+        new = np.arange(size, size + len(fresh), dtype=np.int64)
+        return Staged(base, size, fresh, _inserted(base, fresh, new))
+
+
+@dataclass(frozen=True)
+class Staged:
+    """A vocabulary table prepared by ``Vocabulary.stage`` from the table ``base``."""
+
+    base: tuple[np.ndarray, np.ndarray]
+    size: int
+    fresh: np.ndarray
+    table: tuple[np.ndarray, np.ndarray]
+
+
+def _inserted(
+    table: tuple[np.ndarray, np.ndarray], hashes: np.ndarray, new: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    keys, ids = table
+    at = np.searchsorted(keys, hashes)
+    return np.insert(keys, at, hashes), np.insert(ids, at, new.astype(np.int32))
 
 
 @dataclass(frozen=True)
@@ -303,7 +337,7 @@ class Segment:
             if b > a:  # saturated counts: their side table follows them
                 big_at.append(at[self.big[0][a:b] - lo])
                 big_tf.append(self.big[1][a:b])
-            if step_aside is not None and code % 64 == 63:
+            if step_aside is not None and code % 16 == 15:
                 step_aside()
         self.top_terms = top
         places = np.concatenate(big_at) if big_at else np.zeros(0, np.int64)
@@ -373,12 +407,12 @@ def merge_segments(
     bounds = np.unique(np.searchsorted(ptr, np.arange(0, ptr[-1], BLOCK_POSTINGS), "right") - 1)
     bounds = np.append(bounds[bounds < n_terms], n_terms)
     for t0, t1 in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
-        if step_aside is not None:
-            step_aside()
         before = np.zeros(t1 - t0, np.int64)  # postings of earlier parts, per term
         for (seg, alive), remap in zip(parts, remaps, strict=True):
             a, b = min(t0, seg.n_terms), min(t1, seg.n_terms)
             lo, hi = seg.ptr[a], seg.ptr[b]
+            if step_aside is not None:
+                step_aside()
             if hi > lo:
                 kept = alive[seg.rows[lo:hi]]
                 term = np.repeat(np.arange(a, b, dtype=np.int32), np.diff(seg.ptr[a : b + 1]))[kept]
@@ -425,7 +459,7 @@ def build_plan(
     ``step_aside`` runs now and then (a background caller lets requests go first)."""
     parts = list(zip(plan.segments, plan.alive, strict=True))
     if plan.buffered is not None and len(plan.buffered):
-        parts.append((build_segment(plan.buffered), plan.buffered_alive))
+        parts.append((build_segment(plan.buffered, step_aside), plan.buffered_alive))
     return merge_segments(parts, plan.n_terms, step_aside)
 
 
