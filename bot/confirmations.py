@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 # The work after the ack tells a confirmation within a second or two: the outbox leaves it
 # this long first, so that the message can name the card that the same work posts.
 SETTLE = timedelta(seconds=20)
+SETTLE_WITH_SECONDS = timedelta(seconds=5)  # CSI_CRON_SECONDS (tests): the outbox runs every 5 s
 RETRY_RATELIMITED_AFTER = timedelta(minutes=1)
 PER_RUN = 50
 
@@ -63,8 +64,9 @@ def tell_owed(*, deps: Deps, client: WebClient, now: datetime | None = None) -> 
     """The outbox's part: tell the confirmations still owed; how many were sent. Stops at the
     first that Slack rate-limits or fails (the rest waits for the next run)."""
     now = now or utcnow()
+    settle = SETTLE_WITH_SECONDS if deps.settings.cron_seconds else SETTLE
     with session_scope(deps.engine) as session:
-        waiting = notices.owed(session=session, now=now, created_before=now - SETTLE, limit=PER_RUN)
+        waiting = notices.owed(session=session, now=now, created_before=now - settle, limit=PER_RUN)
     told = 0
     for notice in waiting:
         delivery = _tell(deps, client, notice, now=now)
