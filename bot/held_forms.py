@@ -53,6 +53,20 @@ def held_key(source_key: str) -> str:
     return hashlib.sha256(source_key.encode()).hexdigest()[:32]
 
 
+@dataclass(frozen=True)
+class Looked:
+    """A complete form read against the register, before anything is written for it."""
+
+    draft: ProposalDraft
+    submitter: str
+    source_key: str
+    objective_ids: set[int]
+    # The similar proposals to hold it next to; None: none.
+    held: Held | None
+    # Stored already, by a copy of the same submission.
+    stored: Proposal | None
+
+
 def submit(
     *,
     session: Session,
@@ -66,17 +80,39 @@ def submit(
     Copies of one submission (`source_key`) arriving at once are decided once: the first holds
     the form's key until it has stored or held it, the others wait for it and answer alike.
     """
-    draft.validate(
-        active_objective_ids=proposals.active_objective_ids(session=session),
-        require_objective=True,
+    looked = look(
+        session=session, similar=similar, draft=draft, submitter=submitter, source_key=source_key
     )
+    return store(session=session, similar=similar, looked=looked)
+
+
+def look(
+    *,
+    session: Session,
+    similar: SimilarProposals,
+    draft: ProposalDraft,
+    submitter: str,
+    source_key: str,
+) -> Looked:
+    """The reading part of `submit`: the form checked, and the similar proposals found. No
+    write: on SQLite the file's one write lock is then held for the writes only, not for the
+    search as well (milliseconds of processor on a busy machine)."""
+    objective_ids = proposals.active_objective_ids(session=session)
+    draft.validate(active_objective_ids=objective_ids, require_objective=True)
     stored = repo.proposal_by_source(session=session, source_key=source_key)
-    if stored is not None:
-        return Stored(proposal=stored, created=False)
+    held = None
+    if stored is None:
+        held = _similar(session=session, similar=similar, draft=draft, key=held_key(source_key))
+    return Looked(draft, submitter, source_key, objective_ids, held, stored)
+
+
+def store(*, session: Session, similar: SimilarProposals, looked: Looked) -> Held | Stored:
+    """The writing part of `submit`, the first write of its unit of work: the form held next to
+    the similar proposals `look` found, or stored."""
+    if looked.stored is not None:
+        return Stored(proposal=looked.stored, created=False)
+    draft, submitter, source_key = looked.draft, looked.submitter, looked.source_key
     key = held_key(source_key)
-    # Looked for before the first write: on SQLite the file's one write lock is then held for
-    # the writes only, not for the search as well (tens of milliseconds on a busy machine).
-    held = _similar(session=session, similar=similar, draft=draft, key=key)
     held_draft = {"fields": draft.fields(), "source_key": source_key}
     if repo.hold_draft(session=session, key=key, user_id=submitter, draft=held_draft):
         stored = repo.proposal_by_source(session=session, source_key=source_key)
@@ -84,8 +120,8 @@ def submit(
             # A copy stored it and gave the key back just before this one took it.
             repo.take_pending_draft(session=session, key=key, user_id=submitter)
             return Stored(proposal=stored, created=False)
-        if held is not None:
-            return held
+        if looked.held is not None:
+            return looked.held
         repo.take_pending_draft(session=session, key=key, user_id=submitter)
     else:
         # Another copy had the key; it has finished now. Its answer is ours, looked for again:
@@ -102,6 +138,7 @@ def submit(
         submitter=submitter,
         source_key=source_key,
         require_objective=True,
+        objective_ids=looked.objective_ids,
     )
     return Stored(proposal=proposal, created=created)
 

@@ -61,21 +61,22 @@ def capture(
     submitter: str,
     source_key: str | None = None,
     require_objective: bool = False,
+    objective_ids: set[int] | None = None,
 ) -> tuple[Proposal, bool]:
     """Store a new proposal; returns it and whether it is new.
 
     With an objective it is `open`; without (one-line capture) it waits in `needs_objective`.
     The same `source_key` (one Slack request) never stores two proposals, even when its copies
     arrive at once; with a `source_key` the capture must be the first write of the unit of work.
+    `objective_ids`: the active objectives, when the caller has just read them.
     """
     if source_key:
         existing = repo.proposal_by_source(session=session, source_key=source_key)
         if existing is not None:
             return existing, False
-    draft.validate(
-        active_objective_ids=active_objective_ids(session=session),
-        require_objective=require_objective,
-    )
+    if objective_ids is None:
+        objective_ids = active_objective_ids(session=session)
+    draft.validate(active_objective_ids=objective_ids, require_objective=require_objective)
     status = Status.OPEN if draft.objective_id is not None else Status.NEEDS_OBJECTIVE
     proposal = Proposal(
         title=draft.title, submitter=submitter, status=status, source_key=source_key

@@ -45,6 +45,7 @@ from bot.sla.services import known_names as known_services
 from handlers import lifecycle
 from handlers.replies import call_later, respond_now
 from storage import repositories as repo
+from storage.db import commit_group
 from storage.types import utcnow
 
 
@@ -251,15 +252,23 @@ def register(app: App, deps: Deps) -> None:
         try:
             with deps.session() as session:
                 objectives = repo.list_objectives(session=session)
-                if not objectives:
-                    proposal = None
-                else:
-                    proposal, _ = proposals.capture(
+            proposal = None
+            if objectives:
+                # Checked before the write, so that a refused title never holds up the others
+                # whose writes are committed with this one (storage/db.py, CommitGroup).
+                draft = ProposalDraft(title=title)
+                active = {o.id for o in objectives if o.id is not None}
+                draft.validate(active_objective_ids=active, require_objective=False)
+                source_key = f"command:{slash.trigger_id}" if slash.trigger_id else None
+                proposal, _ = commit_group(deps.engine, deps.session).run(
+                    lambda session: proposals.capture(
                         session=session,
-                        draft=ProposalDraft(title=title),
+                        draft=draft,
                         submitter=slash.user_id,
-                        source_key=f"command:{slash.trigger_id}" if slash.trigger_id else None,
+                        source_key=source_key,
+                        objective_ids=active,
                     )
+                )
             # While the register is still being read into the index (just after start), the
             # matches follow by response_url: the ack does not wait. They are looked for once
             # the proposal is committed: on SQLite the file's one write lock is not held for the

@@ -26,6 +26,7 @@ from bot import (
 from bot.blocks.counteracting import counteracting_notice
 from bot.blocks.votes import vote_given
 from bot.deps import Deps
+from bot.drafts import ProposalDraft
 from bot.errors import BadPayload, CsiError, InvalidInput
 from bot.ids import BlockId, CallbackId
 from bot.middleware import payload
@@ -33,6 +34,7 @@ from bot.modal_state import draft_from_state
 from bot.payloads import ViewSubmission
 from handlers import decisions as decision_handlers
 from handlers import lifecycle
+from storage.db import commit_group
 from storage.models import Proposal
 
 FORM_BLOCKS = {b.value for b in BlockId}
@@ -67,8 +69,8 @@ def register(app: App, deps: Deps) -> None:
         view, user_id = submission.view, submission.user_id
         draft = draft_from_state(view.values)
         try:
-            with deps.session() as session:
-                if view.meta.proposal_id:
+            if view.meta.proposal_id:
+                with deps.session() as session:
                     proposal, changed = proposals.edit_details(
                         session=session,
                         proposal_id=view.meta.proposal_id,
@@ -78,16 +80,9 @@ def register(app: App, deps: Deps) -> None:
                     outcome: held_forms.Held | held_forms.Stored = held_forms.Stored(
                         proposal=proposal, created=changed
                     )
-                else:
-                    outcome = held_forms.submit(
-                        session=session,
-                        similar=deps.similar,
-                        draft=draft,
-                        submitter=user_id,
-                        source_key=f"view:{view.id}",
-                    )
-                edit = f"edit:{view.id}" if view.meta.proposal_id else None
-                key = _owe_confirmation(session, outcome, user_id, key=edit)
+                    key = _owe_confirmation(session, outcome, user_id, key=f"edit:{view.id}")
+            else:
+                outcome, key = _submit_new(deps, draft, user_id, f"view:{view.id}")
         except CsiError as exc:
             ack(response_action="errors", errors=modal_errors(exc))
             return
@@ -143,6 +138,30 @@ def register(app: App, deps: Deps) -> None:
 
     # The reason asked for by the card's Reject and Defer.
     decision_handlers.register_modals(app, deps)
+
+
+def _submit_new(
+    deps: Deps, draft: ProposalDraft, user_id: str, source_key: str
+) -> tuple[held_forms.Held | held_forms.Stored, str | None]:
+    """A new proposal's form: read against the register (the similar proposals looked for),
+    then stored or held, committed with other requests' writes (storage/db.py, CommitGroup);
+    what became of it and the key of the confirmation owed."""
+    with deps.session() as session:
+        looked = held_forms.look(
+            session=session,
+            similar=deps.similar,
+            draft=draft,
+            submitter=user_id,
+            source_key=source_key,
+        )
+    if looked.stored is not None:  # a copy of this submission stored it
+        return held_forms.Stored(proposal=looked.stored, created=False), None
+
+    def store(session: Session) -> tuple[held_forms.Held | held_forms.Stored, str | None]:
+        outcome = held_forms.store(session=session, similar=deps.similar, looked=looked)
+        return outcome, _owe_confirmation(session, outcome, user_id)
+
+    return commit_group(deps.engine, deps.session).run(store)
 
 
 def _tell_vote(deps: Deps, client: WebClient, outcome: held_forms.Voted, user_id: str) -> None:

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar, cast
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from sqlmodel import Session, create_engine
 
 from storage.write_gate import GatedConnection, gate_for
@@ -161,6 +164,142 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+T = TypeVar("T")
+
+# The database did not answer (a lock, the connection, the pool), rather than refused one write.
+UNAVAILABLE = (OperationalError, InterfaceError, SQLAlchemyTimeoutError)
+# Units of work committed together at most; more wait for the next commit.
+MAX_SHARED = 32
+
+
+@dataclass
+class _Queued(Generic[T]):
+    work: Callable[[Session], T]
+    # Set once: when the work is committed (or failed), or when it is this request's turn to
+    # commit for the others.
+    woken: threading.Event = field(default_factory=threading.Event)
+    done: bool = False
+    settled: bool = False  # committed, or failed with `error`
+    result: T | None = None
+    error: BaseException | None = None
+
+    def settle(self, result: T | None = None, error: BaseException | None = None) -> None:
+        self.result, self.error, self.settled = result, error, True
+
+
+class _Disturbed(Exception):
+    """A unit of work rolled the shared transaction back (or left it unusable)."""
+
+
+class CommitGroup:
+    """Units of work of many requests committed together: one transaction and one commit for
+    those that arrive while another commit is under way.
+
+    `run(work)` returns once `work(session)` is committed, with what it returned, or raises
+    what it raised. The first caller to find no commit under way takes everything queued, runs
+    each in turn in one session and commits once; the others wait, and the first of those that
+    came in meanwhile commits the next group. Nothing waits for a group to fill. On SQLite the
+    file's write lock (and its flush to disk) then serves a group instead of one request.
+
+    A group whose work or commit fails is rolled back and each of its units of work runs again
+    alone, in a transaction of its own: a bad write fails only its own request. A database that
+    does not answer (a lock wait, the connection) fails the whole group at once instead: trying
+    each again would keep the last past Slack's 3 s. Work must be safe to run again after a
+    rollback (it is: nothing it wrote was committed).
+    """
+
+    def __init__(self, sessions: Callable[[], AbstractContextManager[Session]]) -> None:
+        self._sessions = sessions
+        self._queue: list[_Queued[Any]] = []
+        self._committing = False
+        self._lock = threading.Lock()
+
+    def run(self, work: Callable[[Session], T]) -> T:
+        """`work(session)`, committed; its result (or its error)."""
+        mine: _Queued[T] = _Queued(work)
+        with self._lock:
+            self._queue.append(mine)
+            waits, self._committing = self._committing, True
+        if waits:
+            mine.woken.wait()
+        if not mine.done:  # this request commits now: for itself and those queued behind it
+            try:
+                while not mine.done:
+                    with self._lock:
+                        group = self._queue[:MAX_SHARED]
+                        del self._queue[:MAX_SHARED]
+                    self._commit(group)
+            finally:
+                with self._lock:
+                    if self._queue:
+                        self._queue[0].woken.set()  # the first one waiting commits next
+                    else:
+                        self._committing = False
+        if mine.error is not None:
+            raise mine.error
+        return cast(T, mine.result)
+
+    def _commit(self, group: list[_Queued[Any]]) -> None:
+        try:
+            if len(group) == 1:
+                self._alone(group[0])
+                return
+            try:
+                results = self._together([queued.work for queued in group])
+            except UNAVAILABLE as error:
+                for queued in group:
+                    queued.settle(error=error)
+            except Exception:
+                for queued in group:
+                    self._alone(queued)
+            else:
+                for queued, result in zip(group, results, strict=True):
+                    queued.settle(result)
+        finally:
+            for queued in group:
+                if not queued.settled:  # interrupted before its commit was known
+                    queued.settle(error=RuntimeError("the unit of work was not committed"))
+                queued.done = True
+                queued.woken.set()
+
+    def _together(self, works: list[Callable[[Session], Any]]) -> list[Any]:
+        with self._sessions() as session:
+            transaction = session.begin()
+            results = []
+            for work in works:
+                results.append(work(session))
+                # A unit of work that rolled back (a copy of its request won a race) took the
+                # others' writes with it: the group is tried again one by one.
+                if session.get_transaction() is not transaction or not transaction.is_active:
+                    raise _Disturbed
+            return results
+
+    def _alone(self, queued: _Queued[Any]) -> None:
+        try:
+            with self._sessions() as session:
+                result = queued.work(session)
+        except Exception as error:
+            queued.settle(error=error)
+        else:
+            queued.settle(result)
+
+
+_groups: dict[int, tuple[Engine, CommitGroup]] = {}
+_groups_lock = threading.Lock()
+
+
+def commit_group(
+    engine: Engine, sessions: Callable[[], AbstractContextManager[Session]]
+) -> CommitGroup:
+    """The commit group of `engine` (one per process and database); `sessions` opens its units
+    of work (the first caller's is kept)."""
+    with _groups_lock:
+        found = _groups.get(id(engine))
+        if found is None or found[0] is not engine:
+            found = _groups[id(engine)] = (engine, CommitGroup(sessions))
+        return found[1]
 
 
 def alembic_config(engine: Engine) -> Config:
