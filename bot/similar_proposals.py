@@ -96,6 +96,8 @@ class SimilarProposals:
         self._noted: dict[int, datetime] = {}
         self._noted_lock = threading.Lock()
         self._ready = threading.Event()
+        self._when_ready: list[Callable[[], object]] = []
+        self._when_ready_lock = threading.Lock()
 
     @property
     def ready(self) -> bool:
@@ -105,6 +107,26 @@ class SimilarProposals:
     def wait_ready(self, timeout: float) -> bool:
         """Wait up to `timeout` seconds for the first complete refresh."""
         return self._ready.wait(timeout)
+
+    def when_ready(self, callback: Callable[[], object]) -> None:
+        """Call `callback` once the whole register has been read into the index: now if it has
+        been, else from the thread that finishes reading it (so: only hand work on from it).
+        Nothing waits meanwhile, where a thread waiting would be one fewer to serve."""
+        with self._when_ready_lock:
+            if not self._ready.is_set():
+                self._when_ready.append(callback)
+                return
+        callback()
+
+    def _become_ready(self) -> None:
+        with self._when_ready_lock:
+            self._ready.set()
+            waiting, self._when_ready = self._when_ready, []
+        for callback in waiting:
+            try:
+                callback()
+            except Exception:
+                log.exception("work waiting for the similar-proposal index failed")
 
     def refresh(self, *, session: Session, pause: Callable[[], None] | None = None) -> int:
         """Bring the index up to date; returns how many proposals were read as changed.
@@ -143,7 +165,8 @@ class SimilarProposals:
                         pause()
             self._refreshed_at = started
             self._versions = {pid: v for pid, v in self._versions.items() if v >= horizon}
-            self._ready.set()
+            if not self._ready.is_set():
+                self._become_ready()
             return changed
 
     def _apply(self, rows: Sequence[repo.ProposalText], horizon: datetime | None) -> int:

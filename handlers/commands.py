@@ -6,6 +6,7 @@ Every answer is the ack itself (ephemeral); cards and direct messages go out aft
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from slack_bolt import Ack, App
@@ -294,18 +295,23 @@ def register(app: App, deps: Deps) -> None:
         )
         ack(text=text, blocks=question, response_type="ephemeral")
         if not matches and not deps.similar.ready and slash.response_url:
-            deps.later(_matches_when_ready, deps, slash.response_url, proposal.id or 0)
+            # Handed on once the index is complete: no background worker waits for it (they
+            # post the cards and confirmations meanwhile).
+            url, proposal_id, asked = slash.response_url, proposal.id or 0, time.monotonic()
+            deps.similar.when_ready(
+                lambda: deps.later(_matches_when_ready, deps, url, proposal_id, asked)
+            )
 
 
-# How long a one-line capture made just after start waits for the index before giving up on
-# showing matches (the proposal is stored either way).
+# How long after a one-line capture made just after start the matches may still follow, once the
+# index is complete (the proposal is stored either way).
 MATCHES_WAIT_S = 120.0
 
 
-def _matches_when_ready(deps: Deps, response_url: str, proposal_id: int) -> None:
-    """After the ack: once the index has read the register, redraw the objective question with
-    the similar proposals, if there are any."""
-    if not deps.similar.wait_ready(MATCHES_WAIT_S):
+def _matches_when_ready(deps: Deps, response_url: str, proposal_id: int, asked: float) -> None:
+    """After the ack, once the index has read the register: redraw the objective question with
+    the similar proposals, if there are any (not after MATCHES_WAIT_S: too late to help)."""
+    if time.monotonic() - asked > MATCHES_WAIT_S:
         return
     with deps.session() as session:
         proposal = repo.get_proposal(session=session, proposal_id=proposal_id)
