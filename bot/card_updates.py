@@ -166,7 +166,7 @@ class CardUpdates:
         with self._lock:
             return self._cards[proposal_id].dirty
 
-    def _stale(self, proposal_id: int, drawn: str) -> bool:
+    def _stale(self, proposal_id: int, drawn: cards.CardLook) -> bool:
         # Read again after Slack answered: a vote committed by another replica while ours was in
         # flight shows up here even though this process never saw it.
         try:

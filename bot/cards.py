@@ -6,7 +6,6 @@ posted by the outbox later (`scheduler.jobs.post_missing_cards`).
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import dataclass
@@ -76,11 +75,15 @@ def refresh_card(*, deps: Deps, client: WebClient, proposal_id: int) -> None:
             return
 
 
+# What a card shows: its fallback text and blocks (see `drawn_as`).
+CardLook = tuple[str, list[Any]]
+
+
 @dataclass(frozen=True)
 class Redrawn:
     """What one redraw left in Slack."""
 
-    drawn: str | None = None  # the card as sent (see `card_content`); None: nothing was sent
+    drawn: CardLook | None = None  # the card as sent; None: nothing was sent
     retry_after: float | None = None  # Slack's rate limit: try again after this many seconds
 
 
@@ -99,9 +102,10 @@ def card_content(*, deps: Deps, proposal_id: int) -> tuple[str, str, str, list[A
     return proposal.channel_id, proposal.message_ts, text, card
 
 
-def drawn_as(content: tuple[str, str, str, list[Any]] | None) -> str | None:
-    """A comparable form of a card's content: equal strings, equal cards."""
-    return None if content is None else json.dumps(content[2:], sort_keys=True)
+def drawn_as(content: tuple[str, str, str, list[Any]] | None) -> CardLook | None:
+    """What the card shows, to compare with what was sent: equal values, equal cards. Compared
+    as they are (dicts equal whatever their key order): cheaper than serialising both."""
+    return None if content is None else (content[2], content[3])
 
 
 def redraw_card(*, deps: Deps, client: WebClient, proposal_id: int) -> Redrawn:
