@@ -37,6 +37,10 @@ from storage.types import utcnow
 # one reaction's write.
 _UNAVAILABLE = (OperationalError, InterfaceError, SQLAlchemyTimeoutError)
 
+# The history entries of a vote counted and of one withdrawn.
+VOTED = "voted"
+UNVOTED = "unvoted"
+
 # More than a burst from Slack's usual concurrency; bounds one unit of work.
 MAX_BATCH = 64
 
@@ -172,26 +176,20 @@ def apply_together(*, connection: Connection, reactions: list[Reaction]) -> list
     """The effects of `reactions`, in order, in the caller's transaction: as if applied one
     after another (a retry, or the same person twice, in one batch counts once)."""
     now = utcnow()
-    cards = batches.cards(
-        connection=connection, cards={(r.channel_id, r.message_ts) for r in reactions}
-    )
-    on_cards = [r for r in reactions if (r.channel_id, r.message_ts) in cards]
-    new = batches.new_events(
-        connection=connection, event_ids=[r.event_id for r in on_cards if r.event_id], at=now
+    cards, new = batches.cards_and_new_events(
+        connection=connection,
+        reactions=[(r.channel_id, r.message_ts, r.event_id) for r in reactions],
+        at=now,
     )
     outcomes: list[ReactionOutcome] = [_NOTHING] * len(reactions)
-    history: list[dict[str, object]] = []
-    # Votes added one after another go in with one statement; whatever else comes (a
-    # withdrawal, a refusal) first stores those before it, so the order holds.
+    # Votes added one after another go in with one statement (with their history); whatever
+    # else comes (a withdrawal, a refusal) first stores those before it, so the order holds.
     adding: dict[tuple[int, str], int] = {}
 
     def store_added() -> None:
-        stored = batches.add_votes(connection=connection, votes=adding, at=now)
+        stored = batches.add_votes(connection=connection, votes=adding, at=now, noted_as=VOTED)
         for (pid, user), index in adding.items():
-            changed = (pid, user) in stored
-            outcomes[index] = ReactionOutcome(proposal_id=pid, changed=changed)
-            if changed:
-                history.append(_entry(pid, user, "voted", now))
+            outcomes[index] = ReactionOutcome(proposal_id=pid, changed=(pid, user) in stored)
         adding.clear()
 
     for index, reaction in enumerate(reactions):
@@ -217,10 +215,10 @@ def apply_together(*, connection: Connection, reactions: list[Reaction]) -> list
             continue
         changed = batches.remove_vote(connection=connection, proposal_id=pid, user_id=user)
         if changed:
-            history.append(_entry(pid, user, "unvoted", now))
+            entry = batches.history_entry(pid, user, UNVOTED, now)
+            batches.add_history(connection=connection, entries=[entry])
         outcomes[index] = ReactionOutcome(proposal_id=pid, changed=changed)
     store_added()
-    batches.add_history(connection=connection, entries=history)
     return outcomes
 
 
@@ -233,18 +231,6 @@ def _refuse_once(connection: Connection, proposal_id: int, user_id: str) -> Reac
         outcome = votes.refuse_once(session=session, proposal_id=proposal_id, user_id=user_id)
         session.flush()
     return outcome
-
-
-def _entry(proposal_id: int, actor: str, action: str, at: object) -> dict[str, object]:
-    return {
-        "proposal_id": proposal_id,
-        "at": at,
-        "actor": actor,
-        "action": action,
-        "from_status": None,
-        "to_status": None,
-        "detail": {},
-    }
 
 
 _writers: dict[int, VoteWriter] = {}

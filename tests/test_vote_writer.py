@@ -75,6 +75,21 @@ def test_concurrent_reactions_and_retries_count_exactly(engine: Engine) -> None:
         outcomes = list(pool.map(writer.apply, reactions))
     assert sum(o.changed for o in outcomes) == 120
     assert len(_voters(engine, pid)) == 120
+    with session_scope(engine) as session:
+        actions = [e.action for e in repo.history(session=session, proposal_id=pid)]
+    assert actions == ["voted"] * 120  # each vote once in the history, retries or not
+
+
+def test_a_reaction_in_another_channel_is_no_vote_even_on_the_same_ts(engine: Engine) -> None:
+    pid = _card(engine, "1.000001")
+    elsewhere = Reaction("C0ELSEWHERE", "1.000001", "U1", True, "Ev1")
+    with engine.begin() as connection:
+        outcomes = apply_together(connection=connection, reactions=[elsewhere, _r("U2", "Ev2")])
+    assert [o.proposal_id for o in outcomes] == [None, pid]
+    assert _voters(engine, pid) == {"U2"}
+    with engine.begin() as connection:  # its event was not taken as handled either
+        again = apply_together(connection=connection, reactions=[_r("U1", "Ev1")])
+    assert again[0].changed and _voters(engine, pid) == {"U1", "U2"}
 
 
 def test_a_failing_write_fails_only_its_own_reaction(engine: Engine) -> None:
