@@ -355,7 +355,9 @@ def main(argv: list[str] | None = None) -> int:
         serve_bare()
         return 0
 
+    load_before = os.getloadavg()[0]
     runs = [one_run(args, seed_value=run) for run in range(args.runs)]
+    load_after = os.getloadavg()[0]
 
     def median(*path: str) -> float:
         values = []
@@ -369,6 +371,8 @@ def main(argv: list[str] | None = None) -> int:
     summary: dict[str, Any] = {
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}",
         "database": "postgresql" if args.database_url else "sqlite",
+        # Other work on the machine slows both servers, not always alike: say how busy it was.
+        "load_average": [round(load_before, 2), round(load_after, 2)],
         "runs": runs,
         "median": {
             "throughput_ratio": median("throughput_ratio"),
@@ -389,7 +393,10 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(summary, indent=2))
     else:
         m = summary["median"]
-        print(f"{summary['machine']}; {summary['database']}; median of {args.runs} run(s)")
+        print(
+            f"{summary['machine']}; {summary['database']}; median of {args.runs} run(s); "
+            f"load average {load_before:.2f} before, {load_after:.2f} after"
+        )
         print(
             f"{'target':<6} {'events/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} "
             f"{'CPU ms/event':>13}"
