@@ -265,6 +265,16 @@ def give_cards(url: str, slack: FakeSlack, count: int) -> list[str]:
     return stamps
 
 
+def wait_for_index(bot: BotProcess, timeout: float) -> float:
+    """Seconds until the bot logs that its similar-proposal index has read the register."""
+    started = time.perf_counter()
+    while "similar-proposal index" not in bot.log():
+        if time.perf_counter() - started > timeout:
+            raise SystemExit("the similar-proposal index was not complete in time")
+        time.sleep(0.5)
+    return time.perf_counter() - started
+
+
 def verify(url: str, tally: Tally) -> list[str]:
     """Every acknowledged proposal and vote, found in the database."""
     from sqlalchemy import text
@@ -332,6 +342,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--proposals", type=int, default=100_000)
     parser.add_argument("--short", action="store_true", help="10 people, 20 s, 5,000 proposals")
     parser.add_argument("--startup-timeout", type=float, default=300)
+    parser.add_argument(
+        "--after-index",
+        action="store_true",
+        help="start the people once the similar-proposal index has read the register (the "
+        "steady state; by default they start as soon as the bot serves, as after a restart)",
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     if args.short:
@@ -360,6 +376,9 @@ def main(argv: list[str] | None = None) -> int:
                 timeout=30,
             )
             try:
+                if args.after_index:
+                    index_s = wait_for_index(bot, args.startup_timeout)
+                    print(f"similar-proposal index complete {index_s:.0f} s after start")
                 form = the_form(driver, slack)
                 people = [
                     Person(n, driver, cards, objective, tally, form) for n in range(args.users)
