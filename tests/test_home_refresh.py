@@ -1,0 +1,39 @@
+"""The Home tab published again after forms: one person's burst of forms costs one more publish,
+not one per form, and every person asked for is published (handlers/views.py, HomeRefresh)."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+
+from handlers import views
+
+
+def test_a_burst_of_forms_publishes_each_home_tab_once_more(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    published: list[str] = []
+    first_started, release = threading.Event(), threading.Event()
+    done = threading.Semaphore(0)
+
+    def publish(_deps: Any, _client: Any, user_id: str) -> None:
+        published.append(user_id)
+        if len(published) == 1:
+            first_started.set()
+            release.wait(10)
+        done.release()
+
+    monkeypatch.setattr(views.home_tab, "publish", publish)
+    refresh = views.HomeRefresh()
+    deps, client = object(), object()
+    refresh.ask(deps, client, "U1")  # type: ignore[arg-type]
+    assert first_started.wait(10)
+    for user in ("U1", "U2", "U1", "U1"):  # while U1's first publish is under way
+        refresh.ask(deps, client, user)  # type: ignore[arg-type]
+    release.set()
+    for _ in range(3):
+        assert done.acquire(timeout=10)
+    assert not done.acquire(timeout=0.5)
+    assert published == ["U1", "U1", "U2"]
