@@ -205,9 +205,9 @@ class CommitGroup:
 
     A group whose work or commit fails is rolled back and each of its units of work runs again
     alone, in a transaction of its own: a bad write fails only its own request. A database that
-    does not answer (a lock wait, the connection) fails the whole group at once instead: trying
-    each again would keep the last past Slack's 3 s. Work must be safe to run again after a
-    rollback (it is: nothing it wrote was committed).
+    does not answer (a lock wait, the connection) fails the whole group at once instead, and the
+    units queued meanwhile with it: trying each again would keep the last past Slack's 3 s.
+    Work must be safe to run again after a rollback (it is: nothing it wrote was committed).
     """
 
     def __init__(self, sessions: Callable[[], AbstractContextManager[Session]]) -> None:
@@ -245,12 +245,15 @@ class CommitGroup:
         try:
             if len(group) == 1:
                 self._alone(group[0])
+                if isinstance(group[0].error, UNAVAILABLE):
+                    self._fail_waiting(group[0].error)
                 return
             try:
                 results = self._together([queued.work for queued in group])
             except UNAVAILABLE as error:
                 for queued in group:
                     queued.settle(error=error)
+                self._fail_waiting(error)
             except Exception:
                 for queued in group:
                     self._alone(queued)
@@ -263,6 +266,16 @@ class CommitGroup:
                     queued.settle(error=RuntimeError("the unit of work was not committed"))
                 queued.done = True
                 queued.woken.set()
+
+    def _fail_waiting(self, error: BaseException) -> None:
+        """Fail, with `error`, every unit of work that queued while the database did not answer:
+        it has waited that long already, and another full wait would take it past Slack's 3 s."""
+        with self._lock:
+            waiting, self._queue = self._queue, []
+        for queued in waiting:
+            queued.settle(error=error)
+            queued.done = True
+            queued.woken.set()
 
     def _together(self, works: list[Callable[[Session], Any]]) -> list[Any]:
         with self._sessions() as session:
