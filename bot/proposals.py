@@ -223,6 +223,8 @@ def unvote(*, session: Session, proposal_id: int, user_id: str) -> bool:
 
 def summarise(*, session: Session, proposals: list[Proposal]) -> list[ProposalSummary]:
     """Proposals with their objectives and vote counts, in the order given."""
+    if not proposals:
+        return []
     ids = [p.id for p in proposals if p.id is not None]
     counts = repo.vote_counts(session=session, proposal_ids=ids)
     objectives = {o.id: o for o in repo.list_objectives(session=session, include_retired=True)}

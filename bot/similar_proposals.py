@@ -239,6 +239,8 @@ class SimilarProposals:
             )
             chosen = {f.doc_id: (f.score, f.reasons) for f in warning.shown}
         ordered = [found[doc_id] for doc_id in chosen if doc_id in found]
+        if not ordered:  # the usual answer: nothing more to read
+            return []
         summaries = proposals.summarise(session=session, proposals=ordered)
         return [
             SimilarMatch(

@@ -251,15 +251,24 @@ def register(app: App, deps: Deps) -> None:
         # A proposal must serve an objective: without any, storing it would only leave a
         # proposal nobody can complete (and a retry would store it twice).
         try:
+            matches: list[SimilarMatch] = []
+            searched = deps.similar.ready
             with deps.session() as session:
                 objectives = repo.list_objectives(session=session)
+                if objectives:
+                    # Checked before the write, so that a refused title never holds up the
+                    # others whose writes are committed with this one (storage/db.py).
+                    draft = ProposalDraft(title=title)
+                    active = {o.id for o in objectives if o.id is not None}
+                    draft.validate(active_objective_ids=active, require_objective=False)
+                    # Looked for before the write too (the new proposal is not in the index
+                    # yet): on SQLite the file's one write lock is held for the writes alone.
+                    # While the register is still being read into the index (just after start),
+                    # the matches follow by response_url: the ack does not wait.
+                    if searched:
+                        matches = deps.similar.similar(session=session, title=draft.title)
             proposal = None
             if objectives:
-                # Checked before the write, so that a refused title never holds up the others
-                # whose writes are committed with this one (storage/db.py, CommitGroup).
-                draft = ProposalDraft(title=title)
-                active = {o.id for o in objectives if o.id is not None}
-                draft.validate(active_objective_ids=active, require_objective=False)
                 source_key = f"command:{slash.trigger_id}" if slash.trigger_id else None
                 proposal, _ = commit_group(deps.engine, deps.session).run(
                     lambda session: proposals.capture(
@@ -270,16 +279,8 @@ def register(app: App, deps: Deps) -> None:
                         objective_ids=active,
                     )
                 )
-            # While the register is still being read into the index (just after start), the
-            # matches follow by response_url: the ack does not wait. They are looked for once
-            # the proposal is committed: on SQLite the file's one write lock is not held for the
-            # search.
-            matches: list[SimilarMatch] = []
-            if proposal is not None and deps.similar.ready:
-                with deps.session() as session:
-                    matches = deps.similar.similar(
-                        session=session, title=proposal.title, exclude=[proposal.id or 0]
-                    )
+                # A copy of this request stored it before: it is no match of itself.
+                matches = [m for m in matches if m.proposal.id != proposal.id]
         except CsiError as exc:
             ack(
                 text=blocks.error_text(f"{escape(str(exc))} Nothing was saved.")
@@ -294,7 +295,7 @@ def register(app: App, deps: Deps) -> None:
             proposal, objectives, matches=matches, vote_emoji=vote_emoji
         )
         ack(text=text, blocks=question, response_type="ephemeral")
-        if not matches and not deps.similar.ready and slash.response_url:
+        if not searched and slash.response_url:
             # Handed on once the index is complete: no background worker waits for it (they
             # post the cards and confirmations meanwhile).
             url, proposal_id, asked = slash.response_url, proposal.id or 0, time.monotonic()
