@@ -16,11 +16,10 @@ from pathlib import Path
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from bot import cli_objectives, cli_polls, cli_similar, cli_sla, register_io
+from bot import cli_objectives, cli_polls, cli_sla, register_io
 from bot.errors import CsiError
 from bot.outbox import CARD_STATUSES, GIVE_UP_AFTER, Outbox, Outcome, Tally
 from bot.settings import HOW_TO_GET, Settings, SettingsError
-from bot.similar_proposals import SimilarProposals
 from storage.db import DatabaseUnusable, check_reachable, make_engine, session_scope, upgrade
 
 
@@ -283,6 +282,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
             )
             print("\n".join(register_io.report(result)))
         elif args.command == "similar" and args.calibrate is not None:
+            from bot import cli_similar  # the engine's numpy and SciPy load for `similar` alone
+
             cli_similar.calibrate_command(
                 path=args.calibrate, output=args.output, settings=settings, session=session
             )
@@ -302,6 +303,9 @@ def _check_usage(args: argparse.Namespace) -> None:
 
 def similar_command(args: argparse.Namespace, *, settings: Settings, session: Session) -> None:
     """`csi-bot similar`: what the bot would warn about, for one text or a batch."""
+    from bot import cli_similar  # the engine's numpy and SciPy load for `similar` alone
+    from bot.similar_proposals import SimilarProposals
+
     try:
         index = SimilarProposals(
             method=settings.similarity_method, warning_model=cli_similar.warning_model(settings)

@@ -10,16 +10,17 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session
 
 from bot.settings import Settings, SettingsError
-from bot.similar_proposals import SimilarProposals
-from bot.similarity.warning import model_for
 from bot.steering import SteeringGroup
 from storage.db import session_scope
+
+if TYPE_CHECKING:
+    from bot.similar_proposals import SimilarProposals
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,11 @@ class Deps:
         """The similar-proposal index, built from the register on first use."""
         with self._similar_lock:
             if self._similar is None:
+                # Here, not at the top: a command that never searches (most of the command
+                # line) does not load the engine's numpy and SciPy.
+                from bot.similar_proposals import SimilarProposals
+                from bot.similarity.warning import model_for
+
                 method, path = self.settings.similarity_method, self.settings.warning_model
                 try:
                     model = model_for(method, path)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot import mrkdwn
 from bot.blocks.commands import TITLE_RULE
@@ -27,9 +27,11 @@ from bot.ids import ActionId
 from bot.lifecycle import VOTABLE, Status, label
 from bot.mrkdwn import escape, escape_once, truncate
 from bot.proposals import ProposalSummary
-from bot.similar_proposals import SimilarMatch
 from bot.votes import refusal_reason as votes_reason
 from storage.models import AuditEntry, Objective, Proposal
+
+if TYPE_CHECKING:  # the engine (numpy, SciPy) is not needed to draw its matches
+    from bot.similar_proposals import SimilarMatch
 
 
 def no_objectives_message() -> str:

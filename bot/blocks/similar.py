@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot import mrkdwn
 from bot.blocks.kit import Block, context, count, plain, ref, section
 from bot.ids import ActionId, BlockId, CallbackId
 from bot.lifecycle import VOTABLE, label
 from bot.proposals import ProposalSummary
-from bot.similar_proposals import SimilarMatch
+
+if TYPE_CHECKING:  # the engine (numpy, SciPy) is not needed to draw its matches
+    from bot.similar_proposals import SimilarMatch
 
 CHOICE_NEW = "new"
 
