@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from sqlalchemy import text
@@ -121,14 +121,22 @@ def test_the_gate_is_handed_on_in_order_of_arrival() -> None:
         thread = threading.Thread(target=lambda n=n: (gate.acquire(5), order.append(n)))
         thread.start()
         threads.append(thread)
-        time.sleep(0.05)  # each one queued before the next arrives
-    for _ in range(5):
+        _until(lambda n=n: len(gate._waiting) == n + 1)  # queued before the next arrives
+    for n in range(5):
         gate.release()
-        time.sleep(0.05)
+        _until(lambda n=n: len(order) == n + 1)  # the next one holds the gate now
     for thread in threads:
         thread.join()
     assert order == [0, 1, 2, 3, 4]
     gate.release()
+
+
+def _until(condition: Callable[[], bool], seconds: float = 10.0) -> None:
+    """Wait for `condition` (however slow a busy machine makes the threads)."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "the threads did not get there"
+        time.sleep(0.005)
 
 
 def test_a_wait_for_the_gate_ends_at_its_bound_and_leaves_the_gate_usable() -> None:
