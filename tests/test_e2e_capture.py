@@ -210,7 +210,8 @@ def test_someone_else_cannot_choose_the_objective(stack: Stack, objective_id: in
     assert row["status"] == "needs_objective"
 
 
-def test_one_line_capture_refuses_an_overlong_title(stack: Stack) -> None:
+def test_one_line_capture_refuses_an_overlong_title(stack: Stack, objective_id: int) -> None:
+    # With an objective to serve (without any, a one-line title is refused for that first).
     reply = stack.driver.slash_command("y" * 400, user_id="U0LONG")
     assert reply.status == 200
     assert "400 characters" in _text(reply)
