@@ -91,10 +91,60 @@ class HomeContent:
     neglected: int = 0
 
 
+@dataclass(frozen=True)
+class RegisterFigures:
+    """The part of the Home tab that is the same for everyone: the register's top, its
+    objectives and their progress, the gaps, the latest decisions, and what waits for the
+    steering group. Reading it is most of a Home tab's cost on a large register, so Home tabs
+    published together share one reading."""
+
+    top: list[ProposalSummary]
+    objectives: Cut[ObjectiveLoad]
+    unserved: Cut[Objective]
+    decisions: list[Decision]
+    waiting_for_decision: Cut[ProposalSummary]
+    progress: dict[int, ObjectiveProgress]
+    neglected: int
+
+
+def register_figures(*, session: Session, timezone: str = "UTC") -> RegisterFigures:
+    """The figures every Home tab shows, read once (see `RegisterFigures`)."""
+    loads = objective_loads(session=session, limit=OBJECTIVES_MAX)
+    progress = objective_progress.progress(
+        session=session,
+        objectives=[load.objective for load in loads.items],
+        now=utcnow(),
+        timezone=timezone,
+        with_verified=False,
+    )
+    return RegisterFigures(
+        top=ranked(session=session, statuses=(Status.OPEN, Status.APPROVED), limit=TOP_MAX).items,
+        objectives=loads,
+        unserved=unserved_objectives(session=session, limit=UNSERVED_MAX),
+        decisions=recent_decisions(session=session, limit=DECISIONS_MAX),
+        waiting_for_decision=_proposals(
+            session=session,
+            where=[Proposal.status == Status.OPEN],
+            newest_first=False,
+            limit=WAITING_FOR_DECISION_MAX,
+        ),
+        progress={p.objective.id or 0: p for p in progress},
+        neglected=objective_progress.count_neglected(session=session),
+    )
+
+
 def home_content(
-    *, session: Session, viewer: str, steering: bool, timezone: str = "UTC"
+    *,
+    session: Session,
+    viewer: str,
+    steering: bool,
+    timezone: str = "UTC",
+    figures: RegisterFigures | None = None,
 ) -> HomeContent:
-    """What the Home tab shows `viewer`; the waiting section only for the steering group."""
+    """What the Home tab shows `viewer`; the waiting section only for the steering group.
+    `figures`: the register's figures read for several Home tabs at once (read here if None)."""
+    if figures is None:
+        figures = register_figures(session=session, timezone=timezone)
     mine = _proposals(
         session=session, where=[Proposal.submitter == viewer], newest_first=True, limit=MINE_MAX
     )
@@ -104,34 +154,18 @@ def home_content(
         newest_first=True,
         limit=WAITING_FOR_OBJECTIVE_MAX,
     )
-    waiting = None
-    if steering:
-        waiting = _proposals(
-            session=session,
-            where=[Proposal.status == Status.OPEN],
-            newest_first=False,
-            limit=WAITING_FOR_DECISION_MAX,
-        )
-    loads = objective_loads(session=session, limit=OBJECTIVES_MAX)
-    progress = objective_progress.progress(
-        session=session,
-        objectives=[load.objective for load in loads.items],
-        now=utcnow(),
-        timezone=timezone,
-        with_verified=False,
-    )
     return HomeContent(
         viewer=viewer,
         steering=steering,
         mine=mine,
         needs_objective=needs_objective,
-        top=ranked(session=session, statuses=(Status.OPEN, Status.APPROVED), limit=TOP_MAX).items,
-        objectives=loads,
-        unserved=unserved_objectives(session=session, limit=UNSERVED_MAX),
-        decisions=recent_decisions(session=session, limit=DECISIONS_MAX),
-        waiting_for_decision=waiting,
-        progress={p.objective.id or 0: p for p in progress},
-        neglected=objective_progress.count_neglected(session=session),
+        top=figures.top,
+        objectives=figures.objectives,
+        unserved=figures.unserved,
+        decisions=figures.decisions,
+        waiting_for_decision=figures.waiting_for_decision if steering else None,
+        progress=figures.progress,
+        neglected=figures.neglected,
     )
 
 

@@ -21,12 +21,19 @@ from storage.models import Objective
 log = logging.getLogger(__name__)
 
 
-def build(deps: Deps, user_id: str) -> dict[str, object]:
-    """The Home tab of `user_id`, read with bounded queries."""
+def build(
+    deps: Deps, user_id: str, figures: home.RegisterFigures | None = None
+) -> dict[str, object]:
+    """The Home tab of `user_id`, read with bounded queries (the register's figures read here
+    unless given)."""
     steering = deps.steering.is_member(user_id)
     with deps.session() as session:
         content = home.home_content(
-            session=session, viewer=user_id, steering=steering, timezone=deps.settings.timezone
+            session=session,
+            viewer=user_id,
+            steering=steering,
+            timezone=deps.settings.timezone,
+            figures=figures,
         )
         choices: list[Objective] = []
         if content.needs_objective.items:
@@ -35,10 +42,13 @@ def build(deps: Deps, user_id: str) -> dict[str, object]:
     return home_view(content, objectives=choices, vote_emoji=deps.settings.vote_emoji)
 
 
-def publish(deps: Deps, client: WebClient, user_id: str) -> None:
-    """Publish (or refresh) the Home tab of `user_id`."""
+def publish(
+    deps: Deps, client: WebClient, user_id: str, figures: home.RegisterFigures | None = None
+) -> None:
+    """Publish (or refresh) the Home tab of `user_id` (with the register's figures, if given,
+    read for several Home tabs at once: `read_figures`)."""
     try:
-        view = build(deps, user_id)
+        view = build(deps, user_id, figures)
     except SQLAlchemyError as exc:
         log.warning("Home tab of %s not published, the database failed: %s", user_id, exc)
         return
@@ -48,3 +58,14 @@ def publish(deps: Deps, client: WebClient, user_id: str) -> None:
         log.warning("Home tab of %s not published: %s", user_id, exc.response.get("error"))
     except UNREACHABLE as exc:
         log.warning("Home tab of %s not published: %s", user_id, exc)
+
+
+def read_figures(deps: Deps) -> home.RegisterFigures | None:
+    """The register's figures for Home tabs published together; None when the database failed
+    (each Home tab then tries on its own)."""
+    try:
+        with deps.session() as session:
+            return home.register_figures(session=session, timezone=deps.settings.timezone)
+    except SQLAlchemyError as exc:
+        log.warning("Home tabs' figures not read, the database failed: %s", exc)
+        return None

@@ -251,3 +251,23 @@ def test_an_unknown_objective_in_a_list_is_named_inertly() -> None:
     answer = blocks.unknown_objective("<!here> & co", [])
     assert "<!" not in answer and "&lt;!here&gt; &amp; co" in answer
     assert "`/improve objectives`" in answer
+
+
+def test_home_tabs_published_together_share_the_registers_figures_not_each_persons_lists(
+    engine: Engine,
+) -> None:
+    seed(engine, proposals_count=30, objectives_count=4)
+    with session_scope(engine) as session:
+        figures = home.register_figures(session=session)
+        alone = home.home_content(session=session, viewer=VIEWER, steering=True)
+        together = home.home_content(session=session, viewer=VIEWER, steering=True, figures=figures)
+        other = home.home_content(session=session, viewer="UOTHER", steering=False, figures=figures)
+    # Read once for both, the figures are what each would have read alone.
+    assert [s.proposal.id for s in together.top] == [s.proposal.id for s in alone.top]
+    assert together.objectives == alone.objectives
+    assert together.waiting_for_decision is not None
+    assert together.waiting_for_decision.total == alone.waiting_for_decision.total  # type: ignore[union-attr]
+    # Each person's own lists are still their own, and only the steering group sees the queue.
+    assert together.mine.total == 10 and other.mine.total == 0
+    assert other.waiting_for_decision is None
+    assert other.top == together.top

@@ -18,14 +18,23 @@ def test_a_burst_of_forms_publishes_each_home_tab_once_more(
     first_started, release = threading.Event(), threading.Event()
     done = threading.Semaphore(0)
 
-    def publish(_deps: Any, _client: Any, user_id: str) -> None:
+    readings: list[object] = []
+    shown: list[object] = []
+
+    def read_figures(_deps: Any) -> object:
+        readings.append(object())
+        return readings[-1]
+
+    def publish(_deps: Any, _client: Any, user_id: str, figures: object) -> None:
         published.append(user_id)
+        shown.append(figures)
         if len(published) == 1:
             first_started.set()
             release.wait(10)
         done.release()
 
     monkeypatch.setattr(views.home_tab, "publish", publish)
+    monkeypatch.setattr(views.home_tab, "read_figures", read_figures)
     refresh = views.HomeRefresh()
     deps, client = object(), object()
     refresh.ask(deps, client, "U1")  # type: ignore[arg-type]
@@ -37,3 +46,7 @@ def test_a_burst_of_forms_publishes_each_home_tab_once_more(
         assert done.acquire(timeout=10)
     assert not done.acquire(timeout=0.5)
     assert published == ["U1", "U1", "U2"]
+    # The register's figures are read once per round, after the forms that asked: the two
+    # Home tabs asked for during the first publish share the second reading.
+    assert len(readings) == 2
+    assert shown == [readings[0], readings[1], readings[1]]
