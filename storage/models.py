@@ -60,6 +60,8 @@ class Proposal(SQLModel, table=True):
         Index("ix_proposals_status", "status"),
         Index("ix_proposals_card", "channel_id", "message_ts"),
         Index("ix_proposals_updated_at", "updated_at"),
+        # A person's own proposals, newest first (the Home tab, `/improve list mine`).
+        Index("ix_proposals_submitter", "submitter", "id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
