@@ -38,6 +38,10 @@ SETTLE = timedelta(seconds=20)
 SETTLE_WITH_SECONDS = timedelta(seconds=5)  # CSI_CRON_SECONDS (tests): the outbox runs every 5 s
 RETRY_RATELIMITED_AFTER = timedelta(minutes=1)
 PER_RUN = 50
+# A settled confirmation is kept this long (what happened to it can be looked up), then
+# forgotten, at most this many a run: Slack retries a request within minutes, not weeks.
+KEEP = timedelta(days=30)
+FORGET_PER_RUN = 1000
 
 
 def owe(*, session: Session, key: str, proposal_id: int, user_id: str) -> None:
@@ -67,6 +71,10 @@ def tell_owed(*, deps: Deps, client: WebClient, now: datetime | None = None) -> 
     settle = SETTLE_WITH_SECONDS if deps.settings.cron_seconds else SETTLE
     with session_scope(deps.engine) as session:
         waiting = notices.owed(session=session, now=now, created_before=now - settle, limit=PER_RUN)
+    with session_scope(deps.engine) as session:
+        forgotten = notices.forget(session=session, due_before=now - KEEP, limit=FORGET_PER_RUN)
+    if forgotten:
+        log.info("confirmation outbox: %d settled confirmations forgotten", forgotten)
     told = 0
     for notice in waiting:
         delivery = _tell(deps, client, notice, now=now)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Index, UniqueConstraint, literal_column, update
+from sqlalchemy import Index, UniqueConstraint, delete, literal_column, update
 from sqlmodel import Field, Session, SQLModel, col, select
 
 import storage.models  # noqa: F401  (the proposals table this one points to)
@@ -119,6 +119,26 @@ def give_back(*, session: Session, notice_id: int, token: str, due_at: datetime)
 def drop(*, session: Session, notice_id: int, token: str, note: str) -> bool:
     """Not to be tried again: Slack refused it, or may have delivered it already."""
     return _held(session, notice_id, token, state=DROPPED, note=note[:200])
+
+
+def forget(*, session: Session, due_before: datetime, limit: int) -> int:
+    """Delete at most `limit` settled notices (sent, dropped, or claimed by a process that died
+    holding them) that were due before `due_before`; how many. Owed ones are kept, whatever
+    their age: the register stays the size of its proposals, not of every form ever sent."""
+    settled = (
+        select(SubmitterNotice.id)
+        .where(
+            col(SubmitterNotice.state).in_((SENT, DROPPED, SENDING)),
+            col(SubmitterNotice.due_at) < due_before,
+        )
+        .limit(limit)
+    )
+    statement: Any = (
+        delete(SubmitterNotice)
+        .where(col(SubmitterNotice.id).in_(settled.scalar_subquery()))
+        .execution_options(synchronize_session=False)
+    )
+    return int(session.execute(statement).rowcount or 0)
 
 
 def _held(session: Session, notice_id: int, token: str, **values: Any) -> bool:

@@ -300,3 +300,30 @@ def test_author_is_told_once_after_the_bot_is_killed_right_after_the_ack(
         finally:
             stack.bot.stop()
             stack.engine.dispose()
+
+
+def test_settled_confirmations_are_forgotten_after_a_month_and_owed_ones_kept(
+    engine: Engine,
+) -> None:
+    sent, dropped, owed = _owed(engine, "U0SENT"), _owed(engine, "U0DROP"), _owed(engine, "U0OWED")
+    with FakeSlack() as slack:
+        deps, client = _deps(engine), _client(slack)
+        assert confirmations.tell(deps=deps, client=client, key=sent) is Delivery.SENT
+        for _ in range(4):
+            slack.fail_next("chat.postMessage", "internal_error", 500, None, when=_to("U0DROP"))
+        assert confirmations.tell(deps=deps, client=client, key=dropped) is Delivery.UNKNOWN
+        for _ in range(4):  # the owed one stays owed: Slack keeps rate-limiting it
+            slack.fail_next("chat.postMessage", retry_after=0, when=_to("U0OWED"))
+        assert confirmations.tell(deps=deps, client=client, key=owed) is Delivery.RATELIMITED
+        # Settled just now: not forgotten before their month is over.
+        with session_scope(engine) as session:
+            week_ago = utcnow() - timedelta(days=7)
+            assert notices.forget(session=session, due_before=week_ago, limit=10) == 0
+        for _ in range(4):  # the outbox's run a month later tries the owed one again, in vain
+            slack.fail_next("chat.postMessage", retry_after=0, when=_to("U0OWED"))
+        later = utcnow() + confirmations.KEEP + timedelta(days=1)
+        confirmations.tell_owed(deps=deps, client=client, now=later)
+    with session_scope(engine) as session:
+        assert notices.by_key(session=session, key=sent) is None
+        assert notices.by_key(session=session, key=dropped) is None
+    assert _state(engine, owed) == notices.OWED
