@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from bot.vote_writer import Reaction, VoteWriter, apply_together
 from storage import repositories as repo
@@ -167,4 +167,32 @@ def test_a_vote_after_the_servers_restart_is_stored_at_once(engine: Engine) -> N
             )
         )
     assert writer.apply(_r("U2", "Ev2")).changed
+    assert _voters(engine, pid) == {"U1", "U2"}
+
+
+def _flush_setting(connection: Connection) -> str:
+    if connection.dialect.name == "sqlite":
+        level = connection.exec_driver_sql("PRAGMA synchronous").scalar()
+        return {0: "off", 1: "normal", 2: "full", 3: "extra"}[int(level or 0)]
+    return str(connection.exec_driver_sql("SHOW synchronous_commit").scalar())
+
+
+def test_only_the_writers_own_connection_skips_the_flush(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pid = _card(engine, "1.000001")
+    writer = VoteWriter(engine)
+    writer.apply(_r("U1", "Ev1"))
+    kept = writer._connection
+    assert kept is not None
+    relaxed = "normal" if engine.dialect.name == "sqlite" else "off"
+    assert _flush_setting(kept) == relaxed
+    kept.rollback()
+    # Every other connection of the pool keeps the database's full durability, including
+    # those opened after the writer let its own go (a quiet spell): it is closed, not pooled.
+    monkeypatch.setattr("bot.vote_writer.KEEP_CONNECTION_S", -1.0)
+    writer.apply(_r("U2", "Ev2"))
+    assert kept.invalidated or kept.closed
+    with engine.connect() as other:
+        assert _flush_setting(other) in {"full", "on"}
     assert _voters(engine, pid) == {"U1", "U2"}
