@@ -31,6 +31,7 @@ from handlers import actions, commands, events, home, options, views
 from scheduler import leader
 from scheduler.runner import ScheduledWork
 from storage.db import check_reachable, make_engine, upgrade
+from storage.wal_checkpoints import WalCheckpoints
 
 log = logging.getLogger(__name__)
 
@@ -181,6 +182,7 @@ def _serve(settings: Settings, listener: socket.socket | None) -> None:
     # The register is read into the index in the background: the bot serves at once, and a
     # question asked meanwhile uses what has been read so far.
     refresher = SimilarityRefresher(similar, settings.database_url).start()
+    checkpoints = WalCheckpoints(engine).start()
     app = build_app(deps, client)
     # One replica runs the scheduled jobs: the leader (PostgreSQL advisory lock); SQLite: this.
     work = ScheduledWork(
@@ -194,6 +196,7 @@ def _serve(settings: Settings, listener: socket.socket | None) -> None:
     finally:
         work.stop()
         refresher.stop()
+        checkpoints.stop()
         deps.shutdown(wait=False)
         engine.dispose()
 

@@ -39,6 +39,7 @@ from bot.lifecycle import VOTABLE
 from bot.votes import ReactionOutcome
 from storage import vote_batches as batches
 from storage.types import utcnow
+from storage.wal_checkpoints import NO_CHECKPOINT_IN_COMMITS
 
 # The database did not answer in time (a lock, the connection, the pool), rather than refused
 # one reaction's write.
@@ -57,10 +58,11 @@ MAX_BATCH = 64
 # which must not reach the pool's other users) and the next batch opens another.
 KEEP_CONNECTION_S = 10.0
 
-# Set once on the writer's connection, outside any transaction.
-_RELAXED_FLUSH = {
-    "sqlite": "PRAGMA synchronous=NORMAL",
-    "postgresql": "SET synchronous_commit TO off",
+# Set once on the writer's connection, outside any transaction. On SQLite its commits also leave
+# the log's checkpoints to the server's thread for them (storage/wal_checkpoints.py).
+_WRITERS_SETTINGS = {
+    "sqlite": ("PRAGMA synchronous=NORMAL", NO_CHECKPOINT_IN_COMMITS),
+    "postgresql": ("SET synchronous_commit TO off",),
 }
 
 
@@ -187,10 +189,9 @@ def _writers_connection(engine: Engine) -> Connection:
     disk flush (see the module's docstring)."""
     connection = engine.connect()
     try:
-        relax = _RELAXED_FLUSH.get(connection.dialect.name)
-        if relax is not None:
-            connection.exec_driver_sql(relax)
-            connection.commit()
+        for setting in _WRITERS_SETTINGS.get(connection.dialect.name, ()):
+            connection.exec_driver_sql(setting)
+        connection.commit()
     except BaseException:
         _discard(connection)
         raise
