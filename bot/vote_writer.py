@@ -25,9 +25,10 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
@@ -40,6 +41,12 @@ from bot.votes import ReactionOutcome
 from storage import vote_batches as batches
 from storage.types import utcnow
 from storage.wal_checkpoints import NO_CHECKPOINT_IN_COMMITS
+
+_T = TypeVar("_T")
+
+AUTOCOMMIT = "AUTOCOMMIT"
+# Whether the writer's connection is in the server's one-statement transactions now.
+ONE_STATEMENT = "csi_one_statement"
 
 # The database did not answer in time (a lock, the connection, the pool), rather than refused
 # one reaction's write.
@@ -147,7 +154,9 @@ class VoteWriter:
                 waiting.woken.set()
 
     @contextmanager
-    def _unit_of_work(self) -> Iterator[Connection]:
+    def _unit_of_work(self, *, one_statement: bool = False) -> Iterator[Connection]:
+        """The writer's connection in a transaction; with `one_statement` on PostgreSQL, in the
+        server's own transaction of a single statement (no BEGIN and COMMIT round trips)."""
         connection, self._connection = self._connection, None
         if connection is not None and time.monotonic() - self._last_used > KEEP_CONNECTION_S:
             _discard(connection)
@@ -155,6 +164,12 @@ class VoteWriter:
         if connection is None:
             connection = _writers_connection(self.engine)
         try:
+            if connection.dialect.name == "postgresql" and (
+                connection.info.get(ONE_STATEMENT, False) != one_statement
+            ):
+                level = AUTOCOMMIT if one_statement else connection.default_isolation_level
+                connection.execution_options(isolation_level=level)
+                connection.info[ONE_STATEMENT] = one_statement
             with connection.begin():
                 yield connection
         except BaseException:
@@ -173,15 +188,29 @@ class VoteWriter:
         died since (the server restarted while no vote came): then the unit of work runs once
         more on a fresh one, rather than answer 503 for a database that is back. Running it
         again is safe: it is one transaction, and the event marks count each reaction once."""
+        if self.engine.dialect.name != "postgresql" or not all(r.added for r in reactions):
+            return self._committed(apply_together, reactions)
+        # A storm is added votes: on PostgreSQL one statement stores them; reactions on cards
+        # that take no votes are left unmarked by it and go the usual way after.
+        outcomes, rest = self._committed(add_at_once, reactions, one_statement=True)
+        if rest:
+            later = self._committed(apply_together, [reactions[i] for i in rest])
+            for index, outcome in zip(rest, later, strict=True):
+                outcomes[index] = outcome
+        return outcomes
+
+    def _committed(
+        self, work: Callable[..., _T], reactions: list[Reaction], *, one_statement: bool = False
+    ) -> _T:
         kept = self._connection is not None
         try:
-            with self._unit_of_work() as connection:
-                return apply_together(connection=connection, reactions=reactions)
+            with self._unit_of_work(one_statement=one_statement) as connection:
+                return work(connection=connection, reactions=reactions)
         except DBAPIError as error:
             if not (kept and error.connection_invalidated):
                 raise
-        with self._unit_of_work() as connection:
-            return apply_together(connection=connection, reactions=reactions)
+        with self._unit_of_work(one_statement=one_statement) as connection:
+            return work(connection=connection, reactions=reactions)
 
 
 def _writers_connection(engine: Engine) -> Connection:
@@ -254,6 +283,40 @@ def apply_together(*, connection: Connection, reactions: list[Reaction]) -> list
         outcomes[index] = ReactionOutcome(proposal_id=pid, changed=changed)
     store_added()
     return outcomes
+
+
+def add_at_once(
+    *, connection: Connection, reactions: list[Reaction]
+) -> tuple[list[ReactionOutcome], list[int]]:
+    """PostgreSQL, reactions that each add a vote: their effects in one statement, as if
+    applied one after another; and the indexes of those on cards that take no votes, which the
+    statement left alone for `apply_together` (it tells the person once, in a transaction)."""
+    found, new, added = batches.added_at_once(
+        connection=connection,
+        reactions=[(r.channel_id, r.message_ts, r.event_id, r.user_id) for r in reactions],
+        votable=VOTABLE,
+        at=utcnow(),
+        noted_as=VOTED,
+    )
+    outcomes: list[ReactionOutcome] = [_NOTHING] * len(reactions)
+    rest: list[int] = []
+    for index, reaction in enumerate(reactions):
+        card = found.get((reaction.channel_id, reaction.message_ts))
+        if card is None:
+            continue
+        pid, status = card
+        if status not in VOTABLE:
+            rest.append(index)
+            continue
+        if reaction.event_id:
+            if reaction.event_id not in new:  # handled before, or earlier in this batch
+                outcomes[index] = ReactionOutcome(proposal_id=pid)
+                continue
+            new.discard(reaction.event_id)
+        vote = (pid, reaction.user_id)
+        outcomes[index] = ReactionOutcome(proposal_id=pid, changed=vote in added)
+        added.discard(vote)  # the same person again in this batch changes nothing
+    return outcomes, rest
 
 
 _NOTHING = ReactionOutcome(proposal_id=None)

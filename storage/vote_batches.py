@@ -119,6 +119,38 @@ def _add_votes_noted_pg(rows: int) -> str:
     )
 
 
+@cache
+def _added_at_once_pg(rows: int, statuses: int) -> str:
+    # Reactions that each add a vote: the cards, the new marks of the events on cards that take
+    # votes, and the votes those events add with their history, in one statement. Result rows:
+    # a card (ID and status), a new mark (event ID only), an added vote (ID and user, no status).
+    on_card = "c.channel_id = r.channel_id AND c.message_ts = r.message_ts"
+    takes_votes = f"c.status IN ({', '.join(['%s'] * statuses)})"
+    return (
+        "WITH reaction (channel_id, message_ts, event_id, user_id) AS "
+        f"(VALUES {_values('%s', 4, rows)}), "
+        "card AS (SELECT DISTINCT p.id, p.status, p.channel_id, p.message_ts "
+        f"FROM {_proposals.name} p JOIN reaction r "
+        "ON p.channel_id = r.channel_id AND p.message_ts = r.message_ts), "
+        f"marked AS (INSERT INTO {_events.name} (event_id, received_at) "
+        f"SELECT DISTINCT r.event_id, %s FROM reaction r JOIN card c ON {on_card} "
+        f"WHERE r.event_id IS NOT NULL AND {takes_votes} ORDER BY r.event_id "
+        "ON CONFLICT (event_id) DO NOTHING RETURNING event_id), "
+        f"added AS (INSERT INTO {_votes.name} (proposal_id, user_id, created_at) "
+        f"SELECT DISTINCT c.id, r.user_id, %s FROM reaction r JOIN card c ON {on_card} "
+        f"WHERE {takes_votes} "
+        "AND (r.event_id IS NULL OR r.event_id IN (SELECT event_id FROM marked)) "
+        "ORDER BY 1, 2 "
+        "ON CONFLICT (proposal_id, user_id) DO NOTHING RETURNING proposal_id, user_id), "
+        f"noted AS (INSERT INTO {_history.name} ({', '.join(HISTORY_COLUMNS)}) "
+        "SELECT proposal_id, %s, user_id, %s, NULL, NULL, %s FROM added "
+        "ORDER BY proposal_id, user_id) "
+        "SELECT id, status, channel_id, message_ts, NULL::varchar FROM card "
+        "UNION ALL SELECT NULL, NULL, NULL, NULL, event_id FROM marked "
+        "UNION ALL SELECT proposal_id, NULL, NULL, NULL, user_id FROM added"
+    )
+
+
 # Per engine's dialect; a process has a few engines (tests make more).
 @lru_cache(maxsize=256)
 def _to_database(column: Column[Any], dialect: Dialect) -> Callable[[Any], Any]:
@@ -216,6 +248,51 @@ def add_votes(
         entries=[history_entry(p, u, noted_as, at) for p, u in sorted(added)],
     )
     return added
+
+
+def added_at_once(
+    *,
+    connection: Connection,
+    reactions: Sequence[tuple[str, str, str | None, str]],
+    votable: Iterable[str],
+    at: datetime,
+    noted_as: str,
+) -> tuple[dict[tuple[str, str], tuple[int, str]], set[str], set[tuple[int, str]]]:
+    """PostgreSQL, for (channel, message ts, event ID, user) reactions that each add a vote, in
+    one statement: the cards among them (as `cards` says); the IDs of the events on cards whose
+    status is `votable` that were not marked before, now marked; and the (proposal ID, user ID)
+    votes those events added, each with a history entry of action `noted_as`. Events on cards
+    that take no votes are neither marked nor counted: the caller handles them another way."""
+    dialect = connection.dialect
+    statuses = sorted(set(votable))
+    rows = sorted(set(reactions), key=lambda r: (r[0], r[1], r[2] or "", r[3]))
+    values = [value for reaction in rows for value in reaction]
+    received = _to_database(_events.c.received_at, dialect)(at)
+    created = _to_database(_votes.c.created_at, dialect)(at)
+    noted_at = _to_database(_history.c.at, dialect)(at)
+    detail = _to_database(_history.c.detail, dialect)({})
+    parameters = (
+        *values,
+        received,
+        *statuses,
+        created,
+        *statuses,
+        noted_at,
+        noted_as,
+        detail,
+    )
+    result = connection.exec_driver_sql(_added_at_once_pg(len(rows), len(statuses)), parameters)
+    found: dict[tuple[str, str], tuple[int, str]] = {}
+    new: set[str] = set()
+    added: set[tuple[int, str]] = set()
+    for pid, status, channel, ts, text in result:
+        if pid is None:
+            new.add(str(text))
+        elif status is None:
+            added.add((int(pid), str(text)))
+        else:
+            found[(channel, ts)] = (int(pid), str(status))
+    return found, new, added
 
 
 def history_entry(proposal_id: int, actor: str, action: str, at: datetime) -> dict[str, Any]:

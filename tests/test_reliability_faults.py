@@ -651,7 +651,10 @@ def test_slack_failing_at_random_drops_and_doubles_nothing(stack: Stack) -> None
     assert len(rows) == FORMS
     for proposal_id, message_ts in rows:
         if proposal_id in pending:
-            assert posted.get(proposal_id, 0) <= 1 and message_ts is None
+            # Still claimed when last looked at; its claim may have ended and the card been
+            # posted since (then once, and kept), never twice.
+            assert posted.get(proposal_id, 0) <= 1
+            assert message_ts is None or posted.get(proposal_id) == 1, proposal_id
             continue
         assert message_ts is not None, f"#{proposal_id} has no card"
         assert posted.get(proposal_id) == 1, (proposal_id, posted.get(proposal_id))

@@ -200,3 +200,35 @@ def test_only_the_writers_own_connection_skips_the_flush(
         if engine.dialect.name == "sqlite":
             assert other.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 1000
     assert _voters(engine, pid) == {"U1", "U2"}
+
+
+def test_a_storm_of_added_votes_counts_as_if_applied_one_by_one(engine: Engine) -> None:
+    # The shape of a storm: every reaction adds. On PostgreSQL one statement stores them, and
+    # those on a closed proposal go the usual way; the outcomes are the same on both databases.
+    pid = _card(engine, "1.000001")
+    closed = _card(engine, "2.000002", status="rejected")
+    writer = VoteWriter(engine)
+    [first] = writer._stored([_r("U0", "Ev0")])
+    batch = [
+        _r("U1", "Ev1"),
+        _r("U9", "Ev2", ts="2.000002"),  # on a closed proposal: refused, the person told once
+        _r("U1", "Ev1"),  # Slack's retry in the same batch
+        _r("U1", "Ev3"),  # the same person again
+        _r("U0", "Ev0"),  # Slack's retry of an earlier batch's event
+        _r("U2", "Ev4"),
+        _r("U3", "Ev5", ts="9.999999"),  # not a card
+        _r("U9", "Ev6", ts="2.000002"),  # the same person on the closed one again
+    ]
+    outcomes = writer._stored(batch)
+    assert first.changed
+    assert [o.changed for o in outcomes] == [True, False, False, False, False, True, False, False]
+    assert [o.proposal_id for o in outcomes] == [pid, closed, pid, pid, pid, pid, None, closed]
+    assert outcomes[1].refused is not None and outcomes[1].refused.id == closed
+    assert outcomes[7].refused is None
+    assert _voters(engine, pid) == {"U0", "U1", "U2"} and _voters(engine, closed) == set()
+    with session_scope(engine) as session:
+        actions = [e.action for e in repo.history(session=session, proposal_id=pid)]
+        refusals = [e.action for e in repo.history(session=session, proposal_id=closed)]
+    assert actions == ["voted"] * 3 and refusals == ["reaction_refused"]
+    again = writer._stored(batch)  # the whole batch delivered again changes nothing
+    assert not any(o.changed for o in again) and not any(o.refused for o in again)
