@@ -177,13 +177,16 @@ class LexicalIndex:
             self._segments.append(segment)
             self._df[: segment.n_terms] += np.diff(segment.ptr)
         else:
+            added: list[Encoded] = []
             for i in range(len(docs)):
                 one = docs.subset(np.array([i]))
                 self._buf_pos[int(one.doc_ids[0])] = len(self._buf)
                 self._buf.append(one)
                 self._buf_alive.append(True)
                 self._df[one.terms] += 1
-            self._buf_cache = None
+                added.append(one)
+            if self._buf_cache is not None:  # the buffer's arrays grow; nothing is re-read
+                self._buf_cache = _buffer_arrays(added, self._buf_cache)
         self._n += len(docs)
         self._dl_sum += docs.dl.sum(axis=0, dtype=np.float64)
         return len(docs)
@@ -476,22 +479,18 @@ class LexicalIndex:
     ) -> tuple[np.ndarray, np.ndarray]:
         if self._buf_cache is None:
             live = [doc for doc, alive in zip(self._buf, self._buf_alive, strict=True) if alive]
-            if not live:
-                return np.zeros(0, np.int64), np.zeros(0)
-            merged = concat(live, len(self.vocabulary))
-            row_of = np.repeat(np.arange(len(merged)), np.diff(merged.ptr))
-            distinct, of_entry = np.unique(merged.terms, return_inverse=True)
-            self._buf_cache = (merged.doc_ids, merged.terms, merged.tf, merged.dl, row_of,
-                               distinct, of_entry)  # fmt: skip
-        doc_ids, terms, tf, dl, row_of, distinct, of_entry = self._buf_cache
+            self._buf_cache = _buffer_arrays(live)
+        doc_ids, terms, tf, dl, row_of = self._buf_cache
+        if not len(doc_ids):
+            return np.zeros(0, np.int64), np.zeros(0)
         # The query's weight of each buffered entry (0: not a query term), found by looking
-        # the query's terms up among the buffer's distinct terms.
-        pos = np.minimum(np.searchsorted(distinct, q[0]), len(distinct) - 1)
-        found = distinct[pos] == q[0]
-        weight_of = np.zeros(len(distinct))
-        weight_of[pos[found]] = q[1][found]
-        entry = np.flatnonzero(weight_of[of_entry])
-        weight = weight_of[of_entry[entry]]
+        # each entry's term up among the query's few terms (a term given twice: its last weight).
+        query_terms, last = np.unique(q[0][::-1], return_index=True)
+        query_weights = q[1][::-1][last]
+        pos = np.minimum(np.searchsorted(query_terms, terms), len(query_terms) - 1)
+        weight_of_entry = np.where(query_terms[pos] == terms, query_weights[pos], 0.0)
+        entry = np.flatnonzero(weight_of_entry)
+        weight = weight_of_entry[entry]
         kinds = self._kind[terms[entry]].astype(np.int64)
         part = self._bm25(tf[entry], dl[row_of[entry], kinds], kinds) * weight
         scores = np.bincount(row_of[entry], weights=part, minlength=len(doc_ids))
@@ -528,3 +527,27 @@ class LexicalIndex:
         # Ties broken by doc id so results are deterministic whatever the storage layout.
         order = np.lexsort((doc, -np.round(scores, 9)))[:limit]
         return [(int(doc[i]), float(scores[i])) for i in order]
+
+
+def _buffer_arrays(
+    docs: list[Encoded], before: tuple[np.ndarray, ...] | None = None
+) -> tuple[np.ndarray, ...]:
+    """The buffered documents' entries as flat arrays (doc ids, terms, tf, lengths, and each
+    entry's row), `docs` appended to `before` when given. One document each, as buffered."""
+    rows = len(before[0]) if before is not None else 0
+    lens = np.fromiter((len(d.terms) for d in docs), np.int64, len(docs))
+    parts = [
+        [d.doc_ids for d in docs],
+        [d.terms for d in docs],
+        [d.tf for d in docs],
+        [d.dl for d in docs],
+        [np.repeat(np.arange(rows, rows + len(docs)), lens)],
+    ]
+    if before is not None:
+        parts = [[old, *new] for old, new in zip(before, parts, strict=True)]
+    empty = (np.zeros(0, np.int64), np.zeros(0, np.int32), np.zeros(0), np.zeros((0, len(KINDS))),
+             np.zeros(0, np.int64))  # fmt: skip
+    return tuple(
+        np.concatenate(arrays) if arrays else blank
+        for arrays, blank in zip(parts, empty, strict=True)
+    )
