@@ -135,10 +135,14 @@ class VoteWriter:
         return mine.outcome
 
     def _write(self, batch: list[_Waiting]) -> None:
+        everyone = batch
         try:
-            outcomes = self._stored([w.reaction for w in batch])
-            for waiting, outcome in zip(batch, outcomes, strict=True):
-                waiting.outcome = outcome
+            # What one statement stores is committed whatever happens to the rest after it.
+            batch = [batch[i] for i in self._at_once(batch)]
+            if batch:
+                outcomes = self._committed(apply_together, [w.reaction for w in batch])
+                for waiting, outcome in zip(batch, outcomes, strict=True):
+                    waiting.outcome = outcome
         except Exception as shared_error:
             if len(batch) == 1 or isinstance(shared_error, _UNAVAILABLE):
                 # A database that is locked or gone fails every one of them alike, and trying
@@ -149,9 +153,24 @@ class VoteWriter:
                 for waiting in batch:
                     self._write_alone(waiting)
         finally:
-            for waiting in batch:
+            for waiting in everyone:
                 waiting.done = True
                 waiting.woken.set()
+
+    def _at_once(self, batch: list[_Waiting]) -> list[int]:
+        """On PostgreSQL, a batch of added votes (what a storm is made of) is stored by one
+        statement: its outcomes are set here. Returns the positions of the reactions left for
+        the usual way (all of them elsewhere; on PostgreSQL those on cards that take no votes,
+        which the statement left unmarked)."""
+        reactions = [w.reaction for w in batch]
+        if self.engine.dialect.name != "postgresql" or not all(r.added for r in reactions):
+            return list(range(len(batch)))
+        outcomes, rest = self._committed(add_at_once, reactions, one_statement=True)
+        left = set(rest)
+        for index, (waiting, outcome) in enumerate(zip(batch, outcomes, strict=True)):
+            if index not in left:
+                waiting.outcome = outcome
+        return rest
 
     @contextmanager
     def _unit_of_work(self, *, one_statement: bool = False) -> Iterator[Connection]:
@@ -179,29 +198,18 @@ class VoteWriter:
 
     def _write_alone(self, waiting: _Waiting) -> None:
         try:
-            [waiting.outcome] = self._stored([waiting.reaction])
+            if self._at_once([waiting]):
+                [waiting.outcome] = self._committed(apply_together, [waiting.reaction])
         except Exception as error:
             waiting.error = error
-
-    def _stored(self, reactions: list[Reaction]) -> list[ReactionOutcome]:
-        """The reactions' effects, committed. A connection kept from an earlier batch may have
-        died since (the server restarted while no vote came): then the unit of work runs once
-        more on a fresh one, rather than answer 503 for a database that is back. Running it
-        again is safe: it is one transaction, and the event marks count each reaction once."""
-        if self.engine.dialect.name != "postgresql" or not all(r.added for r in reactions):
-            return self._committed(apply_together, reactions)
-        # A storm is added votes: on PostgreSQL one statement stores them; reactions on cards
-        # that take no votes are left unmarked by it and go the usual way after.
-        outcomes, rest = self._committed(add_at_once, reactions, one_statement=True)
-        if rest:
-            later = self._committed(apply_together, [reactions[i] for i in rest])
-            for index, outcome in zip(rest, later, strict=True):
-                outcomes[index] = outcome
-        return outcomes
 
     def _committed(
         self, work: Callable[..., _T], reactions: list[Reaction], *, one_statement: bool = False
     ) -> _T:
+        """`work`'s result, committed. A connection kept from an earlier batch may have died
+        since (the server restarted while no vote came): then the unit of work runs once more on
+        a fresh one, rather than answer 503 for a database that is back. Running it again is
+        safe: it is one transaction, and the event marks count each reaction once."""
         kept = self._connection is not None
         try:
             with self._unit_of_work(one_statement=one_statement) as connection:

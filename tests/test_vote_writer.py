@@ -9,7 +9,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
-from bot.vote_writer import Reaction, VoteWriter, apply_together
+from bot.vote_writer import Reaction, VoteWriter, _Waiting, apply_together
+from bot.votes import ReactionOutcome
 from storage import repositories as repo
 from storage.db import session_scope
 from storage.models import Objective, Proposal
@@ -41,6 +42,16 @@ def _voters(engine: Engine, proposal_id: int) -> set[str]:
 
 def _r(user: str, event: str | None, *, added: bool = True, ts: str = "1.000001") -> Reaction:
     return Reaction(CHANNEL, ts, user, added, event)
+
+
+def _as_one_batch(writer: VoteWriter, reactions: list[Reaction]) -> list[ReactionOutcome]:
+    # As the writer stores a burst that queued up together (no other writer runs meanwhile).
+    batch = [_Waiting(reaction) for reaction in reactions]
+    writer._write(batch)
+    for waiting in batch:
+        if waiting.error is not None:
+            raise waiting.error
+    return [waiting.outcome for waiting in batch if waiting.outcome is not None]
 
 
 def test_a_batch_counts_as_if_applied_one_by_one(engine: Engine) -> None:
@@ -130,6 +141,14 @@ def test_a_failing_write_fails_only_its_own_reaction(engine: Engine) -> None:
         with pytest.raises(Exception, match="no"):
             bad.result()
     assert len(_voters(engine, pid)) == 6 and _voters(engine, closed) == set()
+    # The same in one batch for certain: the votes stored with it are reported as stored (their
+    # cards are redrawn), and only the refused one fails.
+    batch = [_Waiting(_r(f"U{n}", f"EvH{n}")) for n in range(6, 9)]
+    batch.insert(1, _Waiting(_r("UBAD", "EvBAD2", ts="2.000002")))
+    writer._write(batch)
+    assert [w.outcome.changed if w.outcome else None for w in batch] == [True, None, True, True]
+    assert batch[1].error is not None and "no" in str(batch[1].error)
+    assert len(_voters(engine, pid)) == 9
 
 
 def test_a_vote_on_a_closed_proposal_is_refused_and_remembered_with_the_batch(
@@ -208,7 +227,7 @@ def test_a_storm_of_added_votes_counts_as_if_applied_one_by_one(engine: Engine) 
     pid = _card(engine, "1.000001")
     closed = _card(engine, "2.000002", status="rejected")
     writer = VoteWriter(engine)
-    [first] = writer._stored([_r("U0", "Ev0")])
+    [first] = _as_one_batch(writer, [_r("U0", "Ev0")])
     batch = [
         _r("U1", "Ev1"),
         _r("U9", "Ev2", ts="2.000002"),  # on a closed proposal: refused, the person told once
@@ -219,7 +238,7 @@ def test_a_storm_of_added_votes_counts_as_if_applied_one_by_one(engine: Engine) 
         _r("U3", "Ev5", ts="9.999999"),  # not a card
         _r("U9", "Ev6", ts="2.000002"),  # the same person on the closed one again
     ]
-    outcomes = writer._stored(batch)
+    outcomes = _as_one_batch(writer, batch)
     assert first.changed
     assert [o.changed for o in outcomes] == [True, False, False, False, False, True, False, False]
     assert [o.proposal_id for o in outcomes] == [pid, closed, pid, pid, pid, pid, None, closed]
@@ -230,5 +249,5 @@ def test_a_storm_of_added_votes_counts_as_if_applied_one_by_one(engine: Engine) 
         actions = [e.action for e in repo.history(session=session, proposal_id=pid)]
         refusals = [e.action for e in repo.history(session=session, proposal_id=closed)]
     assert actions == ["voted"] * 3 and refusals == ["reaction_refused"]
-    again = writer._stored(batch)  # the whole batch delivered again changes nothing
+    again = _as_one_batch(writer, batch)  # the whole batch delivered again changes nothing
     assert not any(o.changed for o in again) and not any(o.refused for o in again)
