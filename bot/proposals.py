@@ -227,7 +227,9 @@ def summarise(*, session: Session, proposals: list[Proposal]) -> list[ProposalSu
         return []
     ids = [p.id for p in proposals if p.id is not None]
     counts = repo.vote_counts(session=session, proposal_ids=ids)
-    objectives = {o.id: o for o in repo.list_objectives(session=session, include_retired=True)}
+    objectives = repo.objectives_by_id(
+        session=session, objective_ids=(p.objective_id for p in proposals if p.objective_id)
+    )
     shares = poll_shares(session=session) if ids else {}
     return [
         ProposalSummary(

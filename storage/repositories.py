@@ -46,6 +46,18 @@ def list_objectives(*, session: Session, include_retired: bool = False) -> list[
     return list(session.exec(statement))
 
 
+def objectives_by_id(*, session: Session, objective_ids: Iterable[int]) -> dict[int, Objective]:
+    """These objectives (retired ones too) by ID; IDs that name none are left out."""
+    wanted = sorted(set(objective_ids))
+    if not wanted:
+        return {}
+    if len(wanted) == 1:  # a card: by primary key, from the session when it has it already
+        one = session.get(Objective, wanted[0])
+        return {wanted[0]: one} if one is not None else {}
+    statement = select(Objective).where(col(Objective.id).in_(wanted))
+    return {o.id: o for o in session.exec(statement) if o.id is not None}
+
+
 def get_proposal(
     *, session: Session, proposal_id: int, for_update: bool = False
 ) -> Proposal | None:
