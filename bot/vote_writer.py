@@ -19,12 +19,21 @@ write keeps the database's full durability. A committed vote survives the bot's 
 restart of the database; what a power cut or a crash of the database's machine can take is the
 last moment's votes (never a part of a batch: each one still commits whole or not at all), while
 the emoji stay on the message in Slack. That flush was half of each vote's wait.
+
+Slack delivers an event again when its ack came late or not at all, so its retries come in
+numbers exactly when the bot is busiest. The writer remembers the events on cards it has
+committed (the last `REMEMBER_EVENTS`): a retry of one of those is answered from memory, with
+the outcome the database would give (counted before, nothing changed), and writes nothing. The
+database's event marks stay the rule: a retry this process has not seen committed (another
+replica's, one older than its memory, one that comes while its first delivery is still being
+written) goes the usual way.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -58,6 +67,11 @@ UNVOTED = "unvoted"
 
 # More than a burst from Slack's usual concurrency; bounds one unit of work.
 MAX_BATCH = 64
+
+# How many committed events on cards the writer remembers, to answer their retries (see the
+# module's docstring): Slack retries within minutes, and an event ID and a proposal ID take
+# about 150 bytes, so some 1.5 MB at most. The database keeps its marks for a week.
+REMEMBER_EVENTS = 10_000
 
 # The writer keeps its connection from one batch to the next while reactions keep coming: no
 # pool checkout, no reset on return and on PostgreSQL no liveness ping (a round trip) per batch.
@@ -106,12 +120,19 @@ class VoteWriter:
     # Used only by the request that is writing, one at a time.
     _connection: Connection | None = None
     _last_used: float = 0.0
+    # Event ID -> the proposal whose card it was on, for events committed by this writer, the
+    # newest last (under `_lock`).
+    _handled: OrderedDict[str, int] = field(default_factory=OrderedDict)
 
     def apply(self, reaction: Reaction) -> ReactionOutcome:
         """Store the reaction's effect (once per event) and return it; raises what the
         database raised when it could not be stored."""
         mine = _Waiting(reaction)
         with self._lock:
+            if reaction.event_id is not None:
+                handled = self._handled.get(reaction.event_id)
+                if handled is not None:  # a retry of an event committed here
+                    return ReactionOutcome(proposal_id=handled)
             self._queue.append(mine)
             waits, self._writing = self._writing, True
         if waits:
@@ -153,9 +174,21 @@ class VoteWriter:
                 for waiting in batch:
                     self._write_alone(waiting)
         finally:
+            self._remember(everyone)
             for waiting in everyone:
                 waiting.done = True
                 waiting.woken.set()
+
+    def _remember(self, batch: list[_Waiting]) -> None:
+        """Note the events of `batch` that are stored on a card (their outcome is set only once
+        committed), forgetting the oldest beyond `REMEMBER_EVENTS`."""
+        with self._lock:
+            for waiting in batch:
+                event_id, outcome = waiting.reaction.event_id, waiting.outcome
+                if event_id and outcome is not None and outcome.proposal_id is not None:
+                    self._handled[event_id] = outcome.proposal_id
+            while len(self._handled) > REMEMBER_EVENTS:
+                self._handled.popitem(last=False)
 
     def _at_once(self, batch: list[_Waiting]) -> list[int]:
         """On PostgreSQL, a batch of added votes (what a storm is made of) is stored by one

@@ -6,7 +6,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, Engine
 
 from bot.vote_writer import Reaction, VoteWriter, _Waiting, apply_together
@@ -251,3 +251,51 @@ def test_a_storm_of_added_votes_counts_as_if_applied_one_by_one(engine: Engine) 
     assert actions == ["voted"] * 3 and refusals == ["reaction_refused"]
     again = _as_one_batch(writer, batch)  # the whole batch delivered again changes nothing
     assert not any(o.changed for o in again) and not any(o.refused for o in again)
+
+
+def _statements(engine: Engine) -> list[str]:
+    """The statements the engine runs from now on, as they are sent."""
+    sent: list[str] = []
+    event.listen(engine, "before_cursor_execute", lambda *args: sent.append(args[2]))
+    return sent
+
+
+def test_a_retry_of_an_event_committed_here_is_answered_without_the_database(
+    engine: Engine,
+) -> None:
+    pid = _card(engine, "1.000001")
+    closed = _card(engine, "2.000002", status="rejected")
+    writer = VoteWriter(engine)
+    stored = [writer.apply(r) for r in (_r("U1", "Ev1"), _r("U9", "Ev2", ts="2.000002"))]
+    assert stored[0].changed and stored[1].refused is not None
+    sent = _statements(engine)
+    retries = [writer.apply(r) for r in (_r("U1", "Ev1"), _r("U9", "Ev2", ts="2.000002"))]
+    # What the database would have answered (counted before; the refusal not told again), and
+    # nothing was written or read for it.
+    assert retries == [ReactionOutcome(proposal_id=pid), ReactionOutcome(proposal_id=closed)]
+    assert sent == []
+    assert _voters(engine, pid) == {"U1"}
+    # Another process (another writer) has not seen it: its database answers the same.
+    assert VoteWriter(engine).apply(_r("U1", "Ev1")) == ReactionOutcome(proposal_id=pid)
+    assert sent != []
+
+
+def test_the_writer_remembers_only_committed_events_on_cards_and_only_the_newest(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("bot.vote_writer.REMEMBER_EVENTS", 2)
+    pid = _card(engine, "1.000001")
+    writer = VoteWriter(engine)
+    for n in range(3):
+        writer.apply(_r(f"U{n}", f"Ev{n}"))
+    assert writer.apply(_r("U7", "Ev7", ts="9.999999")).proposal_id is None  # not a card
+    sent = _statements(engine)
+    writer.apply(_r("U2", "Ev2"))  # among the newest two
+    assert sent == []
+    # The oldest, forgotten, and the one not on a card go to the database, which still counts
+    # each event once; a card made on that message later counts it then.
+    assert writer.apply(_r("U0", "Ev0")) == ReactionOutcome(proposal_id=pid)
+    assert len(sent) > 0
+    elsewhere = _card(engine, "9.999999")
+    assert writer.apply(_r("U7", "Ev7", ts="9.999999")).changed
+    assert _voters(engine, pid) == {"U0", "U1", "U2"} and _voters(engine, elsewhere) == {"U7"}
