@@ -4,6 +4,7 @@ failing write fails only its own reaction; on both databases."""
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 from sqlalchemy import event, text
@@ -12,6 +13,7 @@ from sqlalchemy.engine import Connection, Engine
 from bot.vote_writer import Reaction, VoteWriter, _Waiting, apply_together
 from bot.votes import ReactionOutcome
 from storage import repositories as repo
+from storage import vote_batches
 from storage.db import session_scope
 from storage.models import Objective, Proposal
 
@@ -253,22 +255,30 @@ def test_a_storm_of_added_votes_counts_as_if_applied_one_by_one(engine: Engine) 
     assert not any(o.changed for o in again) and not any(o.refused for o in again)
 
 
-def _statements(engine: Engine) -> list[str]:
-    """The statements the engine runs from now on, as they are sent."""
+def _statements(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The statements sent to the database from now on: the vote batches' own (on the driver's
+    cursor) and those that go through SQLAlchemy."""
     sent: list[str] = []
     event.listen(engine, "before_cursor_execute", lambda *args: sent.append(args[2]))
+    run = vote_batches._run
+
+    def counted(connection: Connection, sql: str, parameters: Any) -> Any:
+        sent.append(sql)
+        return run(connection, sql, parameters)
+
+    monkeypatch.setattr(vote_batches, "_run", counted)
     return sent
 
 
 def test_a_retry_of_an_event_committed_here_is_answered_without_the_database(
-    engine: Engine,
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     pid = _card(engine, "1.000001")
     closed = _card(engine, "2.000002", status="rejected")
     writer = VoteWriter(engine)
     stored = [writer.apply(r) for r in (_r("U1", "Ev1"), _r("U9", "Ev2", ts="2.000002"))]
     assert stored[0].changed and stored[1].refused is not None
-    sent = _statements(engine)
+    sent = _statements(engine, monkeypatch)
     retries = [writer.apply(r) for r in (_r("U1", "Ev1"), _r("U9", "Ev2", ts="2.000002"))]
     # What the database would have answered (counted before; the refusal not told again), and
     # nothing was written or read for it.
@@ -289,7 +299,7 @@ def test_the_writer_remembers_only_committed_events_on_cards_and_only_the_newest
     for n in range(3):
         writer.apply(_r(f"U{n}", f"Ev{n}"))
     assert writer.apply(_r("U7", "Ev7", ts="9.999999")).proposal_id is None  # not a card
-    sent = _statements(engine)
+    sent = _statements(engine, monkeypatch)
     writer.apply(_r("U2", "Ev2"))  # among the newest two
     assert sent == []
     # The oldest, forgotten, and the one not on a card go to the database, which still counts
