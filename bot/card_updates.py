@@ -4,9 +4,11 @@ Each card has at most one redraw in flight in this process. A vote during it onl
 "dirty"; when the redraw is done, a dirty card is drawn once more with the count read then, no
 sooner than `MIN_INTERVAL` after the last `chat.update` (or Slack's Retry-After). Another replica
 may redraw the same card at the same time with an older count, and its `chat.update` may land
-after ours: so after each redraw the card is read again, and drawn again while what Slack was
-last sent differs from what the register holds. The last redraw of every replica thus reads the
-final count.
+after ours: so once `MIN_INTERVAL` has passed after a redraw with no vote asking for another, the
+card is read again, and drawn again while what this process last sent differs from what the
+register holds. The last redraw of every replica thus reads the final count. (Read at once, that
+check cost a second read of the card for most redraws of a storm, where the next vote has the
+card drawn again anyway.)
 
 All the cards of the process share one budget of `chat.update` calls: Slack allows a Tier 3
 method about 50 calls a minute for the app in a workspace, with short bursts. A storm of votes
@@ -75,6 +77,7 @@ class _Card:
     running: bool = False
     not_before: float = 0.0  # monotonic time of the earliest next chat.update
     rounds: int = 0
+    drawn: cards.CardLook | None = None  # what this process last sent
 
 
 class CardUpdates:
@@ -124,51 +127,61 @@ class CardUpdates:
         timer.start()
 
     def _redraw(self, proposal_id: int, counted: bool = False) -> None:
-        wait = 0.0 if counted else self._budget.take()
-        if wait > 0:
-            # Over the budget: the card stays in flight and dirty, and is drawn in its slot.
-            self._schedule(proposal_id, wait, counted=True)
-            return
         with self._lock:
             card = self._cards[proposal_id]
+            # No vote since this process last drew the card: only look whether it still shows
+            # what the register holds (see the module's docstring).
+            checking = not card.dirty
+        if not checking and not counted:
+            wait = self._budget.take()
+            if wait > 0:
+                # Over the budget: the card stays in flight and dirty, and is drawn in its slot.
+                self._schedule(proposal_id, wait, counted=True)
+                return
+        with self._lock:
             card.dirty = False
             card.rounds += 1
+            drawn = card.drawn
         try:
-            result = cards.redraw_card(
-                deps=self._deps, client=self._client, proposal_id=proposal_id
-            )
-            wait = self._min_interval
-            if result.retry_after is not None:
-                self._budget.pause(result.retry_after)
-                wait, again = max(result.retry_after, self._min_interval), True
-            elif self._dirty(proposal_id):
-                # A vote came in meanwhile: the card is drawn again anyway, no need to read it.
-                again = True
+            if checking:
+                result, again = cards.Redrawn(), self._stale(proposal_id, drawn)
             else:
-                again = result.drawn is not None and self._stale(proposal_id, result.drawn)
+                result = cards.redraw_card(
+                    deps=self._deps, client=self._client, proposal_id=proposal_id
+                )
+                # Once sent, the card is looked at again when the interval is over: by then a
+                # vote has most often asked for another redraw, which reads it anyway.
+                again = False
         except Exception:
             # Never leave the card marked as in flight: later votes must still redraw it.
             self._finish(proposal_id)
             raise
+        if result.retry_after is not None:
+            self._budget.pause(result.retry_after)
+        now = time.monotonic()
         with self._lock:
-            card.not_before = time.monotonic() + wait
+            if result.retry_after is not None:
+                card.not_before = now + max(result.retry_after, self._min_interval)
+                again = True
+            elif not checking:
+                card.not_before = now + self._min_interval
+            card.drawn = result.drawn or card.drawn
             card.dirty = card.dirty or again
-            if not card.dirty or card.rounds >= MAX_ROUNDS:
+            if (not card.dirty and result.drawn is None) or card.rounds >= MAX_ROUNDS:
                 if card.dirty:
                     log.warning(
                         "card of #%s: still changing after %d redraws", proposal_id, card.rounds
                     )
                 card.running = card.dirty = False
                 return
+            wait = card.not_before - now
         self._schedule(proposal_id, wait)
 
-    def _dirty(self, proposal_id: int) -> bool:
-        with self._lock:
-            return self._cards[proposal_id].dirty
-
-    def _stale(self, proposal_id: int, drawn: cards.CardLook) -> bool:
-        # Read again after Slack answered: a vote committed by another replica while ours was in
-        # flight shows up here even though this process never saw it.
+    def _stale(self, proposal_id: int, drawn: cards.CardLook | None) -> bool:
+        # Read again a while after Slack answered: a vote committed by another replica while
+        # ours was in flight shows up here even though this process never saw it.
+        if drawn is None:
+            return False
         try:
             now = cards.card_content(deps=self._deps, proposal_id=proposal_id)
         except SQLAlchemyError:

@@ -14,7 +14,7 @@ import pytest
 from slack_sdk import WebClient
 from sqlalchemy.engine import Engine
 
-from bot import card_updates
+from bot import card_updates, cards
 from bot.card_updates import CardUpdates
 from bot.deps import Deps
 from bot.settings import Settings
@@ -86,6 +86,19 @@ def _wait_idle(*updates: CardUpdates, timeout: float = 20) -> None:
         time.sleep(0.05)
 
 
+def _card_reads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The proposals whose card is read from now on, one entry a read."""
+    reads: list[int] = []
+    read = cards.card_content
+
+    def counted(**kwargs: Any) -> Any:
+        reads.append(kwargs["proposal_id"])
+        return read(**kwargs)
+
+    monkeypatch.setattr(cards, "card_content", counted)
+    return reads
+
+
 def test_fifty_votes_redraw_the_card_a_few_times_and_it_ends_exact(
     sqlite_engine: Engine, slack: FakeSlack
 ) -> None:
@@ -103,6 +116,33 @@ def test_fifty_votes_redraw_the_card_a_few_times_and_it_ends_exact(
     calls = _updates(slack)
     assert 1 < len(calls) <= 10
     assert ":+1: 50 votes" in _shown(slack, ts)
+
+
+def test_a_redraw_followed_by_a_vote_is_not_read_twice(
+    sqlite_engine: Engine, slack: FakeSlack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The check that the card is still exact waits for the interval: a vote within it has the
+    # card drawn (and so read) anyway. Each redraw reads the card once, plus one last check.
+    deps = _deps(sqlite_engine)
+    proposal_id, ts = _proposal_with_card(sqlite_engine, slack)
+    reads = _card_reads(monkeypatch)
+    updates = CardUpdates(deps, _client(slack), min_interval=1.0)
+    try:
+        _vote(sqlite_engine, proposal_id, "U0ANA")
+        updates.request(proposal_id)
+        deadline = time.monotonic() + 5
+        while not _updates(slack):
+            assert time.monotonic() < deadline, "the card was never drawn"
+            time.sleep(0.01)
+        _vote(sqlite_engine, proposal_id, "U0BEN")
+        updates.request(proposal_id)
+        _wait_idle(updates)
+    finally:
+        deps.shutdown()
+    calls = _updates(slack)
+    assert len(calls) == 2 and ":+1: 2 votes" in _shown(slack, ts)
+    assert calls[1].at - calls[0].at >= 1.0
+    assert reads == [proposal_id] * 3
 
 
 def test_retry_after_is_waited_out_before_the_card_is_drawn_again(
