@@ -6,9 +6,10 @@ import itertools
 import random
 import threading
 
+import numpy as np
 import pytest
 
-from bot.similarity import WARN_THRESHOLD, Match, SimilarityIndex
+from bot.similarity import WARN_THRESHOLD, Match, SimilarityIndex, _segments
 from bot.similarity._lexical import LexicalIndex
 
 PROPOSALS: list[tuple[int, str, str]] = [
@@ -194,3 +195,40 @@ def test_stemming_from_many_threads_at_once_gives_the_same_stems():
     with ThreadPoolExecutor(max_workers=8) as pool:
         results = list(pool.map(run, range(16)))
     assert all(r == expected for r in results)
+
+
+def test_the_vocabulary_finds_every_term_across_its_two_tables(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # New terms go to a small table, merged into the large one when it fills up: wherever a
+    # term is, it keeps its id, and bulk and one-by-one indexes still rank alike.
+    monkeypatch.setattr(_segments, "SMALL_TABLE_MAX", 40)
+    rng = random.Random(7)
+    vocabulary = _segments.Vocabulary()
+    known: dict[int, int] = {}
+    for _ in range(60):
+        fresh = np.unique(rng.sample(range(1, 10**9), rng.randint(1, 15))).astype(np.int64)
+        fresh = fresh[vocabulary.lookup(fresh) < 0]
+        staged = vocabulary.stage(fresh) if rng.random() < 0.5 else None
+        known.update(zip(fresh.tolist(), vocabulary.add(fresh, staged).tolist(), strict=True))
+        every = np.array(list(known), np.int64)
+        assert vocabulary.lookup(every).tolist() == list(known.values())
+    assert vocabulary.lookup(np.array([0, 10**9 + 1], np.int64)).tolist() == [-1, -1]
+    assert len(vocabulary) == len(known) == len(set(known.values()))
+
+    docs = [(i, f"{title} {i}", text) for i, (_, title, text) in enumerate(PROPOSALS * 5)]
+    bulk, one_by_one = SimilarityIndex(), SimilarityIndex()
+    bulk.add_many(docs)
+    for doc in docs:
+        one_by_one.add(*doc)
+    for query in ("disk full alert", "wiki password 12", "laptop provisioning"):
+        assert bulk.search(query, "") == one_by_one.search(query, "")
+
+
+def test_a_few_new_terms_do_not_copy_the_large_table() -> None:
+    vocabulary = _segments.Vocabulary()
+    vocabulary.add(np.arange(1, 200_001, dtype=np.int64) * 7)
+    large = vocabulary._tables[0]
+    vocabulary.add(np.array([3, 5], np.int64))
+    assert vocabulary._tables[0] is large
+    assert vocabulary.lookup(np.array([3, 5, 7, 4], np.int64)).tolist() == [200_000, 200_001, 0, -1]

@@ -101,12 +101,27 @@ def analyse_docs(
     )
 
 
+# New terms go into a small table first, merged into the large one once it holds this many: a
+# proposal with a few new words then copies at most this table (under 1 MB), not the whole
+# vocabulary (millions of terms at 100,000 proposals, copied by every capture before).
+SMALL_TABLE_MAX = 1 << 16
+
+# A vocabulary's tables: term hashes sorted, with their ids; the large one, then the small one.
+Tables = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
 class Vocabulary:
-    """Term hash -> term id, as two arrays sorted by hash (16 bytes a term)."""
+    """Term hash -> term id, as two pairs of arrays sorted by hash (12 bytes a term): a large
+    table and a small one of the latest terms (see ``SMALL_TABLE_MAX``)."""
 
     def __init__(self) -> None:
-        # One tuple, replaced whole: a reader without the lock always sees a consistent pair.
-        self._table = (np.zeros(0, np.int64), np.zeros(0, np.int32))
+        # One tuple, replaced whole: a reader without the lock always sees consistent tables.
+        self._tables: Tables = (
+            np.zeros(0, np.int64),
+            np.zeros(0, np.int32),
+            np.zeros(0, np.int64),
+            np.zeros(0, np.int32),
+        )
         self.size = 0
 
     def __len__(self) -> int:
@@ -115,12 +130,12 @@ class Vocabulary:
     def lookup(self, hashes: np.ndarray) -> np.ndarray:
         """Term ids (int64), -1 for unknown terms. Safe without the lock (a term added
         meanwhile is reported unknown, and ``encode`` looks again under the lock)."""
-        keys, ids = self._table
-        out = np.full(len(hashes), -1, np.int64)
-        if len(keys):
-            pos = np.minimum(np.searchsorted(keys, hashes), len(keys) - 1)
-            found = keys[pos] == hashes
-            out[found] = ids[pos[found]]
+        keys, ids, small_keys, small_ids = self._tables
+        out = _found(keys, ids, hashes)
+        if len(small_keys):
+            missing = out < 0
+            if missing.any():
+                out[missing] = _found(small_keys, small_ids, hashes[missing])
         return out
 
     def add(self, hashes: np.ndarray, staged: Staged | None = None) -> np.ndarray:
@@ -129,39 +144,58 @@ class Vocabulary:
         new = np.arange(self.size, self.size + len(hashes), dtype=np.int64)
         if (
             staged is not None
-            and staged.base is self._table
+            and staged.base is self._tables
             and staged.size == self.size
             and np.array_equal(staged.fresh, hashes)
         ):
-            self._table = staged.table
+            self._tables = staged.tables
         else:
-            self._table = _inserted(self._table, hashes, new)
+            self._tables = _added(self._tables, hashes, new)
         self.size += len(hashes)
         return new
 
     def stage(self, hashes: np.ndarray) -> Staged:
-        """The table with the unknown ``hashes`` (from ``lookup``) added, built without the
+        """The tables with the unknown ``hashes`` (from ``lookup``) added, built without the
         lock: copying millions of entries then no longer keeps searches waiting."""
-        base, size = self._table, self.size  # ``add`` checks both (one may be newer)
+        base, size = self._tables, self.size  # ``add`` checks both (one may be newer)
         fresh = np.unique(hashes)
         new = np.arange(size, size + len(fresh), dtype=np.int64)
-        return Staged(base, size, fresh, _inserted(base, fresh, new))
+        return Staged(base, size, fresh, _added(base, fresh, new))
 
 
 @dataclass(frozen=True)
 class Staged:
-    """A vocabulary table prepared by ``Vocabulary.stage`` from the table ``base``."""
+    """Vocabulary tables prepared by ``Vocabulary.stage`` from the tables ``base``."""
 
-    base: tuple[np.ndarray, np.ndarray]
+    base: Tables
     size: int
     fresh: np.ndarray
-    table: tuple[np.ndarray, np.ndarray]
+    tables: Tables
+
+
+def _found(keys: np.ndarray, ids: np.ndarray, hashes: np.ndarray) -> np.ndarray:
+    out = np.full(len(hashes), -1, np.int64)
+    if len(keys):
+        pos = np.minimum(np.searchsorted(keys, hashes), len(keys) - 1)
+        hit = keys[pos] == hashes
+        out[hit] = ids[pos[hit]]
+    return out
+
+
+def _added(tables: Tables, hashes: np.ndarray, new: np.ndarray) -> Tables:
+    """``tables`` with the sorted new ``hashes`` (ids ``new``): in the small table while it
+    stays small, else the small table and these merged into the large one."""
+    keys, ids, small_keys, small_ids = tables
+    small_keys, small_ids = _inserted(small_keys, small_ids, hashes, new)
+    if len(small_keys) <= SMALL_TABLE_MAX:
+        return keys, ids, small_keys, small_ids
+    keys, ids = _inserted(keys, ids, small_keys, small_ids)
+    return keys, ids, small_keys[:0], small_ids[:0]
 
 
 def _inserted(
-    table: tuple[np.ndarray, np.ndarray], hashes: np.ndarray, new: np.ndarray
+    keys: np.ndarray, ids: np.ndarray, hashes: np.ndarray, new: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    keys, ids = table
     at = np.searchsorted(keys, hashes)
     return np.insert(keys, at, hashes), np.insert(ids, at, new.astype(np.int32))
 
