@@ -190,7 +190,7 @@ def _added(tables: Tables, hashes: np.ndarray, new: np.ndarray) -> Tables:
     if len(small_keys) <= SMALL_TABLE_MAX:
         return keys, ids, small_keys, small_ids
     keys, ids = _inserted(keys, ids, small_keys, small_ids)
-    return keys, ids, small_keys[:0], small_ids[:0]
+    return keys, ids, np.zeros(0, np.int64), np.zeros(0, np.int32)
 
 
 def _inserted(
