@@ -28,6 +28,14 @@ REQUEST_LOCK_WAIT_MS = 2000
 REQUEST_STATEMENT_MS = 2500
 REQUEST_CONNECT_S = 2
 REQUEST_POOL_WAIT_S = 2
+# The server's threads that use the database at once: waitress's 8 request threads, the 4 that
+# work after the acks, and the background ones (Home tabs, steering group, schedule, health,
+# card redraws, outbox). The pool keeps that many open, so that under load no connection is
+# opened and closed per request: SQLAlchemy's default keeps 5 and closes every one beyond,
+# and a new connection costs a PostgreSQL server process (and its caches), or on SQLite a new
+# page cache and schema parse.
+REQUEST_POOL_SIZE = 20
+REQUEST_POOL_OVERFLOW = 10
 BULK_LOCK_WAIT_MS = 5000
 BULK_CONNECT_S = 10
 
@@ -85,7 +93,7 @@ def make_engine(url: str, *, for_requests: bool = False) -> Engine:
                     "timeout": busy_ms / 1000,
                     "factory": GatedConnection,
                 },
-                pool_timeout=REQUEST_POOL_WAIT_S if for_requests else 30,
+                **_pool_args(for_requests),
             )
             event.listen(engine, "connect", _sqlite_pragmas(busy_ms, parsed.database))
             return engine
@@ -95,8 +103,8 @@ def make_engine(url: str, *, for_requests: bool = False) -> Engine:
         return create_engine(
             url,
             pool_pre_ping=True,
-            pool_timeout=REQUEST_POOL_WAIT_S if for_requests else 30,
             connect_args=connect_args,
+            **_pool_args(for_requests),
         )
     except (ArgumentError, ImportError) as exc:
         reason = f"its driver is not installed: {exc}" if isinstance(exc, ImportError) else exc
@@ -104,6 +112,16 @@ def make_engine(url: str, *, for_requests: bool = False) -> Engine:
             f"DATABASE_URL={_safe(url)} is not a database csi-bot can use ({reason}). Use "
             "sqlite:///path/to/csi.db or postgresql://user:password@host:5432/database."
         ) from exc
+
+
+def _pool_args(for_requests: bool) -> dict[str, Any]:
+    if not for_requests:
+        return {"pool_timeout": 30}
+    return {
+        "pool_timeout": REQUEST_POOL_WAIT_S,
+        "pool_size": REQUEST_POOL_SIZE,
+        "max_overflow": REQUEST_POOL_OVERFLOW,
+    }
 
 
 def _postgres_connect_args(query: Mapping[str, Any], *, for_requests: bool) -> dict[str, Any]:

@@ -328,6 +328,16 @@ def cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def idle_seconds() -> float | None:
+    """Time all cores have been idle so far (Linux), else None: with the bot's and this
+    process's CPU it tells what the rest of the machine (a local database server) used."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+    except OSError:
+        return None
+    return (int(fields[4]) + int(fields[5])) / os.sysconf("SC_CLK_TCK")  # idle + iowait
+
+
 def own_cpu_seconds() -> float:
     """CPU time of this process: the people's threads and the fake Slack."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -384,7 +394,7 @@ def main(argv: list[str] | None = None) -> int:
                     Person(n, driver, cards, objective, tally, form) for n in range(args.users)
                 ]
                 pid = bot._process.pid if bot._process else 0
-                bot_cpu, own_cpu = cpu_seconds(pid), own_cpu_seconds()
+                bot_cpu, own_cpu, idle = cpu_seconds(pid), own_cpu_seconds(), idle_seconds()
                 until = time.monotonic() + args.seconds
                 began = time.perf_counter()
                 threads = [threading.Thread(target=p.run, args=(until,)) for p in people]
@@ -395,6 +405,8 @@ def main(argv: list[str] | None = None) -> int:
                 elapsed = time.perf_counter() - began
                 bot_cpu_end = cpu_seconds(pid)
                 own_cpu = own_cpu_seconds() - own_cpu
+                idle_end = idle_seconds()
+                idle = idle_end - idle if idle_end is not None and idle is not None else None
                 bot_cpu = bot_cpu_end - bot_cpu if bot_cpu_end and bot_cpu is not None else None
                 time.sleep(2.0)  # work after the acks (cards, messages) settles
                 problems = verify(url, tally)
@@ -419,6 +431,7 @@ def main(argv: list[str] | None = None) -> int:
         # fake Slack (this process) used.
         "bot_cpu_s": round(bot_cpu, 1) if bot_cpu is not None else None,
         "load_generator_cpu_s": round(own_cpu, 1),
+        "idle_s": round(idle, 1) if idle is not None else None,
         "load_average_1_5_15": [round(x, 1) for x in os.getloadavg()],
         "errors": errors,
         "error_reasons": dict(tally.reasons),
@@ -466,8 +479,8 @@ def main(argv: list[str] | None = None) -> int:
         cores = os.cpu_count() or 1
         print(
             f"CPU during the run: the bot {s['bot_cpu_s']} s, the people and the fake Slack "
-            f"{s['load_generator_cpu_s']} s, of {cores * elapsed:.0f} s on {cores} cores "
-            f"(load average 1/5/15 min: {s['load_average_1_5_15']})"
+            f"{s['load_generator_cpu_s']} s, idle {s['idle_s']} s, of {cores * elapsed:.0f} s "
+            f"on {cores} cores (load average 1/5/15 min: {s['load_average_1_5_15']})"
         )
         for kind, row in s["by_kind"].items():
             print(
