@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
@@ -251,9 +251,17 @@ def ranked(*, session: Session) -> list[ProposalSummary]:
 
 def summary(*, session: Session, proposal_id: int) -> ProposalSummary:
     """One proposal with its objective, votes and the proposals that counteract it."""
-    one = summarise(session=session, proposals=[_get(session=session, proposal_id=proposal_id)])[0]
-    against = counteracting.partners(session=session, proposal_id=proposal_id)
-    return replace(one, counteracts=against) if against else one
+    found = repo.proposal_with_standing(session=session, proposal_id=proposal_id)
+    if found is None:
+        raise NotFound(f"Proposal #{proposal_id} does not exist.")
+    proposal, objective, votes = found
+    return ProposalSummary(
+        proposal=proposal,
+        objective=objective,
+        votes=votes,
+        counteracts=counteracting.partners(session=session, proposal_id=proposal_id),
+        poll_share=poll_shares(session=session).get(proposal_id, 0.0),
+    )
 
 
 def transition(

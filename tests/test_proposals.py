@@ -10,10 +10,11 @@ from sqlalchemy.engine import Engine
 
 from bot import proposals, register_io
 from bot.drafts import ProposalDraft, parse_effort
-from bot.errors import InvalidInput, PermissionDenied
+from bot.errors import InvalidInput, NotFound, PermissionDenied
 from bot.lifecycle import Status
 from storage import repositories as repo
 from storage.db import session_scope
+from storage.models import Objective
 
 
 @pytest.fixture
@@ -159,6 +160,34 @@ def test_votes_count_once_per_person(engine: Engine, objective_id: int) -> None:
         assert proposals.vote(session=session, proposal_id=pid, user_id="U2")
         assert not proposals.vote(session=session, proposal_id=pid, user_id="U2")
         assert proposals.summary(session=session, proposal_id=pid).votes == 1
+
+
+def test_a_summary_reads_its_own_objective_and_votes(engine: Engine, objective_id: int) -> None:
+    with session_scope(engine) as session:
+        served = proposals.capture(
+            session=session,
+            draft=ProposalDraft(title="Fix VPN", objective_id=objective_id),
+            submitter="U1",
+        )[0].id
+        waiting = proposals.capture(
+            session=session, draft=ProposalDraft(title="Tidy the wiki"), submitter="U2"
+        )[0].id
+        assert served and waiting
+        for voter in ("U3", "U4"):
+            proposals.vote(session=session, proposal_id=served, user_id=voter)
+        proposals.vote(session=session, proposal_id=waiting, user_id="U5")
+    with session_scope(engine) as session:
+        objective = session.get(Objective, objective_id)
+        assert objective is not None
+        objective.active = False  # a retired objective still shows on the proposals it named
+    with session_scope(engine) as session:
+        one = proposals.summary(session=session, proposal_id=served)
+        other = proposals.summary(session=session, proposal_id=waiting)
+        assert (one.proposal.title, one.votes) == ("Fix VPN", 2)
+        assert one.objective is not None and one.objective.title == "Reduce downtime"
+        assert (other.proposal.title, other.objective, other.votes) == ("Tidy the wiki", None, 1)
+        with pytest.raises(NotFound, match="#999 does not exist"):
+            proposals.summary(session=session, proposal_id=999)
 
 
 def test_export_then_import_round_trips(engine: Engine, objective_id: int, tmp_path: Path) -> None:
