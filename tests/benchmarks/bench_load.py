@@ -275,6 +275,14 @@ def wait_for_index(bot: BotProcess, timeout: float) -> float:
     return time.perf_counter() - started
 
 
+def _watch_index(bot: BotProcess, until: float, started: float, done: list[float]) -> None:
+    while time.monotonic() < until:
+        if "similar-proposal index" in bot.log():
+            done.append(time.perf_counter() - started)
+            return
+        time.sleep(1.0)
+
+
 def verify(url: str, tally: Tally) -> list[str]:
     """Every acknowledged proposal and vote, found in the database."""
     from sqlalchemy import text
@@ -398,6 +406,12 @@ def main(argv: list[str] | None = None) -> int:
                 until = time.monotonic() + args.seconds
                 began = time.perf_counter()
                 threads = [threading.Thread(target=p.run, args=(until,)) for p in people]
+                index_done: list[float] = []
+                if not args.after_index:  # when the index finished reading, under the load
+                    watcher = threading.Thread(
+                        target=_watch_index, args=(bot, until, started, index_done), daemon=True
+                    )
+                    watcher.start()
                 for thread in threads:
                     thread.start()
                 for thread in threads:
@@ -424,6 +438,7 @@ def main(argv: list[str] | None = None) -> int:
         "seconds": args.seconds,
         "proposals": args.proposals,
         "import_s": round(import_s, 1),
+        "index_complete_s": round(index_done[0]) if index_done else None,
         "start_s": round(start_s, 1),
         "requests": requests,
         "requests_per_s": round(requests / elapsed, 1),
@@ -468,6 +483,12 @@ def main(argv: list[str] | None = None) -> int:
             f"{s['proposals']:,} proposals (imported in {s['import_s']} s; bot serving "
             f"{s['start_s']} s after start)"
         )
+        if not args.after_index:
+            done = s["index_complete_s"]
+            print(
+                "similar-proposal index complete "
+                + (f"{done} s after start, under the load" if done else "not within the run")
+            )
         print(
             f"{s['users']} people for {s['seconds']:g} s: {s['requests']} requests "
             f"({s['requests_per_s']}/s), {s['errors']} errors; ack p50 {s['ack_ms']['p50']} ms, "
