@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import random
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -26,6 +28,7 @@ from bot.similarity.warning import (
     model_for,
     shipped_model,
 )
+from bot.similarity.warning import _title_terms as title_terms
 from storage.db import session_scope
 from tests.botproc import run_cli
 
@@ -274,3 +277,21 @@ def test_the_fit_recovers_known_weights_and_a_refit_stays_near_its_prior() -> No
     prior = np.array([0.0, 1.0, 1.0])
     refitted = fit_logistic(x[:10], y[:10], prior=prior, prior_weight=50.0)
     assert np.abs(refitted - prior).max() < 0.2
+
+
+def test_the_title_cache_stays_small_however_many_titles_are_compared() -> None:
+    # A long-running bot compares ever new titles: what it keeps of them must stay bounded
+    # well within the bot's memory goal (300 MB with 100,000 proposals).
+    rng = random.Random(7)
+    words = [f"{a}{b}{c}" for a in "bdgkmprstv" for b in "aeiou" for c in ("n", "rt", "ll", "x")]
+    titles = {" ".join(rng.choices(words, k=rng.randint(7, 11))) for _ in range(20_000)}
+    title_terms.cache_clear()
+    tracemalloc.start()
+    try:
+        for title in titles:
+            title_terms(title)
+        held, _peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+        title_terms.cache_clear()
+    assert held < 20_000_000, f"{held / 1e6:.0f} MB kept for {len(titles)} titles"
