@@ -45,6 +45,7 @@ from bot.ids import ActionId, BlockId, CallbackId  # noqa: E402
 from tests.benchmarks.bench_import import OBJECTIVES, make_rows, run_cli, write_file  # noqa: E402
 from tests.benchmarks.bench_modal_open import percentiles  # noqa: E402
 from tests.benchmarks.bench_reactions import database  # noqa: E402
+from tests.benchmarks.bench_scale import rss_mb  # noqa: E402
 from tests.botproc import (  # noqa: E402
     PROPOSALS_CHANNEL,
     SIGNING_SECRET,
@@ -422,6 +423,7 @@ def main(argv: list[str] | None = None) -> int:
                 idle_end = idle_seconds()
                 idle = idle_end - idle if idle_end is not None and idle is not None else None
                 bot_cpu = bot_cpu_end - bot_cpu if bot_cpu_end and bot_cpu is not None else None
+                memory = (rss_mb(pid), rss_mb(pid, "VmHWM"))  # after the run, and its peak
                 time.sleep(2.0)  # work after the acks (cards, messages) settles
                 problems = verify(url, tally)
                 log = bot.log()
@@ -447,6 +449,8 @@ def main(argv: list[str] | None = None) -> int:
         "bot_cpu_s": round(bot_cpu, 1) if bot_cpu is not None else None,
         "load_generator_cpu_s": round(own_cpu, 1),
         "idle_s": round(idle, 1) if idle is not None else None,
+        "rss_mb": round(memory[0]),
+        "peak_rss_mb": round(memory[1]),
         "load_average_1_5_15": [round(x, 1) for x in os.getloadavg()],
         "errors": errors,
         "error_reasons": dict(tally.reasons),
@@ -503,6 +507,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{s['load_generator_cpu_s']} s, idle {s['idle_s']} s, of {cores * elapsed:.0f} s "
             f"on {cores} cores (load average 1/5/15 min: {s['load_average_1_5_15']})"
         )
+        print(f"the bot's memory after the run {s['rss_mb']} MB (peak {s['peak_rss_mb']} MB)")
         for kind, row in s["by_kind"].items():
             print(
                 f"  {kind:<12} {row['requests']:>6} requests {row['errors']:>4} errors "
