@@ -29,6 +29,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot import cards
 from bot.deps import Deps
+from bot.slack_budget import Budget
 
 log = logging.getLogger(__name__)
 
@@ -41,34 +42,6 @@ BUDGET_BURST = 10
 # A card that keeps coming out stale (two replicas racing) or rate limited is left after this
 # many redraws in a row; the next vote starts again.
 MAX_ROUNDS = 20
-
-
-class Budget:
-    """A token bucket of calls that keeps slots: `take` counts a call and says when it may go."""
-
-    def __init__(self, *, per_s: float = BUDGET_PER_S, burst: int = BUDGET_BURST) -> None:
-        self._per_s = per_s
-        self._burst = float(burst)
-        self._tokens = float(burst)
-        self._at = time.monotonic()
-        self._resume_at = 0.0
-        self._lock = threading.Lock()
-
-    def take(self) -> float:
-        """Count a call and say in how many seconds it may go: 0 within the budget, else the
-        time of the slot kept for it (callers keep their slots: no crowd wakes to one call)."""
-        with self._lock:
-            now = time.monotonic()
-            self._tokens = min(self._burst, self._tokens + (now - self._at) * self._per_s)
-            self._at = now
-            self._tokens -= 1
-            wait = 0.0 if self._tokens >= 0 else -self._tokens / self._per_s
-            return max(wait, self._resume_at - now)
-
-    def pause(self, seconds: float) -> None:
-        """Slack answered "ratelimited": no call for `seconds`, whichever card asks."""
-        with self._lock:
-            self._resume_at = max(self._resume_at, time.monotonic() + seconds)
 
 
 @dataclass
@@ -94,7 +67,7 @@ class CardUpdates:
         self._deps = deps
         self._client = client
         self._min_interval = min_interval
-        self._budget = budget or Budget()
+        self._budget = budget or Budget(per_s=BUDGET_PER_S, burst=BUDGET_BURST)
         self._lock = threading.Lock()
         self._cards: dict[int, _Card] = {}
 

@@ -21,6 +21,7 @@ from bot.deps import Deps
 from bot.lifecycle import Status
 from bot.notify import UNREACHABLE
 from bot.outbox import Outbox, Outcome
+from bot.slack_budget import retry_after
 from storage import repositories as repo
 
 log = logging.getLogger(__name__)
@@ -123,7 +124,7 @@ def redraw_card(*, deps: Deps, client: WebClient, proposal_id: int) -> Redrawn:
     except SlackApiError as exc:
         error = exc.response.get("error")
         if error == "ratelimited":
-            wait = _retry_after(exc.response.headers)
+            wait = retry_after(exc.response.headers)
             log.info("card of #%s: Slack asks to wait %.0f s before redrawing", proposal_id, wait)
             return Redrawn(retry_after=wait)
         log.warning("could not update the card of #%s: %s", proposal_id, error)
@@ -132,15 +133,6 @@ def redraw_card(*, deps: Deps, client: WebClient, proposal_id: int) -> Redrawn:
         log.warning("could not update the card of #%s: %s", proposal_id, exc)
         return Redrawn()
     return Redrawn(drawn=drawn_as(content))
-
-
-def _retry_after(headers: Any) -> float:
-    # Slack sends Retry-After in whole seconds; a missing or odd value waits a little.
-    try:
-        value = headers.get("Retry-After") or headers.get("retry-after")
-        return min(max(float(value), 1.0), 60.0)
-    except (AttributeError, TypeError, ValueError):
-        return 1.0
 
 
 def announce(*, deps: Deps, client: WebClient, change: decisions.Change) -> None:

@@ -25,6 +25,7 @@ from bot import blocks, notify, proposals
 from bot.deps import Deps
 from bot.errors import NotFound
 from bot.notify import Delivery
+from bot.outbox import card_queued
 from storage import submitter_notices as notices
 from storage.db import session_scope
 from storage.submitter_notices import SubmitterNotice
@@ -99,6 +100,7 @@ def _tell(
                 summary,
                 card_posted=bool(summary.proposal.message_ts),
                 channel_id=deps.settings.proposals_channel or "",
+                card_queued=card_queued(summary.proposal),
             )
     except NotFound:
         pass  # nothing left to confirm: dropped below

@@ -59,6 +59,7 @@ class Deps:
     _similar_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     _later: ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
     _later_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _cards: ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
 
     @property
     def similar(self) -> SimilarProposals:
@@ -101,9 +102,24 @@ class Deps:
                 )
             return self._later.submit(_run_logged, work, args, kwargs)
 
-    def shutdown(self, *, wait: bool = True) -> None:
-        """Finish (or drop) the queued background work; called when the bot stops."""
+    def in_card_order(self, work: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        """Like `later`, on the one thread that posts the cards of new proposals, in the order
+        asked. Cards are paced to Slack's limit for a channel (bot/outbox.py): a storm of
+        proposals queues here, one card after another, and the other background work (replies,
+        redraws, DMs) goes on meanwhile on the `later` workers."""
         with self._later_lock:
+            if self._cards is None:
+                self._cards = ThreadPoolExecutor(max_workers=1, thread_name_prefix="csi-cards")
+            return self._cards.submit(_run_logged, work, args, kwargs)
+
+    def shutdown(self, *, wait: bool = True) -> None:
+        """Finish (or drop) the queued background work; called when the bot stops. Cards still
+        queued are dropped either way (a storm's would take a second each): the outbox posts
+        them, and tells their submitters, when the bot is back (bot/confirmations.py)."""
+        with self._later_lock:
+            if self._cards is not None:
+                self._cards.shutdown(wait=wait, cancel_futures=True)
+                self._cards = None
             if self._later is not None:
                 self._later.shutdown(wait=wait, cancel_futures=not wait)
                 self._later = None

@@ -10,6 +10,7 @@ posting a second one.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Callable, Collection
@@ -26,8 +27,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot import blocks, proposals
 from bot.lifecycle import Status
 from bot.notify import UNREACHABLE
+from bot.slack_budget import Budget, retry_after
 from storage import repositories as repo
 from storage.db import session_scope
+from storage.models import Proposal
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -54,6 +57,11 @@ RETRY_REFUSED_AFTER = timedelta(minutes=10)
 RETRY_RATELIMITED_AFTER = timedelta(minutes=1)
 # A run stops after this many failed cards in a row: Slack is down, the rest can wait.
 GIVE_UP_AFTER = 3
+# Slack posts about one message a second to a channel, after a burst: cards are paced to that
+# (per channel, for all the cards of this process), so a storm of proposals is not answered
+# "ratelimited" card after card; the cards of a storm follow one a second.
+POSTS_PER_S = 1.0
+POST_BURST = 20
 # Slack is asked for at most this many pages of history when looking for a lost card.
 HISTORY_PAGES = 10
 # A clock of another replica may be a little behind: look this much further back.
@@ -159,6 +167,8 @@ class Outbox:
             self._release(proposal_id, token, retry_at=utcnow() + RETRY_RATELIMITED_AFTER)
             return Outcome.FAILED
         text, card = blocks.proposal_card(summary, vote_emoji=self.vote_emoji)
+        budget = channel_budget(self.channel)
+        time.sleep(budget.take())
         try:
             posted = self.client.chat_postMessage(
                 channel=self.channel,
@@ -177,6 +187,8 @@ class Outbox:
                 )
                 return Outcome.FAILED
             log.warning("Slack refused the card of #%s in %s: %s", proposal_id, self.channel, error)
+            if error == "ratelimited":
+                budget.pause(retry_after(exc.response.headers))
             wait = RETRY_RATELIMITED_AFTER if error == "ratelimited" else RETRY_REFUSED_AFTER
             self._release(proposal_id, token, retry_at=utcnow() + wait)
             return Outcome.FAILED
@@ -356,6 +368,31 @@ class Outbox:
             if on_card is not None:
                 on_card(proposal_id, outcome, done, len(waiting))
         return tally
+
+
+def card_queued(proposal: Proposal) -> bool:
+    """Its card is still to be posted and no post of it has failed: it waits its turn (the
+    channel's pace), or for the outbox's next run. A claimed card is being posted, or was left
+    by a post whose fate Slack did not tell; a released claim keeps the time to try again."""
+    return (
+        proposal.status in CARD_STATUSES
+        and not proposal.message_ts
+        and proposal.card_claim is None
+        and proposal.card_claimed_until is None
+    )
+
+
+_budgets: dict[str, Budget] = {}
+_budgets_lock = threading.Lock()
+
+
+def channel_budget(channel: str) -> Budget:
+    """The card posts' budget of `channel`, shared by every outbox of this process."""
+    with _budgets_lock:
+        budget = _budgets.get(channel)
+        if budget is None:
+            budget = _budgets[channel] = Budget(per_s=POSTS_PER_S, burst=POST_BURST)
+        return budget
 
 
 def _is_card_of(message: dict[str, Any], proposal_id: int) -> bool:

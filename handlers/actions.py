@@ -121,7 +121,7 @@ def register(app: App, deps: Deps) -> None:
         except CsiError as exc:
             refuse(click, str(exc))
             return
-        deps.later(_post_and_confirm, deps, client, proposal_id, click.response_url)
+        deps.in_card_order(_post_and_confirm, deps, client, proposal_id, click.response_url)
         if click.view is not None and click.view.type == "home":  # chosen on the Home tab
             deps.later(home_tab.publish, deps, client, click.user_id)
 

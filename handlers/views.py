@@ -108,7 +108,7 @@ def register(app: App, deps: Deps) -> None:
         ack()
         if key is not None and outcome.proposal.id is not None:
             # Copies of the same submission store it once, and it is announced once.
-            deps.later(notify_stored, deps, client, outcome.proposal.id, user_id, key)
+            deps.in_card_order(notify_stored, deps, client, outcome.proposal.id, user_id, key)
 
     @app.view(CallbackId.SIMILAR_CHOICE)
     def submit_choice(ack: Ack, context: dict[str, Any], client: WebClient) -> None:
@@ -134,7 +134,7 @@ def register(app: App, deps: Deps) -> None:
         # None: this choice was made before (a repeated delivery): it closes the same way.
         ack(response_action="clear")
         if isinstance(outcome, held_forms.Stored) and told is not None:
-            deps.later(notify_stored, deps, client, outcome.proposal.id or 0, user_id, told)
+            deps.in_card_order(notify_stored, deps, client, outcome.proposal.id or 0, user_id, told)
         elif isinstance(outcome, held_forms.Voted):
             deps.later(_tell_vote, deps, client, outcome, user_id)
 

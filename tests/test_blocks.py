@@ -340,6 +340,10 @@ def test_texts_speak_of_a_card_and_its_thread_only_when_it_exists() -> None:
         ":warning: Your proposal *#12345 Faster builds* is in the register, but its card could "
         "not be posted to <#C1> yet"
     )
+    # Behind a storm of cards: no failure to report, and no false alarm.
+    queued = blocks.proposal_stored(unposted, card_posted=False, channel_id="C1", card_queued=True)
+    assert queued.startswith(":white_check_mark: Your proposal *#12345 Faster builds* is in the ")
+    assert queued.endswith("will be posted in <#C1>.") and "could not" not in queued
     line = blocks.proposal_line(unposted, vote_emoji="+1")
     assert line.startswith("#12345 Faster builds · ") and "<" not in line
 

@@ -18,6 +18,7 @@ from bot import card_updates, cards
 from bot.card_updates import CardUpdates
 from bot.deps import Deps
 from bot.settings import Settings
+from bot.slack_budget import Budget
 from bot.steering import SteeringGroup
 from storage import repositories as repo
 from storage.db import session_scope
@@ -231,7 +232,7 @@ def test_a_storm_on_many_cards_stays_within_slacks_budget_and_every_card_ends_ex
 ) -> None:
     deps = _deps(sqlite_engine)
     cards = _cards(sqlite_engine, slack, 12)
-    budget = card_updates.Budget(per_s=5, burst=3)
+    budget = Budget(per_s=5, burst=3)
     updates = CardUpdates(deps, _client(slack), min_interval=INTERVAL, budget=budget)
     try:
         for proposal_id, _ts in cards:

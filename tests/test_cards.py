@@ -14,7 +14,8 @@ from sqlalchemy.engine import Engine
 
 from bot import cards
 from bot.deps import Deps
-from bot.outbox import EVENT_TYPE, Outbox, Outcome
+from bot.lifecycle import Status
+from bot.outbox import EVENT_TYPE, Outbox, Outcome, card_queued
 from bot.settings import Settings
 from bot.steering import SteeringGroup
 from scheduler import jobs
@@ -215,6 +216,34 @@ def test_a_refused_card_is_retried_later_not_at_once(engine: Engine) -> None:
             session.add(proposal)
         assert jobs.post_missing_cards(deps=deps, client=client, now=later, pace=0) == 1
         assert len(_cards_of(slack, proposal_id)) == 1
+
+
+def test_only_a_card_that_waits_its_turn_counts_as_queued(engine: Engine) -> None:
+    # What the submitter's confirmation says of a card not yet posted rests on this: waiting
+    # behind others (or for the outbox) is no trouble; a refusal or an unanswered post is.
+    waiting = _stored(engine, "Waiting behind a storm of cards")
+    refused = _stored(engine, "Refused: the bot is not in the channel")
+    unanswered = _stored(engine, "Posted while Slack did not answer")
+    no_objective = _stored(engine, "Still without its objective", status=Status.NEEDS_OBJECTIVE)
+    posted = _stored(engine, "Posted at once")
+    with FakeSlack() as slack:
+        deps, client, api_url = _deps(engine), _client(slack), slack.api_url
+        slack.fail_next("chat.postMessage", error="not_in_channel", status=200, retry_after=None)
+        assert cards.post_card(deps=deps, client=client, proposal_id=refused) is False
+        assert cards.post_card(deps=deps, client=client, proposal_id=posted) is True
+    away = WebClient(token="xoxb-test-token", base_url=api_url, timeout=2)
+    assert cards.post_card(deps=deps, client=away, proposal_id=unanswered) is False
+    queued = {
+        proposal_id: card_queued(_proposal(engine, proposal_id))
+        for proposal_id in (waiting, refused, unanswered, no_objective, posted)
+    }
+    assert queued == {
+        waiting: True,
+        refused: False,
+        unanswered: False,
+        no_objective: False,
+        posted: False,
+    }
 
 
 def test_post_card_tells_the_truth_and_never_raises_when_slack_is_away(engine: Engine) -> None:

@@ -11,8 +11,10 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from sqlmodel import col, select
 
-from bot.outbox import EVENT_TYPE
+from bot.ids import ActionId, BlockId
+from bot.outbox import EVENT_TYPE, POST_BURST, POSTS_PER_S
 from storage import repositories as repo
 from storage.db import session_scope
 from storage.models import Proposal
@@ -83,6 +85,79 @@ def _card_ts(stack: Stack, proposal_id: int, timeout: float = 10.0) -> str | Non
             return None
         time.sleep(0.05)
     return ts
+
+
+# Made-up words, so that no proposal of the storm is held next to a similar one.
+STORM_WORDS = [c + v + c2 for c in "bdfgk" for v in "aeiou" for c2 in "lmnrst"]
+
+
+def _form(stack: Stack) -> dict[str, object]:
+    """The proposal form, as the bot opens it."""
+    trigger = stack.driver.trigger_id()
+    stack.driver.slash_command("", user_id="U0STORMFORM", trigger_id=trigger)
+    opened = stack.slack.wait_for("views.open", lambda c: c.params.get("trigger_id") == trigger)
+    return dict(opened.response["view"])
+
+
+def test_a_storm_of_forms_gets_its_cards_at_slacks_pace_each_once_and_each_submitter_told(
+    stack: Stack, objective_id: int
+) -> None:
+    form, count = _form(stack), POST_BURST + 6
+    users = [f"U0STORM{n:02d}" for n in range(count)]
+    for n, user in enumerate(users):
+        title = " ".join(STORM_WORDS[4 * n : 4 * n + 4]).capitalize()
+        option = {"value": str(objective_id), "text": {"type": "plain_text", "text": "o"}}
+        reply = stack.driver.view_submission(
+            {**form, "id": f"VSTORM{n:02d}"},
+            user_id=user,
+            state_values={
+                BlockId.TITLE: {ActionId.TITLE: title},
+                BlockId.OBJECTIVE: {
+                    ActionId.INPUT: {"type": "static_select", "selected_option": option}
+                },
+            },
+        )
+        assert reply.status == 200 and not reply.body.strip(), reply.body  # stored, form closed
+    with session_scope(stack.engine) as session:
+        stored = list(session.exec(select(Proposal).where(col(Proposal.submitter).in_(users))))
+    assert len(stored) == count
+
+    # Slack takes about one post a second in a channel, after a burst: the cards follow at
+    # that pace, one each, oldest first.
+    wait = count / POSTS_PER_S + 30
+    for proposal in stored:
+        assert _card_ts(stack, proposal.id or 0, timeout=wait), f"no card for #{proposal.id}"
+    posts = [c for c in stack.slack.calls("chat.postMessage") if c.params.get("metadata")]
+    storm = {p.id: p for p in stored}
+    ours = [c for c in posts if c.params["metadata"]["event_payload"]["proposal_id"] in storm]
+    assert sorted(c.params["metadata"]["event_payload"]["proposal_id"] for c in ours) == sorted(
+        storm
+    )
+    assert [c.params["metadata"]["event_payload"]["proposal_id"] for c in ours] == sorted(storm)
+    times = [c.at for c in ours]
+    assert times[-1] - times[0] >= (count - POST_BURST - 1) / POSTS_PER_S
+
+    # Each submitter is told once: where the card is, or that it is on its way; never that it
+    # could not be posted.
+    deadline = time.monotonic() + 30
+    told: dict[str, list[str]] = {}
+    while time.monotonic() < deadline:
+        told = {
+            user: [
+                str(c.params.get("text"))
+                for c in stack.slack.calls("chat.postMessage")
+                if c.params.get("channel") == user
+                and "is in the register" in str(c.params.get("text"))
+            ]
+            for user in users
+        }
+        if all(told.values()):
+            break
+        time.sleep(0.2)
+    for user in users:
+        assert len(told[user]) == 1, (user, told[user])
+        assert "could not be posted" not in told[user][0]
+        assert "posted in" in told[user][0] or "will be posted in" in told[user][0]
 
 
 def _restart(stack: Stack) -> None:

@@ -190,8 +190,11 @@ def objective_chosen(
     return text, [section(text)]
 
 
-def proposal_stored(summary: ProposalSummary, *, card_posted: bool, channel_id: str) -> str:
-    """Told to the submitter after the modal was submitted."""
+def proposal_stored(
+    summary: ProposalSummary, *, card_posted: bool, channel_id: str, card_queued: bool = False
+) -> str:
+    """Told to the submitter after the modal was submitted. `card_queued`: the card is not
+    posted yet, and no post of it has failed (it waits its turn behind a storm of cards)."""
     p = summary.proposal
     if card_posted and p.message_ts:
         link = mrkdwn.link(p.permalink, f"{ref(p)} {p.title}")
@@ -203,6 +206,12 @@ def proposal_stored(summary: ProposalSummary, *, card_posted: bool, channel_id: 
     name = f"*{ref(p)} {escape(p.title)}*"
     if not channel_id:
         return f":white_check_mark: Your proposal {name} is in the register."
+    if card_queued:
+        return (
+            f":white_check_mark: Your proposal {name} is in the register. Its card waits behind "
+            f"others (Slack takes about one a second in a channel) and will be posted in "
+            f"<#{channel_id}>."
+        )
     return (
         f":warning: Your proposal {name} is in the register, but its card could not be posted "
         f"to <#{channel_id}> yet; I will keep trying. If I am not a member of that channel, "
