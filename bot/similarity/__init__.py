@@ -194,8 +194,9 @@ class SimilarityIndex:
         return True
 
     def __len__(self) -> int:
-        with self._lock:
-            return len(self._lexical)
+        # One attribute read, without the lock: a search asking for the size does not queue
+        # behind the searches and updates that hold it (a count a moment old is as good).
+        return len(self._lexical)
 
     def __contains__(self, doc_id: object) -> bool:
         with self._lock:
