@@ -397,7 +397,12 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 if args.after_index:
                     index_s = wait_for_index(bot, args.startup_timeout)
-                    print(f"similar-proposal index complete {index_s:.0f} s after start")
+                    time.sleep(2.0)  # its last merge and the memory handed back
+                    pid = bot._process.pid if bot._process else 0
+                    print(
+                        f"similar-proposal index complete {index_s:.0f} s after start; the bot's "
+                        f"memory then {rss_mb(pid):.0f} MB (peak {rss_mb(pid, 'VmHWM'):.0f} MB)"
+                    )
                 form = the_form(driver, slack)
                 people = [
                     Person(n, driver, cards, objective, tally, form) for n in range(args.users)
@@ -425,6 +430,7 @@ def main(argv: list[str] | None = None) -> int:
                 bot_cpu = bot_cpu_end - bot_cpu if bot_cpu_end and bot_cpu is not None else None
                 memory = (rss_mb(pid), rss_mb(pid, "VmHWM"))  # after the run, and its peak
                 time.sleep(2.0)  # work after the acks (cards, messages) settles
+                posted = sum(1 for c in slack.calls("chat.postMessage") if c.params.get("metadata"))
                 problems = verify(url, tally)
                 log = bot.log()
             finally:
@@ -466,6 +472,8 @@ def main(argv: list[str] | None = None) -> int:
             }
             for kind, values in sorted(tally.ack_ms.items())
         },
+        # Cards are posted at Slack's pace for a channel: the rest wait in the outbox.
+        "cards_posted": posted,
         "acknowledged": {
             "forms": len(tally.forms),
             "one_line": len(tally.captures),
@@ -508,6 +516,11 @@ def main(argv: list[str] | None = None) -> int:
             f"on {cores} cores (load average 1/5/15 min: {s['load_average_1_5_15']})"
         )
         print(f"the bot's memory after the run {s['rss_mb']} MB (peak {s['peak_rss_mb']} MB)")
+        print(
+            f"cards posted during the run and the 2 s after it: {s['cards_posted']} for "
+            f"{s['acknowledged']['forms']} forms (Slack takes about one a second in a channel; "
+            "the rest wait in the outbox)"
+        )
         for kind, row in s["by_kind"].items():
             print(
                 f"  {kind:<12} {row['requests']:>6} requests {row['errors']:>4} errors "
