@@ -15,6 +15,7 @@ every vote the bot acknowledged is in the database.
 
     python tests/benchmarks/bench_load.py [--users 50] [--seconds 300] [--proposals 100000]
     python tests/benchmarks/bench_load.py --short        # 10 people, 20 s, 5,000 proposals
+    python tests/benchmarks/bench_load.py --data-dir DATA_DIR  # the register's texts: real reports
     python tests/benchmarks/bench_load.py --database-url postgresql+psycopg://postgres@host/db
 
 With a PostgreSQL URL a fresh database is created on that server and dropped afterwards;
@@ -28,6 +29,7 @@ import json
 import os
 import platform
 import random
+import re
 import resource
 import sys
 import tempfile
@@ -45,7 +47,7 @@ from bot.ids import ActionId, BlockId, CallbackId  # noqa: E402
 from tests.benchmarks.bench_import import OBJECTIVES, make_rows, run_cli, write_file  # noqa: E402
 from tests.benchmarks.bench_modal_open import percentiles  # noqa: E402
 from tests.benchmarks.bench_reactions import database  # noqa: E402
-from tests.benchmarks.bench_scale import rss_mb  # noqa: E402
+from tests.benchmarks.bench_scale import rss_mb, texts  # noqa: E402
 from tests.botproc import (  # noqa: E402
     PROPOSALS_CHANNEL,
     SIGNING_SECRET,
@@ -59,6 +61,7 @@ GOAL_P99_MS = 1000.0
 SLACK_WINDOW_MS = 3000.0
 SEEDED_CARDS = 200  # imported proposals given a card, so that votes start at once
 MIX = [("capture", 0.2), ("form", 0.25), ("vote", 0.4), ("reply", 0.15)]
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 SYLLABLES = [c + v for c in "bdfgklmnprstvz" for v in "aeiou"]
 
 
@@ -212,7 +215,21 @@ def the_form(driver: SlackDriver, slack: FakeSlack) -> dict[str, Any]:
     return view
 
 
-def seed(url: str, workdir: Path, proposals: int, env: dict[str, str]) -> tuple[float, int]:
+def register_rows(proposals: int, data_dir: Path | None) -> list[dict[str, Any]]:
+    """Export-shaped rows; with a data folder, their titles and descriptions are its real
+    reports (generated text indexes differently: over three times the index's memory)."""
+    rows = make_rows(proposals)
+    if data_dir is not None:
+        for row, (title, description) in zip(rows, texts(proposals, data_dir, seed=1), strict=True):
+            # Within what a proposal may hold (the import refuses the rest).
+            title, description = CONTROL.sub(" ", title), CONTROL.sub(" ", description)
+            row.update(title=title[:150], description=description[:3000], outcome="")
+    return rows
+
+
+def seed(
+    url: str, workdir: Path, proposals: int, env: dict[str, str], data_dir: Path | None = None
+) -> tuple[float, int]:
     """The register: objectives, then `proposals` imported; the import's seconds and the ID of
     the first objective."""
     for name in OBJECTIVES:
@@ -220,7 +237,7 @@ def seed(url: str, workdir: Path, proposals: int, env: dict[str, str]) -> tuple[
         if done.returncode:
             raise SystemExit(f"objective add failed:\n{done.stdout}{done.stderr}")
     file = workdir / "register.csv"
-    write_file(file, make_rows(proposals), "csv")
+    write_file(file, register_rows(proposals, data_dir), "csv")
     started = time.perf_counter()
     done = run_cli(["import", str(file)], env, workdir)
     seconds = time.perf_counter() - started
@@ -367,6 +384,11 @@ def main(argv: list[str] | None = None) -> int:
         help="start the people once the similar-proposal index has read the register (the "
         "steady state; by default they start as soon as the bot serves, as after a restart)",
     )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        help="the similarity data folder: the register's titles and descriptions are its reports",
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     if args.short:
@@ -382,7 +404,7 @@ def main(argv: list[str] | None = None) -> int:
                 port=free_port(),
                 CSI_STEERING_MEMBERS="USTEER",
             )
-            import_s, objective = seed(url, workdir, args.proposals, env)
+            import_s, objective = seed(url, workdir, args.proposals, env, args.data_dir)
             cards = give_cards(url, slack, SEEDED_CARDS)
             bot = BotProcess(env, workdir)
             started = time.perf_counter()
@@ -445,6 +467,7 @@ def main(argv: list[str] | None = None) -> int:
         "users": args.users,
         "seconds": args.seconds,
         "proposals": args.proposals,
+        "texts": "the data folder's reports" if args.data_dir else "generated",
         "import_s": round(import_s, 1),
         "index_complete_s": round(index_done[0]) if index_done else None,
         "start_s": round(start_s, 1),
@@ -492,7 +515,8 @@ def main(argv: list[str] | None = None) -> int:
         s = summary
         print(
             f"{s['machine']}; {s['database']}; load average {s['load_average']}; "
-            f"{s['proposals']:,} proposals (imported in {s['import_s']} s; bot serving "
+            f"{s['proposals']:,} proposals, texts {s['texts']} (imported in {s['import_s']} s; "
+            "bot serving "
             f"{s['start_s']} s after start)"
         )
         if not args.after_index:
