@@ -20,7 +20,7 @@ from bot import held_forms, proposals
 from bot.drafts import ProposalDraft
 from bot.similar_proposals import SimilarProposals
 from storage import repositories as repo
-from storage.db import CommitGroup, session_scope
+from storage.db import CommitGroup, commit_group, session_scope
 from storage.models import Proposal
 
 
@@ -157,4 +157,36 @@ def test_a_form_whose_copy_holds_it_does_not_lose_the_others(engine: Engine) -> 
         "command:T1": "Proposal 1",
         source: "Rotate the on-call rota weekly",
         "command:T2": "Proposal 2",
+    }
+
+
+def test_on_a_server_a_request_is_not_queued_behind_anothers_unit_of_work(engine: Engine) -> None:
+    # On SQLite the units of work share commits (one writer at a time anyway); on PostgreSQL
+    # each commits on its own at once: a capture still being written holds up no other.
+    runner = commit_group(engine, partial(session_scope, engine))
+    writing, release = threading.Event(), threading.Event()
+
+    def slow(session: Session) -> tuple[Proposal, bool]:
+        writing.set()
+        release.wait(10)
+        return _capture("The slow one", "command:TSLOW", session)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        held = pool.submit(runner.run, slow)
+        assert writing.wait(10)
+        quick = pool.submit(runner.run, partial(_capture, "The quick one", "command:TQUICK"))
+        if engine.dialect.name == "sqlite":
+            assert isinstance(runner, CommitGroup)
+            time.sleep(0.3)
+            assert not quick.done()  # waits to be committed with the slow one's group
+        else:
+            proposal, created = quick.result(timeout=5)  # committed while the other is held
+            assert created and proposal.title == "The quick one"
+            assert not held.done()
+        release.set()
+        held.result(timeout=10)
+        quick.result(timeout=10)
+    assert _stored(engine) == {
+        "command:TSLOW": "The slow one",
+        "command:TQUICK": "The quick one",
     }
