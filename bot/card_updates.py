@@ -94,10 +94,8 @@ class CardUpdates:
         if delay <= 0:
             self._deps.later(self._redraw, proposal_id, counted)
             return
-        # A timer, not a sleep: the shared workers stay free for other Slack calls meanwhile.
-        timer = threading.Timer(delay, self._deps.later, args=(self._redraw, proposal_id, counted))
-        timer.daemon = True
-        timer.start()
+        # Not a sleep: the shared workers stay free for other Slack calls meanwhile.
+        self._deps.later_after(delay, self._redraw, proposal_id, counted)
 
     def _redraw(self, proposal_id: int, counted: bool = False) -> None:
         with self._lock:

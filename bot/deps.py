@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session
 
+from bot.delayed import Delayed
 from bot.settings import Settings, SettingsError
 from bot.steering import SteeringGroup
 from storage.db import session_scope
@@ -60,6 +61,7 @@ class Deps:
     _later: ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
     _later_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     _cards: ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
+    _delayed: Delayed | None = field(default=None, init=False, repr=False)
 
     @property
     def similar(self) -> SimilarProposals:
@@ -102,6 +104,15 @@ class Deps:
                 )
             return self._later.submit(_run_logged, work, args, kwargs)
 
+    def later_after(self, delay: float, work: Callable[..., Any], /, *args: Any) -> None:
+        """Like `later`, once `delay` seconds have passed. Every such wait shares one thread
+        (a card waiting for Slack's budget is an entry in a heap, not a thread of its own)."""
+        with self._later_lock:
+            if self._delayed is None:
+                self._delayed = Delayed(self.later, name="csi-delayed")
+            delayed = self._delayed
+        delayed.call_after(delay, work, *args)
+
     def in_card_order(self, work: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
         """Like `later`, on the one thread that posts the cards of new proposals, in the order
         asked. Cards are paced to Slack's limit for a channel (bot/outbox.py): a storm of
@@ -116,6 +127,10 @@ class Deps:
         """Finish (or drop) the queued background work; called when the bot stops. Cards still
         queued are dropped either way (a storm's would take a second each): the outbox posts
         them, and tells their submitters, when the bot is back (bot/confirmations.py)."""
+        with self._later_lock:
+            delayed, self._delayed = self._delayed, None
+        if delayed is not None:  # what waits for its time is dropped, as a timer's was at exit
+            delayed.stop()
         with self._later_lock:
             if self._cards is not None:
                 self._cards.shutdown(wait=wait, cancel_futures=True)

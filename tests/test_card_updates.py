@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 
 from bot import card_updates, cards
 from bot.card_updates import CardUpdates
-from bot.deps import Deps
+from bot.deps import LATER_WORKERS, Deps
 from bot.settings import Settings
 from bot.slack_budget import Budget
 from bot.steering import SteeringGroup
@@ -278,3 +278,31 @@ def test_slacks_retry_after_holds_every_card_not_only_the_one_refused(
     drawn = {c.params["ts"]: c.at for c in _updates(slack)}
     assert drawn[second_ts] - limited.at >= 1.0
     assert ":+1: 1 vote" in _shown(slack, first_ts) and ":+1: 1 vote" in _shown(slack, second_ts)
+
+
+def test_cards_waiting_for_slacks_budget_share_one_thread_not_one_each(
+    sqlite_engine: Engine, slack: FakeSlack
+) -> None:
+    deps = _deps(sqlite_engine)
+    cards = _cards(sqlite_engine, slack, 40)
+    updates = CardUpdates(
+        deps, _client(slack), min_interval=INTERVAL, budget=Budget(per_s=40, burst=2)
+    )
+    before = threading.active_count()
+    most = before
+    try:
+        for proposal_id, _ts in cards:
+            _vote(sqlite_engine, proposal_id, "U0ANA")
+            updates.request(proposal_id)
+        deadline = time.monotonic() + 20
+        while updates.busy():
+            assert time.monotonic() < deadline, "redraws never finished"
+            most = max(most, threading.active_count())
+            time.sleep(0.005)
+    finally:
+        deps.shutdown()
+    # 38 cards waited for their slot: the workers and one thread for all the waits.
+    assert most - before <= LATER_WORKERS + 1
+    assert len(_updates(slack)) == 40
+    for _proposal_id, ts in cards:
+        assert ":+1: 1 vote" in _shown(slack, ts)
