@@ -13,6 +13,7 @@ the query as the query is to itself and 0 when they share no term; it can slight
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -48,6 +49,10 @@ CHUNK = 2000
 # A background update waits at most this many milliseconds at a time for foreground work to
 # finish (a capture during an import's catch-up takes a few dozen: it should finish alone).
 STEP_ASIDE_MAX = 200
+# ... and in all at most this many times the processor time it has had since it last waited:
+# under a steady stream of requests one is always in flight, and an update that waited for
+# every one (the register's first reading at start, under 50 people) never finished.
+STEP_ASIDE_PER_WORK = 3.0
 
 
 def threshold_for(method: str) -> float:
@@ -101,6 +106,8 @@ class SimilarityIndex:
         # polling (every poll took the interpreter back from the request for a moment).
         self._no_foreground = threading.Event()
         self._no_foreground.set()
+        # Per updating thread: its processor time when it last stepped aside.
+        self._aside = threading.local()
         self._lexical = LexicalIndex()
         self._semantic: SemanticReranker | None = None
         if method == "semantic":
@@ -239,9 +246,13 @@ class SimilarityIndex:
 
     def _step_aside(self) -> None:
         """In a background update: while foreground work runs, wait (briefly) instead of
-        competing with it for the interpreter."""
+        competing with it for the interpreter; but never more than `STEP_ASIDE_PER_WORK` times
+        the work done since the last wait, so that the update goes on under any load."""
+        worked = time.thread_time()
         if self._waiting > 0:
-            self._no_foreground.wait(STEP_ASIDE_MAX / 1000)
+            since = worked - getattr(self._aside, "worked", 0.0)
+            self._no_foreground.wait(min(STEP_ASIDE_MAX / 1000, since * STEP_ASIDE_PER_WORK))
+        self._aside.worked = worked
 
     def _search_semantic(
         self, title: str, description: str, limit: int, excluded: set[int]
