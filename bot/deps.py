@@ -38,6 +38,10 @@ def _run_logged(work: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[st
         raise
 
 
+def _call(work: Callable[..., Any], *args: Any) -> None:
+    work(*args)  # a failure is logged, with its trace, by the lane's thread
+
+
 def embeddings_file(settings: Settings) -> Path | None:
     """Where the semantic method keeps its embeddings: CSI_SIMILARITY_EMBEDDINGS, else next to
     a SQLite database file, else nowhere."""
@@ -60,7 +64,7 @@ class Deps:
     _similar_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     _later: ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
     _later_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
-    _cards: ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
+    _cards: Delayed | None = field(default=None, init=False, repr=False)
     _delayed: Delayed | None = field(default=None, init=False, repr=False)
 
     @property
@@ -113,15 +117,17 @@ class Deps:
             delayed = self._delayed
         delayed.call_after(delay, work, *args)
 
-    def in_card_order(self, work: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+    def in_card_order(self, work: Callable[..., Any], /, *args: Any) -> None:
         """Like `later`, on the one thread that posts the cards of new proposals, in the order
         asked. Cards are paced to Slack's limit for a channel (bot/outbox.py): a storm of
-        proposals queues here, one card after another, and the other background work (replies,
-        redraws, DMs) goes on meanwhile on the `later` workers."""
+        proposals queues here, one card after another (an entry of a few hundred bytes each),
+        and the other background work (replies, redraws, DMs) goes on meanwhile on the `later`
+        workers."""
         with self._later_lock:
             if self._cards is None:
-                self._cards = ThreadPoolExecutor(max_workers=1, thread_name_prefix="csi-cards")
-            return self._cards.submit(_run_logged, work, args, kwargs)
+                self._cards = Delayed(_call, name="csi-cards")
+            cards = self._cards
+        cards.call_after(0, work, *args)
 
     def shutdown(self, *, wait: bool = True) -> None:
         """Finish (or drop) the queued background work; called when the bot stops. Cards still
@@ -129,12 +135,12 @@ class Deps:
         them, and tells their submitters, when the bot is back (bot/confirmations.py)."""
         with self._later_lock:
             delayed, self._delayed = self._delayed, None
-        if delayed is not None:  # what waits for its time is dropped, as a timer's was at exit
-            delayed.stop()
+            cards, self._cards = self._cards, None
+        # What waits for its time is dropped, as a timer's was at exit.
+        for lane in (delayed, cards):
+            if lane is not None:
+                lane.stop(wait=wait)
         with self._later_lock:
-            if self._cards is not None:
-                self._cards.shutdown(wait=wait, cancel_futures=True)
-                self._cards = None
             if self._later is not None:
                 self._later.shutdown(wait=wait, cancel_futures=not wait)
                 self._later = None

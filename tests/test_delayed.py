@@ -82,3 +82,25 @@ def test_after_stop_nothing_waiting_starts() -> None:
     time.sleep(0.4)
     assert started == []
     assert delayed.pending() == 0
+
+
+def test_as_a_lane_each_piece_of_work_waits_for_the_one_before() -> None:
+    ran: list[tuple[int, float, float]] = []
+    done = threading.Event()
+
+    def work(n: int) -> None:
+        began = time.monotonic()
+        time.sleep(0.02)
+        ran.append((n, began, time.monotonic()))
+        if len(ran) == 5:
+            done.set()
+
+    lane = Delayed(lambda w, *args: w(*args))
+    try:
+        for n in range(5):
+            lane.call_after(0, work, n)
+        assert done.wait(5)
+    finally:
+        lane.stop()
+    assert [n for n, _, _ in ran] == [0, 1, 2, 3, 4]
+    assert all(ran[i + 1][1] >= ran[i][2] for i in range(4))
