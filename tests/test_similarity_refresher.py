@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from bot import proposals
+from bot import similarity_refresher as refresher_module
 from bot.drafts import ProposalDraft
 from bot.similar_proposals import SimilarProposals
 from bot.similarity import SimilarityIndex
@@ -217,3 +218,25 @@ def test_a_word_indexed_while_a_batch_was_prepared_keeps_its_own_match() -> None
     assert index.search("Quarantine phishing attachments", "zanzibar xylophone")[0].doc_id == 999
     assert index.search(*TEXTS[2])[0].doc_id == 2
     assert index.search("zanzibar xylophone")[0].doc_id == 999
+
+
+def test_freed_memory_is_handed_back_now_and_then_even_with_nothing_to_index(
+    engine: Engine, objective_id: int, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What the requests' work frees (search arrays, request bodies) is given back to the
+    # system on a schedule, not only after the index merged something.
+    _capture(engine, TEXTS[0][0], objective_id)
+    trims: list[float] = []
+    monkeypatch.setattr(refresher_module, "TRIM_EVERY_S", 0.2)
+    monkeypatch.setattr(
+        refresher_module, "release_free_memory", lambda: trims.append(time.monotonic())
+    )
+    index = SimilarProposals()
+    refresher = SimilarityRefresher(index, database_url, interval=0.05).start()
+    try:
+        assert index.wait_ready(10)
+        settled = len(trims)
+        time.sleep(1.2)
+    finally:
+        refresher.stop()
+    assert 3 <= len(trims) - settled <= 8

@@ -294,4 +294,4 @@ def test_the_title_cache_stays_small_however_many_titles_are_compared() -> None:
     finally:
         tracemalloc.stop()
         title_terms.cache_clear()
-    assert held < 20_000_000, f"{held / 1e6:.0f} MB kept for {len(titles)} titles"
+    assert held < 5_000_000, f"{held / 1e6:.1f} MB kept for {len(titles)} titles"

@@ -238,9 +238,10 @@ def model_for(method: str, path: str | Path | None = None) -> WarningModel | Non
 
 
 # A title's entry holds its 3-grams and stems as strings: 5 to 7 KB. At 20,000 entries the
-# cache grew past 100 MB in a bot that had answered enough searches; 2,048 keep it under
-# 15 MB, and a title not in it takes some 20 microseconds.
-TITLE_CACHE_SIZE = 2048
+# cache grew past 100 MB in a bot that had answered enough searches; 512 keep it under 4 MB
+# (2,048 took 14 MB of a bot at 100,000 proposals, whose goal is 300 MB), and a title not in
+# it takes some 20 microseconds: a search compares a few dozen.
+TITLE_CACHE_SIZE = 512
 
 
 @lru_cache(maxsize=TITLE_CACHE_SIZE)
