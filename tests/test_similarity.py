@@ -259,3 +259,30 @@ def test_a_background_update_steps_aside_for_requests_but_is_not_starved_by_them
         assert done.wait(15), "the background update waited for the requests without end"
         assert len(index) == 1000
     worker.join(5)
+
+
+def test_no_merge_makes_a_segment_of_more_than_a_share_of_the_index(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A merge copies what it merges: merging everything into one segment needed the whole
+    # index's memory again for a moment (100 MB at 100,000 proposals).
+    from bot.similarity import _lexical
+
+    monkeypatch.setattr(_lexical, "MERGED_MIN", 300)
+    docs = _docs(4000)
+    index = SimilarityIndex(background=True)
+    for start in range(0, len(docs), 300):  # a segment per batch, as the refresher reads
+        index.add_many(docs[start : start + 300])
+        while index.maintain():
+            pass
+    while index.maintain(idle=True):
+        pass
+    sizes = [len(seg) - seg.dead for seg in index._lexical._segments]
+    assert sum(sizes) + len(index._lexical._buf) == 4000
+    assert max(sizes) <= _lexical.MERGED_SHARE * 4000
+    assert len(sizes) < 4000 // 300  # segments were still merged, within the cap
+    everything = SimilarityIndex()
+    everything.add_many(docs)
+    assert index.search("disk alert backup", limit=10) == everything.search(
+        "disk alert backup", limit=10
+    )
