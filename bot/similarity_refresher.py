@@ -24,7 +24,7 @@ RETRY_S = 5.0
 # The semantic method's embeddings are written to their file at most this often (and at stop).
 SAVE_EVERY_S = 60.0
 # Memory freed by the requests' work (search arrays, request bodies) is handed back at least
-# this often, not only after merges (see ``release_free_memory``; a trim took 0.2 to 6 ms under
+# this often, not only after merges (see ``release_free_memory``; a trim took 0.2 to 10 ms under
 # 50 people, and the bot held 10 to 30 MB less for it).
 TRIM_EVERY_S = 10.0
 # A refresh that takes in this many proposals (an import) is logged, like the first one.
