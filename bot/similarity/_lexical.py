@@ -11,8 +11,8 @@ makes one warning threshold meaningful for short and long proposals alike.
 
 Storage, Lucene style, small enough for a register of 100,000 proposals: documents live in
 immutable *segments* (``_segments.py``) of term-major postings (per term, the rows of the
-documents holding it as int32 and its count in each as uint16: 6 bytes a posting, no second
-copy), plus a small
+documents holding it, two bytes each in a segment of up to 65,536 rows, and its count in
+each, one byte: 3 bytes a posting), plus a small
 *buffer* of documents added one by one. Removing a document clears its row's live flag.
 Document frequencies, the number of documents and the average lengths are exact after every
 change; IDF is computed at query time, so scores never depend on how the segments are cut.
@@ -35,6 +35,7 @@ import math
 import numpy as np
 
 from bot.similarity._segments import (
+    ROWS_IN_TWO_BYTES,
     Analysed,
     Encoded,
     Plan,
@@ -295,8 +296,8 @@ class LexicalIndex:
 
     def _within_cap(self, segments: list[Segment]) -> list[Segment]:
         """The longest prefix of ``segments`` whose merge stays within ``MERGED_SHARE`` of the
-        index (``MERGED_MIN`` documents at least)."""
-        cap = max(MERGED_SHARE * self._n, MERGED_MIN)
+        index (``MERGED_MIN`` documents at least), and within the rows that two bytes name."""
+        cap = min(max(MERGED_SHARE * self._n, MERGED_MIN), ROWS_IN_TWO_BYTES)
         live = 0
         for taken, seg in enumerate(segments):
             live += len(seg) - seg.dead

@@ -1,7 +1,8 @@
 """Storage of the lexical index: documents analysed into hashed terms, and immutable segments
-of term-major postings (per term: the rows of the documents holding it, int32, and its count
-in each, one byte: a count of ``SATURATED`` or more is kept exactly in a small side table).
-Plain numpy; ``_lexical.py`` keeps the statistics and scores.
+of term-major postings (per term: the rows of the documents holding it, two bytes in a segment
+of up to 65,536 rows and four beyond, and its count in each, one byte: a count of
+``SATURATED`` or more is kept exactly in a small side table). Plain numpy; ``_lexical.py``
+keeps the statistics and scores.
 """
 
 from __future__ import annotations
@@ -15,17 +16,15 @@ import numpy as np
 
 from bot.similarity._text import analyse
 
-try:  # SciPy's C routine that copies rows of a CSR matrix: one pass over the postings read
-    from scipy.sparse._sparsetools import csr_row_index as _csr_row_index
-except ImportError:  # pragma: no cover - a SciPy without it: the numpy way below
-    _csr_row_index = None
-
 # The terms with the most postings in a segment also get a document-major copy (two bytes name
 # the term); a term with fewer postings than TOP_MIN_POSTINGS never does.
 TOP_TERMS = 1024
 TOP_MIN_POSTINGS = 64
 # Merges copy postings in blocks of about this many, so their extra memory stays small.
 BLOCK_POSTINGS = 500_000
+# A segment of at most this many rows names them in two bytes a posting instead of four (the
+# postings of 100,000 proposals: 29 MB less).
+ROWS_IN_TWO_BYTES = 1 << 16
 _TF_MAX = np.iinfo(np.uint16).max
 # A segment stores counts in one byte; this value means "look the count up in the side table"
 # (counts that high are rare: a word repeated hundreds of times in one proposal).
@@ -259,28 +258,18 @@ def exact_counts(
 def postings(seg: Segment, terms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(rows, float32 counts) of every posting of ``terms`` in ``seg``, term after term."""
     starts = seg.ptr[terms]
-    lens = seg.ptr[terms + 1] - starts
-    if _csr_row_index is not None and seg.ptr.dtype == seg.rows.dtype:
-        total = int(lens.sum())
-        rows = np.empty(total, seg.rows.dtype)
-        stored = np.empty(total, seg.tf.dtype)
-        _csr_row_index(
-            len(terms), terms.astype(seg.ptr.dtype), seg.ptr, seg.rows, seg.tf, rows, stored
-        )
-
-        def positions(hot: np.ndarray) -> np.ndarray:
-            first = np.cumsum(lens) - lens  # where each term's postings start in the copy
-            of_term = np.searchsorted(first, hot, side="right") - 1
-            return starts[of_term] + (hot - first[of_term])
-
-        return rows, exact_counts(stored, seg.big, positions)
-    entry = ranges(starts, lens)
+    entry = ranges(starts, seg.ptr[terms + 1] - starts)
     return seg.rows[entry], exact_counts(seg.tf[entry], seg.big, lambda hot: entry[hot])
 
 
+def row_type(n_rows: int) -> type[np.unsignedinteger[Any]] | type[np.signedinteger[Any]]:
+    """The dtype of a segment's rows: two bytes while they fit (segments are cut to stay
+    within ``ROWS_IN_TWO_BYTES`` rows), four beyond."""
+    return np.uint16 if n_rows <= ROWS_IN_TWO_BYTES else np.int32
+
+
 def offsets(counts: np.ndarray) -> np.ndarray:
-    """``ptr`` of lists of these lengths: int32 while the total allows (SciPy's routine above
-    wants the dtype of the rows), int64 beyond."""
+    """``ptr`` of lists of these lengths: int32 while the total allows, int64 beyond."""
     total = int(counts.sum())
     ptr = np.zeros(len(counts) + 1, np.int32 if total < 2**31 else np.int64)
     np.cumsum(counts, out=ptr[1:])
@@ -324,7 +313,7 @@ class Segment:
         step_aside: Callable[[], None] | None = None,
     ) -> None:
         self.ptr = ptr  # int32 or int64 (terms known when built + 1)
-        self.rows = rows  # int32, ascending within each term
+        self.rows = rows  # row_type(rows): uint16 or int32, ascending within each term
         self.tf = tf  # uint8, SATURATED: see big
         self.big = big  # the exact counts of the saturated postings
         self.doc_ids = doc_ids  # int64 per row
@@ -405,7 +394,7 @@ class Segment:
 
 def build_segment(docs: Encoded, step_aside: Callable[[], None] | None = None) -> Segment:
     """A segment holding ``docs`` (rows in their order)."""
-    rows = np.repeat(np.arange(len(docs), dtype=np.int32), np.diff(docs.ptr))
+    rows = np.repeat(np.arange(len(docs), dtype=row_type(len(docs))), np.diff(docs.ptr))
     order = np.argsort(docs.terms, kind="stable")  # stable: rows stay ascending per term
     ptr = offsets(np.bincount(docs.terms, minlength=docs.n_terms))
     tf, big = saturate(docs.tf[order])
@@ -434,7 +423,7 @@ def merge_segments(
             total -= np.bincount(seg.terms_of_rows(dead), minlength=n_terms)[:n_terms]
     ptr = offsets(total)
     del total
-    rows = np.empty(int(ptr[-1]), np.int32)
+    rows = np.empty(int(ptr[-1]), row_type(offset))
     tf = np.empty(int(ptr[-1]), np.uint8)
     big_at: list[np.ndarray] = []
     big_tf: list[np.ndarray] = []
