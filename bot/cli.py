@@ -282,7 +282,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
             )
             print("\n".join(register_io.report(result)))
         elif args.command == "similar" and args.calibrate is not None:
-            from bot import cli_similar  # the engine's numpy and SciPy load for `similar` alone
+            from bot import cli_similar  # the engine's numpy loads for `similar` alone
 
             cli_similar.calibrate_command(
                 path=args.calibrate, output=args.output, settings=settings, session=session
@@ -303,7 +303,7 @@ def _check_usage(args: argparse.Namespace) -> None:
 
 def similar_command(args: argparse.Namespace, *, settings: Settings, session: Session) -> None:
     """`csi-bot similar`: what the bot would warn about, for one text or a batch."""
-    from bot import cli_similar  # the engine's numpy and SciPy load for `similar` alone
+    from bot import cli_similar  # the engine's numpy loads for `similar` alone
     from bot.similar_proposals import SimilarProposals
 
     try:

@@ -73,7 +73,7 @@ class Deps:
         with self._similar_lock:
             if self._similar is None:
                 # Here, not at the top: a command that never searches (most of the command
-                # line) does not load the engine's numpy and SciPy.
+                # line) does not load the engine's numpy.
                 from bot.similar_proposals import SimilarProposals
                 from bot.similarity.warning import model_for
 

@@ -30,7 +30,7 @@ from bot.proposals import ProposalSummary
 from bot.votes import refusal_reason as votes_reason
 from storage.models import AuditEntry, Objective, Proposal
 
-if TYPE_CHECKING:  # the engine (numpy, SciPy) is not needed to draw its matches
+if TYPE_CHECKING:  # the engine (numpy) is not needed to draw its matches
     from bot.similar_proposals import SimilarMatch
 
 

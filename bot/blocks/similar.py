@@ -12,7 +12,7 @@ from bot.ids import ActionId, BlockId, CallbackId
 from bot.lifecycle import VOTABLE, label
 from bot.proposals import ProposalSummary
 
-if TYPE_CHECKING:  # the engine (numpy, SciPy) is not needed to draw its matches
+if TYPE_CHECKING:  # the engine (numpy) is not needed to draw its matches
     from bot.similar_proposals import SimilarMatch
 
 CHOICE_NEW = "new"
