@@ -91,7 +91,7 @@ class LexicalIndex:
         self._min_buffer = min_buffer
         self.vocabulary = Vocabulary()
         self._kind = np.zeros(1024, np.int8)  # term id -> WORD / CHAR
-        self._df = np.zeros(1024, np.int64)  # term id -> live documents containing it
+        self._df = np.zeros(1024, np.int32)  # term id -> live documents containing it
         self._n = 0
         self._dl_sum = np.zeros(2)
         self._segments: list[Segment] = []
@@ -232,7 +232,7 @@ class LexicalIndex:
             seg.dead += len(rows)
             terms = seg.terms_of_rows(rows)
             self._df[: seg.n_terms] -= np.bincount(terms, minlength=seg.n_terms)
-            self._dl_sum -= seg.dl[rows].sum(axis=0, dtype=np.float64)
+            self._dl_sum -= seg.dl_of[:, rows].sum(axis=1, dtype=np.float64)
             removed += len(rows)
             if self._plan is not None:
                 self._plan.removed.extend((seg, r) for r in rows.tolist())
@@ -243,7 +243,7 @@ class LexicalIndex:
         if n > len(self._kind):
             size = max(n, 2 * len(self._kind))
             self._kind = np.concatenate([self._kind, np.zeros(size - len(self._kind), np.int8)])
-            self._df = np.concatenate([self._df, np.zeros(size - len(self._df), np.int64)])
+            self._df = np.concatenate([self._df, np.zeros(size - len(self._df), np.int32)])
 
     # -------------------------------------------------------------- maintenance
     def plan_maintenance(self, *, everything: bool = False, idle: bool = False) -> Plan | None:

@@ -297,7 +297,7 @@ class Segment:
     """Term-major postings of a set of documents; only the live flags ever change."""
 
     __slots__ = (
-        "alive", "big", "dead", "dl", "dl_of", "doc_ids", "keys", "norm_cache", "order", "ptr",
+        "alive", "big", "dead", "dl_of", "doc_ids", "keys", "norm_cache", "order", "ptr",
         "rows", "sorted_ids", "tf", "top_big", "top_code", "top_ptr", "top_terms", "top_tf",
     )  # fmt: skip
 
@@ -318,9 +318,8 @@ class Segment:
         self.big = big  # the exact counts of the saturated postings
         self.doc_ids = doc_ids  # int64 per row
         self.keys = keys  # int64 text key per row
-        self.dl = dl  # float32 (rows, 2)
-        self.dl_of = (np.ascontiguousarray(dl[:, 0]), np.ascontiguousarray(dl[:, 1]))
-        self.order = np.argsort(doc_ids, kind="stable")
+        self.dl_of = np.ascontiguousarray(dl.T)  # float32 (2, rows): the lengths per signal
+        self.order = np.argsort(doc_ids, kind="stable").astype(row_type(len(doc_ids)))
         self.sorted_ids = doc_ids[self.order]
         self.alive = np.ones(len(doc_ids), bool)
         self.dead = 0
@@ -340,8 +339,7 @@ class Segment:
         per_row = np.zeros(n, np.int64)
         for term in top.tolist():
             per_row[self.rows[self.ptr[term] : self.ptr[term + 1]]] += 1
-        self.top_ptr = np.zeros(n + 1, np.int64)
-        np.cumsum(per_row, out=self.top_ptr[1:])
+        self.top_ptr = offsets(per_row)
         total = int(self.top_ptr[-1])
         self.top_code = np.empty(total, np.uint16)
         self.top_tf = np.empty(total, np.uint8)
@@ -454,7 +452,7 @@ def merge_segments(
                     big_tf.append(seg.big[1][first:last][moved])
     ids = np.concatenate([seg.doc_ids[alive] for seg, alive in parts])
     keys = np.concatenate([seg.keys[alive] for seg, alive in parts])
-    dl = np.concatenate([seg.dl[alive] for seg, alive in parts])
+    dl = np.concatenate([seg.dl_of[:, alive].T for seg, alive in parts])
     places = np.concatenate(big_at) if big_at else np.zeros(0, np.int64)
     order = np.argsort(places)
     counts = np.concatenate(big_tf) if big_tf else np.zeros(0, np.uint16)
