@@ -39,7 +39,10 @@ _TOKEN_RE = re.compile(r"[^\W_]+")
 _stemmers = threading.local()
 
 
-@lru_cache(maxsize=50_000)
+# The caches are there for the frequent tokens. At 100,000 proposals, 20,000 stems and 8,000
+# tokens' grams take under 7 MB and still answer 96 % and 93 % of the lookups (50,000 and
+# 20,000 took 16 MB for 97 % and 96 %).
+@lru_cache(maxsize=20_000)
 def _stem(token: str) -> str:
     """Stem one lower-cased token (cached: vocabularies are heavily repeated)."""
     stemmer = getattr(_stemmers, "english", None)
@@ -48,9 +51,9 @@ def _stem(token: str) -> str:
     return str(stemmer.stemWord(token))
 
 
-# Bounded. Each entry keeps the hashes of the token's ~15 grams in one array (under 200 bytes,
-# where a tuple of the gram strings took about 1 KB): the cache is there for frequent tokens.
-@lru_cache(maxsize=20_000)
+# Each entry keeps the hashes of the token's ~15 grams in one array (under 200 bytes, where a
+# tuple of the gram strings took about 1 KB).
+@lru_cache(maxsize=8_000)
 def _gram_hashes(token: str) -> array[int]:
     """Hashes of the character n-grams of one token padded with spaces, so prefixes and
     suffixes are marked."""
