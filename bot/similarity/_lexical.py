@@ -12,8 +12,8 @@ makes one warning threshold meaningful for short and long proposals alike.
 Storage, Lucene style, small enough for a register of 100,000 proposals: documents live in
 immutable *segments* (``_segments.py``) of term-major postings (per term, the rows of the
 documents holding it, two bytes each in a segment of up to 65,536 rows, and its count in
-each, one byte: 3 bytes a posting), plus a small
-*buffer* of documents added one by one. Removing a document clears its row's live flag.
+each, one byte: 3 bytes a posting), plus a small *buffer* of documents added one by one.
+Removing a document clears its row's live flag.
 Document frequencies, the number of documents and the average lengths are exact after every
 change; IDF is computed at query time, so scores never depend on how the segments are cut.
 
