@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import chain
@@ -95,6 +95,9 @@ class SimilarProposals:
         # Versions this replica indexed as it wrote them (`note`), for the next refresh to skip.
         self._noted: dict[int, datetime] = {}
         self._noted_lock = threading.Lock()
+        # Raised when an index read elsewhere replaces this one (`adopt`): a write indexed into
+        # the replaced one is then not noted as known, and the next refresh reads it again.
+        self._generation = 0
         self._ready = threading.Event()
         self._when_ready: list[Callable[[], object]] = []
         self._when_ready_lock = threading.Lock()
@@ -186,9 +189,39 @@ class SimilarProposals:
     def note(self, rows: Sequence[repo.ProposalText]) -> None:
         """Index proposals this replica has just written (one document each: cheap); the
         refresher then finds their versions known and does not read and index them again."""
+        generation = self._generation
         self._apply(rows, None)
         with self._noted_lock:
-            self._noted.update((row[0], row[5]) for row in rows)
+            if generation == self._generation:
+                self._noted.update((row[0], row[5]) for row in rows)
+
+    @property
+    def read_once(self) -> tuple[datetime, dict[int, datetime]] | None:
+        """When the register's first complete reading started, and the versions of the rows it
+        read that a later refresh must still compare (None before that reading)."""
+        with self._lock:
+            if self._refreshed_at is None:
+                return None
+            return self._refreshed_at, dict(self._versions)
+
+    def adopt(
+        self,
+        arrays: Mapping[str, Any],
+        *,
+        refreshed_at: datetime,
+        versions: dict[int, datetime],
+    ) -> None:
+        """Take an index of the register read by another process (its `index.lexical_arrays`
+        and `read_once`) in place of this one's. The next `refresh` reads what changed since
+        that reading started, this replica's own writes meanwhile included; the index is ready
+        once it has."""
+        with self._lock:
+            self.index.adopt_lexical(arrays)
+            with self._noted_lock:
+                self._noted = {}
+                self._generation += 1
+            self._versions = dict(versions)
+            self._refreshed_at = refreshed_at
 
     def track(self, session: Session) -> None:
         """Index the proposals `session` writes as soon as it commits, so that this replica's

@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 
+from bot.first_reading import ReadElsewhere, read_in_own_process
 from bot.similar_proposals import SimilarProposals
 from storage.db import make_engine, session_scope
 
@@ -56,6 +57,7 @@ class SimilarityRefresher:
         self.interval = interval
         # Its own engine, with the bulk timeouts: reading the register may take seconds.
         self._engine = make_engine(database_url)
+        self._database_url = database_url
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._next_save = 0.0
@@ -110,16 +112,33 @@ class SimilarityRefresher:
     def _run(self) -> None:
         with contextlib.suppress(OSError, AttributeError):  # Linux: a thread has its own
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), NICENESS)
-        first = True
+        first, asked_elsewhere = True, False
+        elsewhere: ReadElsewhere | None = None
         while not self._stop.is_set():
             started = time.perf_counter()
             try:
+                if not asked_elsewhere:  # a large register's first reading: by its own process
+                    asked_elsewhere = True
+                    elsewhere = read_in_own_process(
+                        self.similar, self._database_url, self._engine, self._stop
+                    )
                 changed = self.refresh_now()
             except Exception:
                 log.exception("refreshing the similar-proposal index failed; retrying")
                 self._stop.wait(RETRY_S)
                 continue
-            if first or changed >= LOG_FROM:
+            if first and elsewhere is not None:
+                log.info(
+                    "similar-proposal index (%s): %d proposals in %.2f s, read by a process of "
+                    "its own (its peak memory %d MB), then %d changed meanwhile",
+                    self.similar.index.method,
+                    elsewhere.proposals,
+                    time.perf_counter() - started,
+                    elsewhere.peak_mb,
+                    changed,
+                )
+                first = False
+            elif first or changed >= LOG_FROM:
                 log.info(
                     "similar-proposal index (%s): %d proposals in %.2f s",
                     self.similar.index.method,

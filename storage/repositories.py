@@ -362,6 +362,11 @@ def proposal_versions_since(*, session: Session, since: datetime) -> list[tuple[
     return [(int(pid), updated) for pid, updated in session.exec(statement) if pid is not None]
 
 
+def proposal_count(*, session: Session) -> int:
+    """How many proposals the register holds, whatever their status."""
+    return int(session.execute(sa_select(func.count()).select_from(Proposal)).scalar_one())
+
+
 # What the similarity index reads of a proposal: id, title, description, outcome, status and
 # updated_at, as plain rows (no ORM objects: a register of 100,000 is read in little memory).
 ProposalText = tuple[int, str, str, str, str, datetime]

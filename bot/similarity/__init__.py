@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -187,6 +187,22 @@ class SimilarityIndex:
         with self._lock:
             self._lexical.finish_maintenance(plan, *built)
         return True
+
+    def lexical_arrays(self) -> dict[str, np.ndarray]:
+        """The lexical index as named arrays, for another process (``adopt_lexical``)."""
+        with self._lock:
+            return self._lexical.arrays()
+
+    def adopt_lexical(self, arrays: Mapping[str, np.ndarray]) -> None:
+        """Take the lexical index ``lexical_arrays`` gave (in this process or another) in place
+        of this one's; searches meanwhile use the one they started with."""
+        if self._semantic is not None:
+            raise ValueError("the semantic method embeds the documents it holds: adopt nothing")
+        lexical = LexicalIndex.restore(arrays)
+        with self._lock:
+            if self._lexical.maintaining:
+                raise RuntimeError("a maintenance step is under way")
+            self._lexical = lexical
 
     def save(self) -> bool:
         """Write what the index keeps between runs (the semantic method's embeddings, see

@@ -31,6 +31,7 @@ exactly. Not thread-safe on its own: ``SimilarityIndex`` serialises calls with a
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -83,6 +84,12 @@ MERGED_SHARE = 0.25
 MERGED_MIN = 4096
 
 
+_NO_DOCUMENTS = Encoded(
+    np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(1, np.int64), np.zeros(0, np.int32),
+    np.zeros(0, np.uint16), np.zeros((0, 2), np.float32), 0,
+)  # fmt: skip
+
+
 class LexicalIndex:
     """BM25 word + char n-gram index with incremental add/remove; see module docstring."""
 
@@ -100,6 +107,11 @@ class LexicalIndex:
         self._buf_pos: dict[int, int] = {}  # doc id -> buffer position (live only)
         self._buf_cache: tuple[np.ndarray, ...] | None = None
         self._plan: Plan | None = None
+
+    @property
+    def maintaining(self) -> bool:
+        """Whether a maintenance step is under way (planned, not yet finished)."""
+        return self._plan is not None
 
     # ----------------------------------------------------------------- mutation
     def __len__(self) -> int:
@@ -143,6 +155,56 @@ class LexicalIndex:
         plan = self.plan_maintenance(everything=True)
         if plan is not None:
             self.finish_maintenance(plan, *build_plan(plan))
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The whole index as named arrays (``restore`` makes it again, in any process: terms
+        are stable hashes). Call under the lock, with no maintenance step under way."""
+        assert self._plan is None, "a maintenance step is under way"
+        out: dict[str, np.ndarray] = {
+            "n": np.array([self._n, len(self._segments), self._min_buffer], np.int64),
+            "dl_sum": self._dl_sum,
+            "kind": self._kind,
+            "df": self._df,
+        }
+        for i, table in enumerate(self.vocabulary.tables):
+            out[f"vocabulary_{i}"] = table
+        for i, seg in enumerate(self._segments):
+            out.update((f"segment_{i}_{name}", array) for name, array in seg.arrays().items())
+        live = [doc for doc, alive in zip(self._buf, self._buf_alive, strict=True) if alive]
+        buffered = concat(live, len(self.vocabulary)) if live else _NO_DOCUMENTS
+        for name in ("doc_ids", "text_keys", "ptr", "terms", "tf", "dl"):
+            out[f"buffer_{name}"] = getattr(buffered, name)
+        return out
+
+    @classmethod
+    def restore(cls, arrays: Mapping[str, np.ndarray]) -> LexicalIndex:
+        """The index ``arrays`` gave."""
+        n, segments, min_buffer = (int(v) for v in arrays["n"])
+        index = cls(min_buffer)
+        index.vocabulary = Vocabulary.restore(
+            tuple(arrays[f"vocabulary_{i}"] for i in range(4))  # type: ignore[arg-type]
+        )
+        index._kind, index._df = arrays["kind"], arrays["df"]
+        index._n, index._dl_sum = n, arrays["dl_sum"]
+        for i in range(segments):
+            prefix = f"segment_{i}_"
+            index._segments.append(
+                Segment.restore(
+                    {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
+                )
+            )
+        buffered = Encoded(
+            *(arrays[f"buffer_{name}"] for name in ("doc_ids", "text_keys", "ptr", "terms")),
+            arrays["buffer_tf"],
+            arrays["buffer_dl"],
+            len(index.vocabulary),
+        )
+        for i in range(len(buffered)):
+            one = buffered.subset(np.array([i]))
+            index._buf_pos[int(one.doc_ids[0])] = len(index._buf)
+            index._buf.append(one)
+            index._buf_alive.append(True)
+        return index
 
     def encode(
         self, docs: Analysed, known: np.ndarray | None = None, staged: Staged | None = None
@@ -353,7 +415,8 @@ class LexicalIndex:
         for kind, counts in zip(KINDS, analyse(title, description), strict=True):
             if not counts:
                 continue
-            tids = self.vocabulary.lookup(np.fromiter(counts, np.int64, len(counts)))
+            hashes = np.fromiter(counts, np.uint64, len(counts)).view(np.int64)  # term_hash
+            tids = self.vocabulary.lookup(hashes)
             tf = np.fromiter(counts.values(), np.float64, len(counts))
             known = tids >= 0
             df = np.where(known, self._df[np.where(known, tids, 0)], 0)

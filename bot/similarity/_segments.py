@@ -8,13 +8,13 @@ keeps the statistics and scores.
 from __future__ import annotations
 
 from array import array
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from bot.similarity._text import analyse
+from bot.similarity._text import analyse, term_hash
 
 # The terms with the most postings in a segment also get a document-major copy (two bytes name
 # the term); a term with fewer postings than TOP_MIN_POSTINGS never does.
@@ -60,13 +60,13 @@ def analyse_docs(
 ) -> Analysed:
     """Analyse ``(doc_id, title, description)`` documents into compact arrays; ``step_aside``
     runs every few documents (a background caller lets searches go first)."""
-    hashes = array("q")
+    hashes = array("Q")  # read as int64: the same bits (see ``term_hash``)
     kinds = array("b")
     tf = array("i")
     lengths = array("q")
     dls = array("f")
     ids = array("q")
-    keys = array("q")
+    keys = array("Q")
     for doc_id, title, description in docs:
         words, chars = analyse(title, description)
         hashes.extend(words)
@@ -79,7 +79,7 @@ def analyse_docs(
         dls.append(sum(words.values()))
         dls.append(sum(chars.values()))
         ids.append(doc_id)
-        keys.append(hash((title, description)))
+        keys.append(term_hash(f"{title}\x00{description}"))
         if step_aside is not None and len(ids) % STEP == 0:
             step_aside()
     ptr = np.zeros(len(ids) + 1, np.int64)
@@ -125,6 +125,19 @@ class Vocabulary:
 
     def __len__(self) -> int:
         return self.size
+
+    @property
+    def tables(self) -> Tables:
+        """(hashes, ids) of the large table, then of the small one."""
+        return self._tables
+
+    @classmethod
+    def restore(cls, tables: Tables) -> Vocabulary:
+        """The vocabulary whose ``tables`` these are."""
+        vocabulary = cls()
+        vocabulary._tables = tables
+        vocabulary.size = len(tables[0]) + len(tables[2])
+        return vocabulary
 
     def lookup(self, hashes: np.ndarray) -> np.ndarray:
         """Term ids (int64), -1 for unknown terms. Safe without the lock (a term added
@@ -365,6 +378,31 @@ class Segment:
         order = np.argsort(places)
         counts = np.concatenate(big_tf) if big_tf else np.zeros(0, np.uint16)
         self.top_big = (places[order], counts[order])
+
+    # The arrays a segment is made of, for ``arrays`` and ``restore`` (pairs: ``big``, ``top_big``).
+    _STORED = (
+        "alive", "dl_of", "doc_ids", "keys", "order", "ptr", "rows", "sorted_ids", "tf",
+        "top_code", "top_ptr", "top_terms", "top_tf",
+    )  # fmt: skip
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Everything the segment holds, as named arrays (``restore`` makes it again)."""
+        out = {name: getattr(self, name) for name in self._STORED}
+        out["big_at"], out["big_tf"] = self.big
+        out["top_big_at"], out["top_big_tf"] = self.top_big
+        return out
+
+    @classmethod
+    def restore(cls, arrays: Mapping[str, np.ndarray]) -> Segment:
+        """The segment ``arrays`` gave, without building anything again."""
+        seg = cls.__new__(cls)
+        for name in cls._STORED:
+            setattr(seg, name, arrays[name])
+        seg.big = (arrays["big_at"], arrays["big_tf"])
+        seg.top_big = (arrays["top_big_at"], arrays["top_big_tf"])
+        seg.dead = len(seg.alive) - int(np.count_nonzero(seg.alive))
+        seg.norm_cache = None
+        return seg
 
     def __len__(self) -> int:
         return len(self.doc_ids)

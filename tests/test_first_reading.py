@@ -1,0 +1,172 @@
+"""A large register's first reading into the similar-proposal index is done by a process of its
+own: the bot takes that index and then reads what changed meanwhile, its own writes included;
+when the process cannot do it, the bot reads the register itself. On SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+from sqlalchemy.engine import Engine
+
+from bot import first_reading, proposals
+from bot.drafts import ProposalDraft
+from bot.similar_proposals import SimilarProposals
+from bot.similarity._lexical import LexicalIndex
+from bot.similarity._text import analyse
+from bot.similarity_refresher import SimilarityRefresher
+from storage.db import session_scope
+
+SUBJECTS = ["printer", "laptop", "vpn", "mailbox", "backup", "firewall", "badge", "wiki"]
+TROUBLES = ["jams", "overheats", "drops", "fills", "fails", "blocks", "expires", "times out"]
+
+
+def _title(n: int) -> str:
+    return f"{SUBJECTS[n % 8]} {TROUBLES[(n // 8) % 8]} in building {n // 64} floor {n % 7}"
+
+
+def _fill(engine: Engine, count: int) -> tuple[int, list[int]]:
+    """An objective and `count` proposals with varied titles; their ids."""
+    with session_scope(engine) as session:
+        objective = proposals.add_objective(session=session, title="Stable services").id or 0
+        ids = []
+        for n in range(count):
+            proposal, _ = proposals.capture(
+                session=session,
+                submitter="U1",
+                draft=ProposalDraft(title=_title(n), objective_id=objective),
+            )
+            ids.append(proposal.id or 0)
+    return objective, ids
+
+
+def _capture(engine: Engine, title: str, objective: int, similar: SimilarProposals) -> int:
+    with session_scope(engine) as session:
+        similar.track(session)  # as the bot's own unit of work does
+        proposal, _ = proposals.capture(
+            session=session,
+            submitter="U2",
+            draft=ProposalDraft(title=title, objective_id=objective),
+        )
+        return proposal.id or 0
+
+
+def _found(similar: SimilarProposals, engine: Engine, title: str) -> list[int]:
+    with session_scope(engine) as session:
+        return [m.proposal.id or 0 for m in similar.similar(session=session, title=title)]
+
+
+@pytest.fixture
+def anything_is_large(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Any register counts as large enough for a process of its own."""
+    monkeypatch.setattr(first_reading, "OWN_PROCESS_FROM", 0)
+
+
+def test_term_hashes_are_the_same_in_another_process() -> None:
+    # Python's own string hash differs from process to process: an index read by a child with
+    # it would find none of its terms in the bot.
+    code = (
+        "from bot.similarity._text import analyse; w, c = analyse('Printer jams', 'on floor 3');"
+        "print(sorted(w.items()), sorted(c.items()))"
+    )
+    theirs = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    words, chars = analyse("Printer jams", "on floor 3")
+    assert theirs == f"{sorted(words.items())} {sorted(chars.items())}"
+
+
+def test_an_index_made_again_from_its_arrays_answers_the_same() -> None:
+    index = LexicalIndex()
+    docs = [
+        (n, f"{SUBJECTS[n % 8]} {TROUBLES[n % 7]} {n}", f"floor {n % 5} {SUBJECTS[n % 3]}")
+        for n in range(1, 1500)
+    ]
+    index.add_many(docs)
+    for n in range(2000, 2010):  # a few in the buffer, one of them removed
+        index.add(n, "vpn drops every hour", "the vpn drops at ten past")
+    index.remove_many(np.array([3, 4, 2005]))
+    again = LexicalIndex.restore(index.arrays())
+    assert len(again) == len(index) and 2005 not in again and 3 not in again
+    for query in ("vpn drops", "printer jams floor 2", "badge expires", "nothing alike"):
+        assert again.search(query, "", 5, set()) == index.search(query, "", 5, set())
+    # It goes on like any index: additions, removals, merges.
+    again.add(5000, "vpn drops every hour", "")
+    again.remove_many(np.array([2000]))
+    again.maintain()
+    hits = [doc for doc, _ in again.search("vpn drops every hour", "", 20, set())]
+    assert 5000 in hits and 2000 not in hits
+
+
+def test_the_register_read_by_its_own_process_is_taken_and_caught_up(
+    database_url: str, engine: Engine, anything_is_large: None
+) -> None:
+    objective, ids = _fill(engine, 300)
+    similar = SimilarProposals()
+    # Written by the bot itself before the reading is taken: found until then, and after.
+    early = _capture(engine, "Badge readers reject new hires", objective, similar)
+    assert _found(similar, engine, "badge readers reject new hires")[:1] == [early]
+
+    read = first_reading.read_in_own_process(similar, database_url, engine, threading.Event())
+
+    assert read is not None and read.proposals == 301
+    assert not similar.ready  # until what changed meanwhile has been read
+    # Changed after the child's reading: a new one, and an old one retitled.
+    late = _capture(engine, "Wiki search returns stale pages", objective, similar)
+    with session_scope(engine) as session:
+        proposals.update_details(
+            session=session,
+            proposal_id=ids[5],
+            actor="U1",
+            draft=ProposalDraft(title="Coffee machine descales daily", objective_id=objective),
+        )
+    with session_scope(engine) as session:
+        similar.refresh(session=session)
+    assert similar.ready
+    assert _found(similar, engine, "badge readers reject new hires")[:1] == [early]
+    assert _found(similar, engine, "wiki search returns stale pages")[:1] == [late]
+    assert _found(similar, engine, "coffee machine descales daily")[:1] == [ids[5]]
+    assert _found(similar, engine, _title(130))[:1] == [ids[130]]
+    assert len(similar.index) == 302
+
+
+def test_a_small_register_is_read_by_the_bot_itself(database_url: str, engine: Engine) -> None:
+    _fill(engine, 20)
+    similar = SimilarProposals()
+    assert (
+        first_reading.read_in_own_process(similar, database_url, engine, threading.Event()) is None
+    )
+    assert len(similar.index) == 0  # nothing was taken: the caller reads the register
+
+
+def test_when_the_process_fails_the_bot_reads_the_register_itself(
+    database_url: str, engine: Engine, anything_is_large: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, ids = _fill(engine, 50)
+    monkeypatch.setattr(first_reading, "CHILD", (sys.executable, "-c", "raise SystemExit(1)"))
+    similar = SimilarProposals()
+    refresher = SimilarityRefresher(similar, database_url).start()
+    try:
+        assert similar.wait_ready(30)
+    finally:
+        refresher.stop()
+    assert len(similar.index) == 50
+    assert _found(similar, engine, _title(33))[:1] == [ids[33]]
+
+
+def test_a_stopping_bot_does_not_wait_for_the_process(
+    database_url: str, engine: Engine, anything_is_large: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _fill(engine, 5)
+    monkeypatch.setattr(
+        first_reading, "CHILD", (sys.executable, "-c", "import time; time.sleep(60)")
+    )
+    stop = threading.Event()
+    threading.Timer(0.5, stop.set).start()
+    started = time.monotonic()
+    assert first_reading.read_in_own_process(SimilarProposals(), database_url, engine, stop) is None
+    assert time.monotonic() - started < first_reading.STOP_WAIT_S
