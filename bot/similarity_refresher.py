@@ -1,7 +1,8 @@
 """Keeps the similar-proposal index current from the database on a thread of its own.
 
 No Slack request waits for the index: the refresher reads the register at start (the bot
-serves meanwhile), then every second the proposals changed since, by any replica, and merges
+serves meanwhile; a large register is read by a process of its own, bot/first_reading.py), then
+every second the proposals changed since, by any replica, and merges
 the index's segments; a request uses the index as it stands. Plain Python over storage."""
 
 from __future__ import annotations
