@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy.engine import Engine, make_url
 
+from bot.allocator import release_free_memory, tune_allocator
 from bot.similar_proposals import SimilarProposals
 from storage import repositories as repo
 from storage.db import make_engine, normalise_url, session_scope
@@ -133,20 +134,22 @@ def _read(database_url: str, folder: Path) -> None:
     """The child's work: read the register as the bot's first refresh would, merge it into
     few segments, and leave the index and the reading's state in `folder`."""
     parent = os.getppid()
+    tune_allocator()
 
-    def check_parent() -> None:
+    def between_batches() -> None:
         if os.getppid() != parent:  # the bot is gone: nobody will take the index
             raise SystemExit(3)
+        release_free_memory()  # what the batch's merges freed: a lower peak
 
     similar = SimilarProposals(method="lexical")
     engine = make_engine(database_url)
     try:
         with session_scope(engine) as session:
-            proposals = similar.refresh(session=session, pause=check_parent)
+            proposals = similar.refresh(session=session, pause=between_batches)
     finally:
         engine.dispose()
     while similar.index.maintain(idle=True):
-        check_parent()
+        between_batches()
     read = similar.read_once
     assert read is not None
     refreshed_at, versions = read

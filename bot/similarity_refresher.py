@@ -8,13 +8,13 @@ the index's segments; a request uses the index as it stands. Plain Python over s
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import logging
 import os
 import sys
 import threading
 import time
 
+from bot.allocator import release_free_memory, tune_allocator
 from bot.first_reading import ReadElsewhere, read_in_own_process
 from bot.similar_proposals import SimilarProposals
 from storage.db import make_engine, session_scope
@@ -33,13 +33,6 @@ TRIM_EVERY_S = 10.0
 LOG_FROM = 1000
 # Between two batches of a large refresh the thread steps aside for a moment.
 PAUSE_S = 0.002
-# glibc's allocator (see ``tune_allocator``): at most this many heaps; blocks from this size on
-# get their own mapping, handed back to the system as soon as they are freed (a search's
-# temporary arrays too: with 4 MB, under 50 people the heaps held some 20 MB more); and free
-# memory at the top of a heap is kept up to this much between two trims.
-ARENA_MAX = 2
-MMAP_THRESHOLD = 1 << 20
-TRIM_THRESHOLD = 32 << 20
 # A request thread waits at most this long for the interpreter while the refresher analyses
 # text (Python's default is 5 ms, which a request with a dozen database round trips would pay
 # a dozen times).
@@ -148,34 +141,3 @@ class SimilarityRefresher:
                 )
                 first = False
             self._stop.wait(self.interval)
-
-
-def tune_allocator() -> None:
-    """Keep the index's large arrays from fragmenting the heap; no-op outside glibc.
-
-    By default glibc raises its mmap threshold to the size of any mapped block freed (up to
-    32 MB), so after the first merge the segments' arrays come from the heaps, interleaved with
-    small objects that outlive them: an import of 100,000 proposals left tens of MB that
-    ``malloc_trim`` could not hand back. A fixed threshold keeps large arrays mapped (freed at
-    once), and fewer heaps (one per thread by default, up to 8 per core) waste less. A fixed
-    threshold also fixes the trim threshold, at 128 KB by default: the heap would then shrink
-    and grow again at every large temporary array (start and indexing took twice as long), so
-    it is raised, and ``release_free_memory`` trims after merges and every ``TRIM_EVERY_S``
-    instead."""
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL("libc.so.6")
-        libc.mallopt(_M_ARENA_MAX, ARENA_MAX)
-        libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)
-        libc.mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD)
-
-
-# mallopt's parameter numbers (malloc.h).
-_M_TRIM_THRESHOLD = -1
-_M_MMAP_THRESHOLD = -3
-_M_ARENA_MAX = -8
-
-
-def release_free_memory() -> None:
-    """Hand freed heap memory back to the system (glibc keeps it otherwise); no-op elsewhere."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
