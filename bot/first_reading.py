@@ -26,7 +26,7 @@ import tempfile
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -49,6 +49,10 @@ POLL_S = 0.2
 # How long a child asked to stop (the bot is stopping) gets before it is killed.
 STOP_WAIT_S = 5.0
 _ARRAYS, _STATE = "index.npz", "state.json"
+# Next to the index's arrays: the versions the reading saw (proposal ids, microseconds).
+_VERSION_IDS, _VERSION_US = "reading_version_ids", "reading_version_us"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 # The child's command, the folder it leaves its work in added.
 CHILD = (sys.executable, "-m", "bot.first_reading")
 
@@ -108,12 +112,11 @@ def read_in_own_process(
             state = json.loads((folder / _STATE).read_text(encoding="utf-8"))
             with np.load(folder / _ARRAYS) as stored:
                 arrays = {name: stored[name] for name in stored.files}
+            versions = _versions_from(arrays.pop(_VERSION_IDS), arrays.pop(_VERSION_US))
             similar.adopt(
                 arrays,
                 refreshed_at=datetime.fromisoformat(state["refreshed_at"]),
-                versions={
-                    int(pid): datetime.fromisoformat(v) for pid, v in state["versions"].items()
-                },
+                versions=versions,
             )
         except (OSError, ValueError, KeyError, RuntimeError):
             log.exception("the index read by another process could not be taken; reading here")
@@ -153,14 +156,34 @@ def _read(database_url: str, folder: Path) -> None:
     read = similar.read_once
     assert read is not None
     refreshed_at, versions = read
-    np.savez(folder / _ARRAYS, **similar.index.lexical_arrays())
+    # The versions as two arrays, not JSON: right after an import they are the whole register.
+    ids = np.fromiter(versions, np.int64, len(versions))
+    stamps = np.fromiter(map(_microseconds, versions.values()), np.int64, len(versions))
+    np.savez(
+        folder / _ARRAYS,
+        **similar.index.lexical_arrays(),
+        **{_VERSION_IDS: ids, _VERSION_US: stamps},
+    )
     state = {
         "refreshed_at": refreshed_at.isoformat(),
-        "versions": {str(pid): v.isoformat() for pid, v in versions.items()},
         "proposals": proposals,
         "peak_mb": _peak_mb(),
     }
     (folder / _STATE).write_text(json.dumps(state), encoding="utf-8")
+
+
+def _microseconds(stamp: datetime) -> int:
+    """Microseconds since 1970 (UTC) of a proposal's version."""
+    aware = stamp if stamp.tzinfo is not None else stamp.replace(tzinfo=UTC)
+    return (aware - _EPOCH) // _MICROSECOND
+
+
+def _versions_from(ids: np.ndarray, stamps: np.ndarray) -> dict[int, datetime]:
+    """The versions `_microseconds` stored, as the refresh compares them."""
+    return {
+        pid: _EPOCH + timedelta(microseconds=us)
+        for pid, us in zip(ids.tolist(), stamps.tolist(), strict=True)
+    }
 
 
 def _peak_mb() -> int:
