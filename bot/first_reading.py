@@ -44,6 +44,10 @@ log = logging.getLogger(__name__)
 OWN_PROCESS_FROM = 20_000
 # The child's nice value: when both cores are busy, the bot's requests get the processor first.
 NICENESS = 10
+# After its reading the process reads what changed meanwhile, up to this many times, until
+# fewer than this many proposals changed.
+CATCH_UP_ROUNDS = 3
+CAUGHT_UP = 100
 # How often the bot looks whether the child has finished (or it is itself stopping).
 POLL_S = 0.2
 # How long a child asked to stop (the bot is stopping) gets before it is killed.
@@ -149,6 +153,13 @@ def _read(database_url: str, folder: Path) -> None:
     try:
         with session_scope(engine) as session:
             proposals = similar.refresh(session=session, pause=between_batches)
+        # What changed while it read (a storm of captures, an import just before) is read here
+        # too, so that the bot has little left to read on the interpreter that answers Slack,
+        # and the versions handed over are only those of the last seconds.
+        for _ in range(CATCH_UP_ROUNDS):
+            with session_scope(engine) as session:
+                if similar.refresh(session=session, pause=between_batches) < CAUGHT_UP:
+                    break
     finally:
         engine.dispose()
     while similar.index.maintain(idle=True):
