@@ -25,6 +25,7 @@ without one, a temporary SQLite file is used.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -302,6 +303,32 @@ def _watch_index(bot: BotProcess, until: float, started: float, done: list[float
         time.sleep(1.0)
 
 
+def _memory_of(pid: int) -> float:
+    """The resident memory of the bot and its child processes together, MB."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as listed:
+            children = [int(child) for child in listed.read().split()]
+    except OSError:
+        children = []
+    together = rss_mb(pid)
+    for child in children:
+        with contextlib.suppress(OSError):  # it ended meanwhile
+            together += rss_mb(child)
+    return together
+
+
+def _watch_memory(pid: int, stop: threading.Event, most: list[float]) -> None:
+    """Every half second: the most the bot and its child processes (the register's first
+    reading) held together."""
+    while not stop.wait(0.5):
+        try:
+            together = _memory_of(pid)
+        except OSError:
+            return
+        if together == together:  # not NaN
+            most[0] = max(most[0], together)
+
+
 def verify(url: str, tally: Tally) -> list[str]:
     """Every acknowledged proposal and vote, found in the database."""
     from sqlalchemy import text
@@ -436,6 +463,10 @@ def main(argv: list[str] | None = None) -> int:
                 began = time.perf_counter()
                 threads = [threading.Thread(target=p.run, args=(until,)) for p in people]
                 index_done: list[float] = []
+                together, stop_watching = [0.0], threading.Event()
+                threading.Thread(
+                    target=_watch_memory, args=(pid, stop_watching, together), daemon=True
+                ).start()
                 if not args.after_index:  # when the index finished reading, under the load
                     watcher = threading.Thread(
                         target=_watch_index, args=(bot, until, started, index_done), daemon=True
@@ -452,6 +483,7 @@ def main(argv: list[str] | None = None) -> int:
                 idle = idle_end - idle if idle_end is not None and idle is not None else None
                 bot_cpu = bot_cpu_end - bot_cpu if bot_cpu_end and bot_cpu is not None else None
                 memory = (rss_mb(pid), rss_mb(pid, "VmHWM"))  # after the run, and its peak
+                stop_watching.set()
                 time.sleep(2.0)  # work after the acks (cards, messages) settles
                 posted = sum(1 for c in slack.calls("chat.postMessage") if c.params.get("metadata"))
                 problems = verify(url, tally)
@@ -481,6 +513,8 @@ def main(argv: list[str] | None = None) -> int:
         "idle_s": round(idle, 1) if idle is not None else None,
         "rss_mb": round(memory[0]),
         "peak_rss_mb": round(memory[1]),
+        # The most the bot and its child processes held together (sampled every 0.5 s).
+        "with_children_most_mb": round(together[0]),
         # A large register's first reading is done by a process of the bot's own (its peak).
         "reading_process_peak_mb": int(found.group(1))
         if (found := READ_ELSEWHERE.search(log))
@@ -548,7 +582,8 @@ def main(argv: list[str] | None = None) -> int:
         if s["reading_process_peak_mb"] is not None:
             print(
                 "the register's first reading was done by a process of its own: its peak "
-                f"memory {s['reading_process_peak_mb']} MB"
+                f"memory {s['reading_process_peak_mb']} MB; the bot and it together held at "
+                f"most {s['with_children_most_mb']} MB (sampled every 0.5 s)"
             )
         print(
             f"cards posted during the run and the 2 s after it: {s['cards_posted']} for "
