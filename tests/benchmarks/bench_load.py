@@ -305,11 +305,11 @@ def _watch_index(bot: BotProcess, until: float, started: float, done: list[float
 
 def _memory_of(pid: int) -> float:
     """The resident memory of the bot and its child processes together, MB."""
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as listed:
-            children = [int(child) for child in listed.read().split()]
-    except OSError:
-        children = []
+    children: list[int] = []
+    # Each thread lists the children it started (the refresher thread starts the reading).
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            children += [int(child) for child in (task / "children").read_text().split()]
     together = rss_mb(pid)
     for child in children:
         with contextlib.suppress(OSError):  # it ended meanwhile
