@@ -4,6 +4,7 @@ when the process cannot do it, the bot reads the register itself. On SQLite and 
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import sys
 import threading
@@ -136,6 +137,39 @@ def test_the_register_read_by_its_own_process_is_taken_and_caught_up(
     assert _found(similar, engine, "coffee machine descales daily")[:1] == [ids[5]]
     assert _found(similar, engine, _title(130))[:1] == [ids[130]]
     assert len(similar.index) == 302
+
+
+def test_the_refresher_has_a_large_register_read_elsewhere_and_keeps_it_current(
+    database_url: str,
+    engine: Engine,
+    anything_is_large: None,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    objective, ids = _fill(engine, 120)
+    similar = SimilarProposals()
+    caplog.set_level(logging.INFO, logger="bot.similarity_refresher")
+    refresher = SimilarityRefresher(similar, database_url).start()
+    try:
+        assert similar.wait_ready(60)
+        deadline = time.monotonic() + 10  # logged right after the index becomes complete
+        while "read by a process of its own" not in caplog.text:
+            assert time.monotonic() < deadline, "the bot read the register itself"
+            time.sleep(0.05)
+        assert "120 proposals" in caplog.text
+        assert _found(similar, engine, _title(77))[:1] == [ids[77]]
+        # Written elsewhere (no tracking): the refresher finds it a moment later, as always.
+        with session_scope(engine) as session:
+            other, _ = proposals.capture(
+                session=session,
+                submitter="U3",
+                draft=ProposalDraft(title="Firewall rules reviewed yearly", objective_id=objective),
+            )
+        deadline = time.monotonic() + 10
+        while _found(similar, engine, "firewall rules reviewed yearly")[:1] != [other.id]:
+            assert time.monotonic() < deadline, "a later write never reached the index"
+            time.sleep(0.1)
+    finally:
+        refresher.stop()
 
 
 def test_a_small_register_is_read_by_the_bot_itself(database_url: str, engine: Engine) -> None:
