@@ -21,7 +21,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryIntervalCalculator
 from slack_sdk.http_retry.jitter import RandomJitter
 
-from bot.deps import Deps
+from bot.deps import Deps, index_file
 from bot.metrics import CountingWebClient, ErrorCounter
 from bot.middleware import GuardedApp, answer_errors
 from bot.settings import Settings, SettingsError
@@ -181,7 +181,10 @@ def _serve(settings: Settings, listener: socket.socket | None) -> None:
         bulk.dispose()
     # The register is read into the index in the background: the bot serves at once, and a
     # question asked meanwhile uses what has been read so far.
-    refresher = SimilarityRefresher(similar, settings.database_url).start()
+    # A restart takes the index kept by the last run instead (bot/kept_index.py).
+    refresher = SimilarityRefresher(
+        similar, settings.database_url, kept_file=index_file(settings)
+    ).start()
     checkpoints = WalCheckpoints(engine).start()
     app = build_app(deps, client)
     # One replica runs the scheduled jobs: the leader (PostgreSQL advisory lock); SQLite: this.

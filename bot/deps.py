@@ -45,11 +45,23 @@ def _call(work: Callable[..., Any], *args: Any) -> None:
 def embeddings_file(settings: Settings) -> Path | None:
     """Where the semantic method keeps its embeddings: CSI_SIMILARITY_EMBEDDINGS, else next to
     a SQLite database file, else nowhere."""
-    if settings.similarity_embeddings:
-        return Path(settings.similarity_embeddings)
-    url = make_url(settings.database_url)
+    return _kept_file(settings.similarity_embeddings, settings.database_url, ".embeddings.npz")
+
+
+def index_file(settings: Settings) -> Path | None:
+    """Where the default method keeps its index between runs (bot/kept_index.py):
+    CSI_SIMILARITY_INDEX, else next to a SQLite database file, else nowhere."""
+    if settings.similarity_method != "lexical":
+        return None
+    return _kept_file(settings.similarity_index, settings.database_url, ".index.npz")
+
+
+def _kept_file(configured: str | None, database_url: str, suffix: str) -> Path | None:
+    if configured:
+        return Path(configured)
+    url = make_url(database_url)
     if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
-        return Path(url.database).with_name(Path(url.database).name + ".embeddings.npz")
+        return Path(url.database).with_name(Path(url.database).name + suffix)
     return None
 
 

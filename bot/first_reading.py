@@ -26,14 +26,14 @@ import tempfile
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 from sqlalchemy.engine import Engine, make_url
 
 from bot.allocator import release_free_memory, tune_allocator
-from bot.similar_proposals import SimilarProposals
+from bot.similar_proposals import SimilarProposals, version_us, versions_from_us
 from storage import repositories as repo
 from storage.db import make_engine, normalise_url, session_scope
 
@@ -55,8 +55,6 @@ STOP_WAIT_S = 5.0
 _ARRAYS, _STATE = "index.npz", "state.json"
 # Next to the index's arrays: the versions the reading saw (proposal ids, microseconds).
 _VERSION_IDS, _VERSION_US = "reading_version_ids", "reading_version_us"
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
 # The child's command, the folder it leaves its work in added.
 CHILD = (sys.executable, "-m", "bot.first_reading")
 
@@ -116,7 +114,7 @@ def read_in_own_process(
             state = json.loads((folder / _STATE).read_text(encoding="utf-8"))
             with np.load(folder / _ARRAYS) as stored:
                 arrays = {name: stored[name] for name in stored.files}
-            versions = _versions_from(arrays.pop(_VERSION_IDS), arrays.pop(_VERSION_US))
+            versions = versions_from_us(arrays.pop(_VERSION_IDS), arrays.pop(_VERSION_US))
             similar.adopt(
                 arrays,
                 refreshed_at=datetime.fromisoformat(state["refreshed_at"]),
@@ -169,7 +167,7 @@ def _read(database_url: str, folder: Path) -> None:
     refreshed_at, versions = read
     # The versions as two arrays, not JSON: right after an import they are the whole register.
     ids = np.fromiter(versions, np.int64, len(versions))
-    stamps = np.fromiter(map(_microseconds, versions.values()), np.int64, len(versions))
+    stamps = np.fromiter(map(version_us, versions.values()), np.int64, len(versions))
     np.savez(
         folder / _ARRAYS,
         **similar.index.lexical_arrays(),
@@ -181,20 +179,6 @@ def _read(database_url: str, folder: Path) -> None:
         "peak_mb": _peak_mb(),
     }
     (folder / _STATE).write_text(json.dumps(state), encoding="utf-8")
-
-
-def _microseconds(stamp: datetime) -> int:
-    """Microseconds since 1970 (UTC) of a proposal's version."""
-    aware = stamp if stamp.tzinfo is not None else stamp.replace(tzinfo=UTC)
-    return (aware - _EPOCH) // _MICROSECOND
-
-
-def _versions_from(ids: np.ndarray, stamps: np.ndarray) -> dict[int, datetime]:
-    """The versions `_microseconds` stored, as the refresh compares them."""
-    return {
-        pid: _EPOCH + timedelta(microseconds=us)
-        for pid, us in zip(ids.tolist(), stamps.tolist(), strict=True)
-    }
 
 
 def _peak_mb() -> int:

@@ -94,6 +94,9 @@ class Settings:
     # Where the semantic method keeps its document embeddings between runs; None: next to a
     # SQLite database file, else not kept.
     similarity_embeddings: str | None = None
+    # Where the default method keeps its index between runs; None: next to a SQLite database
+    # file, else not kept.
+    similarity_index: str | None = None
 
     def is_vote(self, reaction: str) -> bool:
         """True when a reaction (as Slack names it, skin tone and all) is the vote emoji."""
@@ -194,6 +197,7 @@ class Settings:
             similarity_method=method,
             warning_model=get("CSI_WARNING_MODEL") or None,
             similarity_embeddings=get("CSI_SIMILARITY_EMBEDDINGS") or None,
+            similarity_index=get("CSI_SIMILARITY_INDEX") or None,
         )
 
 

@@ -7,11 +7,12 @@ import logging
 import threading
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from itertools import chain
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from sqlalchemy import event, inspect
 from sqlmodel import Session
 
@@ -36,6 +37,8 @@ READ_BATCH = 2000
 # Merged proposals live on in the proposal they were merged into, and withdrawn ones were given
 # up by their own authors: neither is offered again. Rejected and finished ones are, as history.
 NOT_OFFERED = frozenset({Status.MERGED, Status.WITHDRAWN})
+# How long `snapshot` waits for a refresh under way (a stopping bot does not wait for more).
+SNAPSHOT_WAIT_S = 1.0
 # The columns whose change makes a proposal be indexed again.
 INDEXED_FIELDS = ("title", "description", "outcome", "status")
 _TRACKED = "csi_similar_proposals"
@@ -56,6 +59,37 @@ class SimilarMatch:
     def proposal(self) -> Proposal:
         """The matching proposal."""
         return self.summary.proposal
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The index at one moment, and what a later run needs to bring it up to date: when the
+    refresh that it reflects started, and the versions that refresh saw of the rows updated
+    shortly before (the only ones that may have changed without it seeing)."""
+
+    arrays: dict[str, Any]
+    refreshed_at: datetime
+    window: dict[int, datetime]
+    changes: int
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def version_us(stamp: datetime) -> int:
+    """A proposal's version (its `updated_at`) as microseconds since 1970, UTC: how versions
+    are handed to another process and kept in a file."""
+    aware = stamp if stamp.tzinfo is not None else stamp.replace(tzinfo=UTC)
+    return (aware - _EPOCH) // _MICROSECOND
+
+
+def versions_from_us(ids: np.ndarray, stamps: np.ndarray) -> dict[int, datetime]:
+    """The versions `version_us` gave, as a refresh compares them."""
+    return {
+        pid: _EPOCH + timedelta(microseconds=us)
+        for pid, us in zip(ids.tolist(), stamps.tolist(), strict=True)
+    }
 
 
 def indexed_text(proposal: Proposal) -> tuple[str, str]:
@@ -98,6 +132,9 @@ class SimilarProposals:
         # Raised when an index read elsewhere replaces this one (`adopt`): a write indexed into
         # the replaced one is then not noted as known, and the next refresh reads it again.
         self._generation = 0
+        # Proposals indexed or dropped so far, by refreshes and by this replica's writes: the
+        # kept index is written again only when this moved (bot/kept_index.py).
+        self.changes = 0
         self._ready = threading.Event()
         self._when_ready: list[Callable[[], object]] = []
         self._when_ready_lock = threading.Lock()
@@ -182,6 +219,7 @@ class SimilarProposals:
         ]
         self.index.remove_many(gone)
         self.index.add_many(offered)
+        self.changes += len(rows)
         if horizon is not None:
             self._versions.update((row[0], row[5]) for row in rows if row[5] >= horizon)
         return len(rows)
@@ -222,6 +260,78 @@ class SimilarProposals:
                 self._generation += 1
             self._versions = dict(versions)
             self._refreshed_at = refreshed_at
+
+    def snapshot(self) -> Snapshot | None:
+        """The index as arrays with what a later run needs to bring it up to date (None before
+        the register has been read once, or with the semantic method)."""
+        if self.index.semantic is not None or not self._lock.acquire(timeout=SNAPSHOT_WAIT_S):
+            return None
+        try:
+            if self._refreshed_at is None or not self._ready.is_set():
+                return None
+            with self._noted_lock:  # in the index too, their versions not yet in `_versions`
+                window = self._versions | self._noted
+            return Snapshot(
+                arrays=self.index.lexical_arrays(),
+                refreshed_at=self._refreshed_at,
+                window=window,
+                changes=self.changes,
+            )
+        finally:
+            self._lock.release()
+
+    def take(
+        self,
+        arrays: Mapping[str, Any],
+        kept_ids: np.ndarray,
+        kept_us: np.ndarray,
+        *,
+        session: Session,
+        most_changed: int,
+    ) -> int | None:
+        """Take an index kept from an earlier run (`snapshot`) and bring it up to date.
+
+        `kept_ids` (sorted) and `kept_us` are the proposals it holds and the version it holds
+        of each (`version_us`). Every proposal whose version in the database differs, or that
+        it lacks, is read again, and those no longer in the database are dropped: whatever
+        happened to the database meanwhile, the index answers as a reading now would. Returns
+        how many proposals were read again or dropped; None, and nothing taken, when more than
+        `most_changed` would be (reading the register is then the cheaper way)."""
+        with self._lock:
+            started = utcnow()
+            horizon = started - REFRESH_OVERLAP
+            now = repo.proposal_versions_since(session=session, since=None)
+            ids = np.fromiter((pid for pid, _ in now), np.int64, len(now))
+            stamps = np.fromiter((version_us(v) for _, v in now), np.int64, len(now))
+            at = np.minimum(np.searchsorted(kept_ids, ids), max(len(kept_ids) - 1, 0))
+            same = (
+                (kept_ids[at] == ids) & (kept_us[at] == stamps)
+                if len(kept_ids)
+                else np.zeros(len(ids), bool)
+            )
+            fresh = ids[~same].tolist()
+            gone = np.setdiff1d(kept_ids, ids, assume_unique=True).tolist()
+            if len(fresh) + len(gone) > most_changed:
+                return None
+            self.index.adopt_lexical(arrays)
+            with self._noted_lock:
+                self._noted = {}
+                self._generation += 1
+            self._versions = {pid: v for pid, v in now if v >= horizon}
+            del now, ids, stamps, at, same
+            try:
+                self.index.remove_many(gone)
+                for start in range(0, len(fresh), repo.ID_BATCH):
+                    batch = fresh[start : start + repo.ID_BATCH]
+                    self._apply(repo.proposal_texts(session=session, ids=batch), horizon)
+            except BaseException:  # half brought up to date: start again from nothing
+                self.index.adopt_lexical(SimilarityIndex().lexical_arrays())
+                self._versions = {}
+                raise
+            self._refreshed_at = started
+            if not self._ready.is_set():
+                self._become_ready()
+            return len(fresh) + len(gone)
 
     def track(self, session: Session) -> None:
         """Index the proposals `session` writes as soon as it commits, so that this replica's

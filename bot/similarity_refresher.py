@@ -13,9 +13,12 @@ import os
 import sys
 import threading
 import time
+from pathlib import Path
 
+from bot import kept_index
 from bot.allocator import release_free_memory, tune_allocator
 from bot.first_reading import ReadElsewhere, read_in_own_process
+from bot.kept_index import Taken
 from bot.similar_proposals import SimilarProposals
 from storage.db import make_engine, session_scope
 
@@ -39,16 +42,30 @@ PAUSE_S = 0.002
 SWITCH_INTERVAL_S = 0.001
 # The thread's nice value: on a busy machine, a request thread gets the processor first.
 NICENESS = 10
+# The index is kept in its file (bot/kept_index.py) once the register has been read, then at
+# most this often when something changed, and when the bot stops. Only a head start: a file a
+# few minutes old costs the reading of the proposals changed since, at the next start.
+KEEP_EVERY_S = 300.0
 
 
 class SimilarityRefresher:
     """A daemon thread refreshing `similar` from the database at `database_url`."""
 
     def __init__(
-        self, similar: SimilarProposals, database_url: str, *, interval: float = INTERVAL_S
+        self,
+        similar: SimilarProposals,
+        database_url: str,
+        *,
+        interval: float = INTERVAL_S,
+        kept_file: Path | None = None,
     ) -> None:
         self.similar = similar
         self.interval = interval
+        # Where the index is kept between runs (None: read the register at every start).
+        self.kept_file = kept_file
+        self._database = kept_index.database_identity(database_url)
+        self._kept_changes: int | None = None
+        self._next_keep = 0.0
         # Its own engine, with the bulk timeouts: reading the register may take seconds.
         self._engine = make_engine(database_url)
         self._database_url = database_url
@@ -73,11 +90,47 @@ class SimilarityRefresher:
             self._thread.join(timeout)
             self._thread = None
         self.similar.index.background = False
-        self._engine.dispose()
         try:
             self.similar.index.save()
         except OSError:
             log.exception("the similar-proposal embeddings could not be written")
+        self.keep(due=False)
+        self._engine.dispose()
+
+    def keep(self, *, due: bool = True) -> None:
+        """Write the index to its file if it changed since it was last kept (with `due`: and
+        KEEP_EVERY_S have passed). A failure is logged: the file is only a head start."""
+        if self.kept_file is None or self.similar.changes == self._kept_changes:
+            return
+        if due and time.monotonic() < self._next_keep:
+            return
+        started = time.perf_counter()
+        try:
+            kept = kept_index.keep(self.similar, self._engine, self.kept_file, self._database)
+        except Exception:
+            log.exception("the similar-proposal index could not be kept in %s", self.kept_file)
+            self._next_keep = time.monotonic() + KEEP_EVERY_S
+            return
+        if kept is None:
+            return
+        self._kept_changes, self._next_keep = kept.changes, time.monotonic() + KEEP_EVERY_S
+        log.info(
+            "similar-proposal index kept in %s: %d proposals, %.0f MB, in %.2f s",
+            self.kept_file,
+            kept.proposals,
+            kept.size_mb,
+            time.perf_counter() - started,
+        )
+
+    def _take_kept(self) -> Taken | None:
+        """The index kept by an earlier run, brought up to date; None: read the register."""
+        if self.kept_file is None:
+            return None
+        taken = kept_index.take(self.similar, self._engine, self.kept_file, self._database)
+        if taken is not None:  # the file is as good as new: written again in due time
+            self._kept_changes = None if taken.changed else self.similar.changes
+            self._next_keep = time.monotonic() + KEEP_EVERY_S
+        return taken
 
     def refresh_now(self) -> int:
         """One refresh and the index maintenance it calls for; how many proposals changed."""
@@ -108,20 +161,36 @@ class SimilarityRefresher:
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), NICENESS)
         first, asked_elsewhere = True, False
         elsewhere: ReadElsewhere | None = None
+        taken: Taken | None = None
         while not self._stop.is_set():
             started = time.perf_counter()
             try:
-                if not asked_elsewhere:  # a large register's first reading: by its own process
+                if not asked_elsewhere:
                     asked_elsewhere = True
-                    elsewhere = read_in_own_process(
-                        self.similar, self._database_url, self._engine, self._stop
-                    )
+                    # The index kept by the last run; else a large register's first reading,
+                    # by a process of its own.
+                    taken = self._take_kept()
+                    if taken is None:
+                        elsewhere = read_in_own_process(
+                            self.similar, self._database_url, self._engine, self._stop
+                        )
                 changed = self.refresh_now()
             except Exception:
                 log.exception("refreshing the similar-proposal index failed; retrying")
                 self._stop.wait(RETRY_S)
                 continue
-            if first and elsewhere is not None:
+            if first and taken is not None:
+                log.info(
+                    "similar-proposal index (%s): %d proposals in %.2f s, taken from %s, "
+                    "%d read again as they had changed since it was kept",
+                    self.similar.index.method,
+                    taken.proposals,
+                    time.perf_counter() - started,
+                    self.kept_file,
+                    taken.changed + changed,
+                )
+                first = False
+            elif first and elsewhere is not None:
                 log.info(
                     "similar-proposal index (%s): %d proposals in %.2f s, read by a process of "
                     "its own (its peak memory %d MB), then %d changed meanwhile",
@@ -140,4 +209,5 @@ class SimilarityRefresher:
                     time.perf_counter() - started,
                 )
                 first = False
+            self.keep()
             self._stop.wait(self.interval)

@@ -356,9 +356,14 @@ def list_proposals(
     return list(session.exec(statement))
 
 
-def proposal_versions_since(*, session: Session, since: datetime) -> list[tuple[int, datetime]]:
-    """(id, updated_at) of proposals updated at or after `since`: cheap, no full rows."""
-    statement = select(Proposal.id, Proposal.updated_at).where(col(Proposal.updated_at) >= since)
+def proposal_versions_since(
+    *, session: Session, since: datetime | None
+) -> list[tuple[int, datetime]]:
+    """(id, updated_at) of proposals updated at or after `since` (of all with None): cheap,
+    no full rows."""
+    statement = select(Proposal.id, Proposal.updated_at)
+    if since is not None:
+        statement = statement.where(col(Proposal.updated_at) >= since)
     return [(int(pid), updated) for pid, updated in session.exec(statement) if pid is not None]
 
 

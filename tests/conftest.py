@@ -64,6 +64,9 @@ def _drop_postgres_database(admin_url: str, name: str) -> None:
         connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+# Where a stack's bot keeps its similar-proposal index between runs (on both backends).
+KEPT_INDEX = "similar-index.npz"
+
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 
@@ -111,7 +114,11 @@ def stack(
     workdir = tmp_path_factory.mktemp("bot")
     with _empty_database(request, workdir) as url, FakeSlack() as slack:
         env = bot_env(
-            api_url=slack.api_url, database_url=url, port=free_port(), CSI_STEERING_MEMBERS="USTEER"
+            api_url=slack.api_url,
+            database_url=url,
+            port=free_port(),
+            CSI_STEERING_MEMBERS="USTEER",
+            CSI_SIMILARITY_INDEX=str(workdir / KEPT_INDEX),
         )
         with BotProcess(env, workdir) as bot:
             engine = make_engine(url)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ from bot.ids import ActionId, BlockId, CallbackId
 from storage import repositories as repo
 from storage.db import session_scope
 from tests.botproc import PROPOSALS_CHANNEL
-from tests.conftest import Stack
+from tests.conftest import KEPT_INDEX, Stack
 
 pytestmark = pytest.mark.e2e
 
@@ -294,3 +295,29 @@ def test_steering_group_merges_a_duplicate_and_the_submitter_is_told(
         stack.cli("similar", "Password reset portal for staff", "--format", "json").stdout
     )
     assert dupe not in [m["id"] for m in found]
+
+
+def test_a_restarted_bot_takes_the_index_it_kept_and_warns_at_once(
+    stack: Stack, register: dict[str, int], tmp_path: Path
+) -> None:
+    stack.bot.stop()
+    kept = stack.workdir / KEPT_INDEX
+    assert kept.exists()  # written once the register was read, and as the bot stopped
+    # Added while no bot ran: read again at start; the rest comes from the file.
+    source = tmp_path / "more.json"
+    more = dict(REGISTER[0], ref="SHEET-4", title="Monitor disk space on the file servers")
+    source.write_text(json.dumps([more]))
+    assert stack.cli("import", str(source)).returncode == 0
+    stack.bot.start()
+    deadline = time.monotonic() + 30
+    while "taken from" not in stack.bot.log():
+        assert time.monotonic() < deadline, stack.bot.log()[-2000:]
+        time.sleep(0.1)
+    assert "1 read again as they had changed since it was kept" in stack.bot.log()
+    ids = {row["ref"]: row["id"] for row in _rows(stack) if row["ref"]}
+    for title, ref in (
+        ("Automatic renewal of TLS certificates", "SHEET-1"),
+        ("Disk space monitoring for the file servers", "SHEET-4"),
+    ):
+        answer = stack.driver.slash_command(title, user_id="U1BACK").json()
+        assert f"#{ids[ref]} " in json.dumps(answer["blocks"]), answer

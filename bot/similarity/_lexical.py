@@ -158,18 +158,22 @@ class LexicalIndex:
 
     def arrays(self) -> dict[str, np.ndarray]:
         """The whole index as named arrays (``restore`` makes it again, in any process: terms
-        are stable hashes). Call under the lock, with no maintenance step under way."""
+        are stable hashes). Call under the lock, with no maintenance step under way. What
+        later updates change in place is copied (a few MB), the rest is shared: the arrays
+        stay as they are while they are written elsewhere, without the lock."""
         assert self._plan is None, "a maintenance step is under way"
         out: dict[str, np.ndarray] = {
             "n": np.array([self._n, len(self._segments), self._min_buffer], np.int64),
-            "dl_sum": self._dl_sum,
-            "kind": self._kind,
-            "df": self._df,
+            "dl_sum": self._dl_sum.copy(),
+            "kind": self._kind.copy(),
+            "df": self._df.copy(),
         }
         for i, table in enumerate(self.vocabulary.tables):
             out[f"vocabulary_{i}"] = table
         for i, seg in enumerate(self._segments):
-            out.update((f"segment_{i}_{name}", array) for name, array in seg.arrays().items())
+            arrays = seg.arrays()
+            arrays["alive"] = arrays["alive"].copy()  # a removal marks its row dead in place
+            out.update((f"segment_{i}_{name}", array) for name, array in arrays.items())
         live = [doc for doc, alive in zip(self._buf, self._buf_alive, strict=True) if alive]
         buffered = concat(live, len(self.vocabulary)) if live else _NO_DOCUMENTS
         for name in ("doc_ids", "text_keys", "ptr", "terms", "tf", "dl"):
