@@ -17,6 +17,7 @@ every vote the bot acknowledged is in the database.
     python tests/benchmarks/bench_load.py --short        # 10 people, 20 s, 5,000 proposals
     python tests/benchmarks/bench_load.py --data-dir DATA_DIR  # the register's texts: real reports
     python tests/benchmarks/bench_load.py --database-url postgresql+psycopg://postgres@host/db
+    python tests/benchmarks/bench_load.py --restart  # a restart: the index kept by a first run
 
 With a PostgreSQL URL a fresh database is created on that server and dropped afterwards;
 without one, a temporary SQLite file is used.
@@ -61,6 +62,8 @@ from tests.fakeslack import FakeSlack, SlackDriver  # noqa: E402
 GOAL_P99_MS = 1000.0
 SLACK_WINDOW_MS = 3000.0
 READ_ELSEWHERE = re.compile(r"read by a process of its own \(its peak memory (\d+) MB\)")
+TAKEN = re.compile(r"proposals in ([\d.]+) s, taken from .*, (\d+) read again")
+KEPT_INDEX = "similar-index.npz"
 SEEDED_CARDS = 200  # imported proposals given a card, so that votes start at once
 MIX = [("capture", 0.2), ("form", 0.25), ("vote", 0.4), ("reply", 0.15)]
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -295,6 +298,24 @@ def wait_for_index(bot: BotProcess, timeout: float) -> float:
     return time.perf_counter() - started
 
 
+def first_run(env: dict[str, str], workdir: Path, timeout: float) -> None:
+    """Run the bot until it has read the register and kept its index in its file, then stop
+    it (its log apart from the measured run's)."""
+    folder = workdir / "first-run"
+    folder.mkdir()
+    started = time.perf_counter()
+    with BotProcess(env, folder) as bot:
+        while "similar-proposal index kept in" not in bot.log():
+            if time.perf_counter() - started > timeout:
+                raise SystemExit("the first run did not keep its index in time")
+            time.sleep(0.5)
+    size = (workdir / KEPT_INDEX).stat().st_size / 1e6
+    print(
+        f"first run: the register read and its index kept ({size:.0f} MB) "
+        f"{time.perf_counter() - started:.0f} s after start; stopped"
+    )
+
+
 def _watch_index(bot: BotProcess, until: float, started: float, done: list[float]) -> None:
     while time.monotonic() < until:
         if "similar-proposal index" in bot.log():
@@ -413,6 +434,13 @@ def main(argv: list[str] | None = None) -> int:
         "steady state; by default they start as soon as the bot serves, as after a restart)",
     )
     parser.add_argument(
+        "--restart",
+        action="store_true",
+        help="run the bot once until it has read the register and kept its index, stop it, and "
+        "measure the restart that takes the kept index (by default: the first start after the "
+        "import, which reads the register)",
+    )
+    parser.add_argument(
         "--data-dir",
         type=Path,
         help="the similarity data folder: the register's titles and descriptions are its reports",
@@ -431,9 +459,12 @@ def main(argv: list[str] | None = None) -> int:
                 database_url=url,
                 port=free_port(),
                 CSI_STEERING_MEMBERS="USTEER",
+                CSI_SIMILARITY_INDEX=str(workdir / KEPT_INDEX),
             )
             import_s, objective = seed(url, workdir, args.proposals, env, args.data_dir)
             cards = give_cards(url, slack, SEEDED_CARDS)
+            if args.restart:
+                first_run(env, workdir, args.startup_timeout)
             bot = BotProcess(env, workdir)
             started = time.perf_counter()
             bot.start(timeout=args.startup_timeout)
@@ -519,6 +550,10 @@ def main(argv: list[str] | None = None) -> int:
         "reading_process_peak_mb": int(found.group(1))
         if (found := READ_ELSEWHERE.search(log))
         else None,
+        # With --restart: the kept index taken (seconds, and proposals read again).
+        "kept_index_taken": {"seconds": float(taken.group(1)), "read_again": int(taken.group(2))}
+        if (taken := TAKEN.search(log))
+        else None,
         "load_average_1_5_15": [round(x, 1) for x in os.getloadavg()],
         "errors": errors,
         "error_reasons": dict(tally.reasons),
@@ -579,6 +614,12 @@ def main(argv: list[str] | None = None) -> int:
             f"on {cores} cores (load average 1/5/15 min: {s['load_average_1_5_15']})"
         )
         print(f"the bot's memory after the run {s['rss_mb']} MB (peak {s['peak_rss_mb']} MB)")
+        if (taken := s["kept_index_taken"]) is not None:
+            print(
+                f"the index kept by the first run was taken in {taken['seconds']} s, "
+                f"{taken['read_again']} proposals read again; the bot and any child process "
+                f"held at most {s['with_children_most_mb']} MB (sampled every 0.5 s)"
+            )
         if s["reading_process_peak_mb"] is not None:
             print(
                 "the register's first reading was done by a process of its own: its peak "
