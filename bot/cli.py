@@ -288,7 +288,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
                 path=args.calibrate, output=args.output, settings=settings, session=session
             )
         elif args.command == "similar":
-            similar_command(args, settings=settings, session=session)
+            similar_command(args, settings=settings, session=session, engine=engine)
     return 0
 
 
@@ -301,9 +301,12 @@ def _check_usage(args: argparse.Namespace) -> None:
         raise UsageError("give either TEXT or --batch FILE, not both or neither")
 
 
-def similar_command(args: argparse.Namespace, *, settings: Settings, session: Session) -> None:
+def similar_command(
+    args: argparse.Namespace, *, settings: Settings, session: Session, engine: Engine
+) -> None:
     """`csi-bot similar`: what the bot would warn about, for one text or a batch."""
-    from bot import cli_similar  # the engine's numpy loads for `similar` alone
+    from bot import cli_similar, kept_index  # the engine's numpy loads for `similar` alone
+    from bot.deps import index_file
     from bot.similar_proposals import SimilarProposals
 
     try:
@@ -312,6 +315,10 @@ def similar_command(args: argparse.Namespace, *, settings: Settings, session: Se
         )
     except ImportError as exc:
         raise SettingsError(f"CSI_SIMILARITY={settings.similarity_method}: {exc}") from exc
+    # The index the bot keeps, brought up to date, when there is one: a large register is
+    # then not read again for one question.
+    if (kept := index_file(settings)) is not None:
+        kept_index.take(index, engine, kept, kept_index.database_identity(settings.database_url))
     index.refresh(session=session)
 
     def matches(title: str, description: str) -> list[dict[str, object]]:

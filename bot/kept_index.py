@@ -126,13 +126,15 @@ def take(similar: SimilarProposals, engine: Engine, path: Path, database: str) -
     if similar.index.semantic is not None or not path.exists():
         return None
     try:
+        if not zipfile.is_zipfile(path):  # np.load would take it for a pickle, and say so
+            raise ValueError("not a file of arrays")
         with np.load(path, allow_pickle=False) as stored:
             arrays = {name: stored[name] for name in stored.files}
         meta = json.loads(str(arrays.pop(_META)))
         ids, stamps = arrays.pop(_IDS), arrays.pop(_US)
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
-        log.warning("the similar-proposal index kept in %s could not be read; reading the "
-                    "register instead", path, exc_info=True)  # fmt: skip
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+        log.warning("the similar-proposal index kept in %s could not be read (%s); reading "
+                    "the register instead", path, _why(exc))  # fmt: skip
         return None
     if meta.get("format") != FORMAT:
         log.info("the similar-proposal index kept in %s is of another version of the bot; "
@@ -145,12 +147,17 @@ def take(similar: SimilarProposals, engine: Engine, path: Path, database: str) -
     try:
         with session_scope(engine) as session:
             changed = similar.take(arrays, ids, stamps, session=session, most_changed=MOST_CHANGED)
-    except (ValueError, KeyError, IndexError, RuntimeError):
-        log.warning("the similar-proposal index kept in %s could not be taken; reading the "
-                    "register instead", path, exc_info=True)  # fmt: skip
+    except (ValueError, KeyError, IndexError, RuntimeError) as exc:
+        log.warning("the similar-proposal index kept in %s could not be taken (%s); reading "
+                    "the register instead", path, _why(exc))  # fmt: skip
         return None
     if changed is None:
         log.info("over %d proposals changed since the similar-proposal index was kept in %s; "
                  "reading the register instead", MOST_CHANGED, path)  # fmt: skip
         return None
     return Taken(len(similar.index), changed)
+
+
+def _why(exc: BaseException) -> str:
+    """One line on what was wrong with the file (no trace: the file is the problem)."""
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

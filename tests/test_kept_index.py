@@ -4,6 +4,7 @@ reading would, whatever happened to the database. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -256,3 +257,31 @@ def test_where_the_index_is_kept() -> None:
     assert kept == Path("/data/i.npz")
     assert where("sqlite:///:memory:") is None
     assert where("sqlite:////data/csi.db", similarity_method="semantic") is None
+
+
+def test_csi_bot_similar_takes_the_kept_index(
+    database_url: str, engine: Engine, tmp_path: Path
+) -> None:
+    from tests.botproc import bot_env, free_port, run_cli
+
+    objective, ids = _fill(engine, 80)
+    path = tmp_path / "kept.npz"
+    _kept(_read(engine), engine, path, kept_index.database_identity(database_url))
+    _retitle(engine, ids[7], objective, "Badge readers reject new hires")  # after it was kept
+    env = bot_env(api_url="http://127.0.0.1:9/", database_url=database_url, port=free_port()) | {
+        "CSI_SIMILARITY_INDEX": str(path)
+    }
+
+    found = run_cli("similar", "badge readers reject new hires", "--format", "json", env=env,
+                    cwd=tmp_path)  # fmt: skip
+
+    assert found.returncode == 0, found.stderr
+    assert [m["id"] for m in json.loads(found.stdout)][:1] == [ids[7]]
+    assert found.stderr == ""
+    # A file it cannot use is said on standard error; the answer is the same.
+    path.write_bytes(b"damaged")
+    again = run_cli("similar", "badge readers reject new hires", "--format", "json", env=env,
+                    cwd=tmp_path)  # fmt: skip
+    assert again.returncode == 0 and again.stdout == found.stdout
+    assert "could not be read (ValueError: not a file of arrays)" in again.stderr
+    assert "Traceback" not in again.stderr
