@@ -5,7 +5,9 @@ Two runs of `csi-bot serve` against a fake Slack (as bench_modal_open.py starts 
   1. start: a register of --size proposals (bulk inserts), then the bot starts. Measured: the
      time from launching the process to the first served request (a signed `/improve help`
      answered), the time until the similar-proposal index has read the register (its log
-     line), and the resident memory (VmRSS from /proc) 15 s after that; also the peak.
+     line), and the resident memory (VmRSS from /proc) 15 s after that; also the peak. Then
+     the same for a restart (`restart_*`), which takes the index the first start kept in its
+     file (CSI_SIMILARITY_INDEX) instead of reading the register.
   2. import while running: the bot runs on a small register (--base proposals); --size
      proposals are imported in one transaction (bulk inserts, as `csi-bot import` stores them),
      and right after the commit one-line captures (`/improve <title>`) are sent one after
@@ -137,7 +139,9 @@ def rss_mb(pid: int, field: str = "VmRSS") -> float:
 class Bot:
     """`csi-bot serve` in the background, its log, and a sampler of its memory."""
 
-    def __init__(self, database_url: str, workdir: Path, slack: FakeSlack, name: str) -> None:
+    def __init__(
+        self, database_url: str, workdir: Path, slack: FakeSlack, name: str, kept: str = ""
+    ) -> None:
         port = free_port()
         self.env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "CSI_"))}
         self.env.update(
@@ -148,6 +152,8 @@ class Bot:
             DATABASE_URL=database_url,
             CSI_PROPOSALS_CHANNEL="C0PROPOSALS",
             NO_PROXY="127.0.0.1,localhost",
+            # Where the similar-proposal index is kept between runs (named by the database).
+            CSI_SIMILARITY_INDEX=str(workdir / f"{kept or name}.index.npz"),
         )
         self.log_path = workdir / f"{name}.log"
         self.driver = SlackDriver(
@@ -240,21 +246,29 @@ def run_start(
     seeded = store(engine, objective_id, pairs, timedelta(days=1))
     engine.dispose()
     print(f"start: {len(pairs)} proposals stored in {seeded:.1f} s", file=sys.stderr)
-    with FakeSlack(TOKEN) as slack, Bot(url, workdir, slack, "start").running() as bot:
-        served = bot.first_served()
-        (indexed, built), *_ = bot.wait_index_lines(1)
-        ready = time.perf_counter() - bot.launched
-        rss = bot.settled_rss(settle=args.settle)
-        peak = rss_mb(bot.proc.pid, "VmHWM")
-    return {
-        "proposals": len(pairs),
-        "first_served_s": round(served, 2),
-        "index_ready_s": round(ready, 1),
-        "index_build_s": built,
-        "indexed": indexed,
-        "rss_mb": round(rss),
-        "peak_rss_mb": round(peak),
-    }
+    figures: dict[str, Any] = {"proposals": len(pairs)}
+    # The first start reads the register; the restart takes the index the first one kept.
+    for run in ("start", "restart"):
+        with FakeSlack(TOKEN) as slack, Bot(url, workdir, slack, run, "start").running() as bot:
+            served = bot.first_served()
+            (indexed, built), *_ = bot.wait_index_lines(1)
+            ready = time.perf_counter() - bot.launched
+            rss = bot.settled_rss(settle=args.settle)
+            peak = rss_mb(bot.proc.pid, "VmHWM")
+            while "similar-proposal index kept in" not in bot.log_path.read_text(errors="replace"):
+                if run == "restart":
+                    break  # taken as it was: nothing to keep again
+                time.sleep(0.1)
+        prefix = "" if run == "start" else "restart_"
+        figures |= {
+            f"{prefix}first_served_s": round(served, 2),
+            f"{prefix}index_ready_s": round(ready, 1),
+            f"{prefix}index_build_s": built,
+            f"{prefix}indexed": indexed,
+            f"{prefix}rss_mb": round(rss),
+            f"{prefix}peak_rss_mb": round(peak),
+        }
+    return figures
 
 
 def run_import(
