@@ -2,7 +2,7 @@
 register again.
 
 Reading 100,000 proposals into the index is tens of seconds of work and, while it runs, a
-second process's memory (bot/first_reading.py). What it produces is a few dozen arrays (74 MB
+second process's memory (bot/first_reading.py). What it produces is a few dozen arrays (83 MB
 at 100,000 proposals), written in a tenth of a second and read back in as little. The bot keeps
 them in a file (`CSI_SIMILARITY_INDEX`) once the register has been read, every few minutes
 after that when something changed, and when it stops; at start it takes the file instead of

@@ -1,9 +1,11 @@
 """Keeps the similar-proposal index current from the database on a thread of its own.
 
-No Slack request waits for the index: the refresher reads the register at start (the bot
-serves meanwhile; a large register is read by a process of its own, bot/first_reading.py), then
-every second the proposals changed since, by any replica, and merges
-the index's segments; a request uses the index as it stands. Plain Python over storage."""
+No Slack request waits for the index: at start the refresher takes the index its last run kept
+in a file and reads again what changed since (bot/kept_index.py), or else reads the register
+(the bot serves meanwhile; a large register is read by a process of its own,
+bot/first_reading.py); then every second it reads the proposals changed since, by any replica,
+and merges the index's segments, and every few minutes it keeps the index in its file again. A
+request uses the index as it stands. Plain Python over storage."""
 
 from __future__ import annotations
 
