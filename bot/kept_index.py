@@ -34,13 +34,15 @@ from sqlalchemy.engine import Engine, make_url
 
 from bot.first_reading import OWN_PROCESS_FROM
 from bot.similar_proposals import REFRESH_OVERLAP, SimilarProposals, version_us
+from bot.similarity import analysis_fingerprint
 from storage import repositories as repo
 from storage.db import normalise_url, session_scope
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)
 
-# Raised whenever what the file holds changes meaning; a file of another format is set aside.
+# Raised whenever what the file holds changes meaning; a file of another format is set aside,
+# and so is one whose text analysis differs from this version's (`analysis_fingerprint`).
 FORMAT = 1
 # More proposals than this to read again (an import while the bot was stopped, another
 # database): the register is read instead, by a process of its own when it is large.
@@ -101,7 +103,12 @@ def keep(similar: SimilarProposals, engine: Engine, path: Path, database: str) -
     )
     ids, first = np.unique(ids[::-1], return_index=True)  # one version each: the window's
     stamps = stamps[::-1][first]
-    meta = {"format": FORMAT, "database": database, "kept_at": utcnow().isoformat()}
+    meta = {
+        "format": FORMAT,
+        "analysis": analysis_fingerprint(),
+        "database": database,
+        "kept_at": utcnow().isoformat(),
+    }
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
@@ -136,7 +143,7 @@ def take(similar: SimilarProposals, engine: Engine, path: Path, database: str) -
         log.warning("the similar-proposal index kept in %s could not be read (%s); reading "
                     "the register instead", path, _why(exc))  # fmt: skip
         return None
-    if meta.get("format") != FORMAT:
+    if meta.get("format") != FORMAT or meta.get("analysis") != analysis_fingerprint():
         log.info("the similar-proposal index kept in %s is of another version of the bot; "
                  "reading the register instead", path)  # fmt: skip
         return None

@@ -155,6 +155,11 @@ def test_a_file_it_cannot_use_is_set_aside(
     elsewhere = "postgresql://elsewhere:5432/x"
     assert kept_index.take(SimilarProposals(), engine, path, elsewhere) is None
     assert "belongs to another database" in caplog.text
+    # Kept by a version that analysed text otherwise (its terms would not be this one's).
+    with monkeypatch.context() as patched:
+        patched.setattr(kept_index, "analysis_fingerprint", lambda: "another analysis")
+        assert kept_index.take(SimilarProposals(), engine, path, database) is None
+    assert "is of another version of the bot" in caplog.text
     # Too much changed since: reading the register is the cheaper way.
     for n in range(3):
         _retitle(engine, ids[n], objective, f"Renamed proposal number {n}")

@@ -28,11 +28,19 @@ from bot.similarity._lexical import (
     build_plan,
     build_segment,
 )
+from bot.similarity._text import analyse, term_hash
 
 if TYPE_CHECKING:
     from bot.similarity._semantic import SemanticReranker
 
-__all__ = ["METHODS", "WARN_THRESHOLD", "Match", "SimilarityIndex", "threshold_for"]
+__all__ = [
+    "METHODS",
+    "WARN_THRESHOLD",
+    "Match",
+    "SimilarityIndex",
+    "analysis_fingerprint",
+    "threshold_for",
+]
 
 # Warn about duplicates when the best match scores at least this much. Calibrated on real
 # duplicate bug reports padded with unrelated texts; see docs/similarity.md for the
@@ -53,6 +61,21 @@ STEP_ASIDE_MAX = 200
 # under a steady stream of requests one is always in flight, and an update that waited for
 # every one (the register's first reading at start, under 50 people) never finished.
 STEP_ASIDE_PER_WORK = 3.0
+
+
+# A fixed text, analysed to tell whether an index was analysed the way this version analyses.
+_PROBE = (
+    "Printers jam on the 3rd floor after the firmware update",
+    "VPN connections drop every hour; users re-authenticate (Outlook, Teams) — déjà vu",
+)
+
+
+def analysis_fingerprint() -> str:
+    """What this version's text analysis (stemming, character grams, hashing, the title's
+    weight) makes of a fixed text, as 16 hex digits: an index kept by a version that analysed
+    otherwise has other terms, and must not be taken (``bot/kept_index.py``)."""
+    words, chars = analyse(*_PROBE)
+    return f"{term_hash(repr((sorted(words.items()), sorted(chars.items())))):016x}"
 
 
 def threshold_for(method: str) -> float:
