@@ -51,7 +51,7 @@ class ProposalSummary:
 
 def active_objective_ids(*, session: Session) -> set[int]:
     """IDs of the objectives a proposal may serve."""
-    return {o.id for o in repo.list_objectives(session=session) if o.id is not None}
+    return repo.active_objective_ids(session=session)
 
 
 def capture(

@@ -366,12 +366,11 @@ class SimilarProposals:
             found = {p.id: p for p in repo.list_proposals(session=session, ids=list(chosen))}
         else:
             pool = self.index.search(title, description, limit=max(POOL, limit), exclude=exclude)
-            ids = [m.doc_id for m in pool]
-            found = {p.id: p for p in repo.list_proposals(session=session, ids=ids)}
+            heads = repo.proposal_heads(session=session, ids=[m.doc_id for m in pool])
             candidates = [
-                Candidate(m.doc_id, m.score, p.title, p.service, p.objective_id, m.cosine)
+                Candidate(m.doc_id, m.score, *head, cosine=m.cosine)
                 for m in pool
-                if (p := found.get(m.doc_id)) is not None
+                if (head := heads.get(m.doc_id)) is not None
             ]
             warning = decide(
                 Proposed(title, description, service, objective_id),
@@ -381,6 +380,13 @@ class SimilarProposals:
                 judged=limit,
             )
             chosen = {f.doc_id: (f.score, f.reasons) for f in warning.shown}
+            # Read whole only when shown (the usual answer shows none).
+            wanted = list(chosen)
+            found = (
+                {p.id: p for p in repo.list_proposals(session=session, ids=wanted)}
+                if wanted
+                else {}
+            )
         ordered = [found[doc_id] for doc_id in chosen if doc_id in found]
         if not ordered:  # the usual answer: nothing more to read
             return []

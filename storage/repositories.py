@@ -46,6 +46,12 @@ def list_objectives(*, session: Session, include_retired: bool = False) -> list[
     return list(session.exec(statement))
 
 
+def active_objective_ids(*, session: Session) -> set[int]:
+    """IDs of the active objectives (plain values, no ORM objects: asked on every form)."""
+    statement = sa_select(col(Objective.id)).where(col(Objective.active).is_(True))
+    return {int(oid) for (oid,) in session.execute(statement)}
+
+
 def objectives_by_id(*, session: Session, objective_ids: Iterable[int]) -> dict[int, Objective]:
     """These objectives (retired ones too) by ID; IDs that name none are left out."""
     wanted = sorted(set(objective_ids))
@@ -370,6 +376,24 @@ def proposal_versions_since(
 def proposal_count(*, session: Session) -> int:
     """How many proposals the register holds, whatever their status."""
     return int(session.execute(sa_select(func.count()).select_from(Proposal)).scalar_one())
+
+
+# What the duplicate warning compares of a candidate: its title, service and objective.
+ProposalHead = tuple[str, str | None, int | None]
+
+
+def proposal_heads(*, session: Session, ids: Sequence[int]) -> dict[int, ProposalHead]:
+    """Title, service and objective of the given proposals (at most ID_BATCH ids), as plain
+    values: the warning judges ten candidates on every capture and form, and shows few."""
+    if not ids:
+        return {}
+    statement = sa_select(
+        col(Proposal.id), col(Proposal.title), col(Proposal.service), col(Proposal.objective_id)
+    ).where(col(Proposal.id).in_(list(ids)))
+    return {
+        int(pid): (title, service, objective_id)
+        for pid, title, service, objective_id in session.execute(statement)
+    }
 
 
 # What the similarity index reads of a proposal: id, title, description, outcome, status and
