@@ -183,8 +183,8 @@ class SimilarityRefresher:
                 continue
             if first and taken is not None:
                 log.info(
-                    "similar-proposal index (%s): %d proposals in %.2f s, taken from %s, "
-                    "%d read again as they had changed since it was kept",
+                    "similar-proposal index (%s): %d proposals in %.2f s, taken from %s; "
+                    "proposals changed since it was kept, read again: %d",
                     self.similar.index.method,
                     taken.proposals,
                     time.perf_counter() - started,

@@ -313,7 +313,7 @@ def test_a_restarted_bot_takes_the_index_it_kept_and_warns_at_once(
     while "taken from" not in stack.bot.log():
         assert time.monotonic() < deadline, stack.bot.log()[-2000:]
         time.sleep(0.1)
-    assert "1 read again as they had changed since it was kept" in stack.bot.log()
+    assert "proposals changed since it was kept, read again: 1" in stack.bot.log()
     ids = {row["ref"]: row["id"] for row in _rows(stack) if row["ref"]}
     for title, ref in (
         ("Automatic renewal of TLS certificates", "SHEET-1"),

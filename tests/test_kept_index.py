@@ -220,7 +220,7 @@ def test_a_restarted_refresher_takes_the_index_its_last_run_kept(
     try:
         assert second.similar.wait_ready(30)
         _wait_for(caplog, "taken from")
-        assert "121 proposals" in caplog.text and "0 read again" in caplog.text
+        assert "121 proposals" in caplog.text and "read again: 0" in caplog.text
         assert _found(second.similar, engine, "wiki pages go stale")[:1] == [later.id]
         assert _found(second.similar, engine, _title(99))[:1] == [ids[99]]
         # Stopped without a change: the file is not written again.

@@ -62,7 +62,7 @@ from tests.fakeslack import FakeSlack, SlackDriver  # noqa: E402
 GOAL_P99_MS = 1000.0
 SLACK_WINDOW_MS = 3000.0
 READ_ELSEWHERE = re.compile(r"read by a process of its own \(its peak memory (\d+) MB\)")
-TAKEN = re.compile(r"proposals in ([\d.]+) s, taken from .*, (\d+) read again")
+TAKEN = re.compile(r"proposals in ([\d.]+) s, taken from .*, read again: (\d+)")
 KEPT_INDEX = "similar-index.npz"
 SEEDED_CARDS = 200  # imported proposals given a card, so that votes start at once
 MIX = [("capture", 0.2), ("form", 0.25), ("vote", 0.4), ("reply", 0.15)]
