@@ -26,7 +26,6 @@ without one, a temporary SQLite file is used.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import platform
@@ -49,7 +48,7 @@ from bot.ids import ActionId, BlockId, CallbackId  # noqa: E402
 from tests.benchmarks.bench_import import OBJECTIVES, make_rows, run_cli, write_file  # noqa: E402
 from tests.benchmarks.bench_modal_open import percentiles  # noqa: E402
 from tests.benchmarks.bench_reactions import database  # noqa: E402
-from tests.benchmarks.bench_scale import rss_mb, texts  # noqa: E402
+from tests.benchmarks.bench_scale import rss_mb, texts, with_children_mb  # noqa: E402
 from tests.botproc import (  # noqa: E402
     PROPOSALS_CHANNEL,
     SIGNING_SECRET,
@@ -324,26 +323,12 @@ def _watch_index(bot: BotProcess, until: float, started: float, done: list[float
         time.sleep(1.0)
 
 
-def _memory_of(pid: int) -> float:
-    """The resident memory of the bot and its child processes together, MB."""
-    children: list[int] = []
-    # Each thread lists the children it started (the refresher thread starts the reading).
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        with contextlib.suppress(OSError):
-            children += [int(child) for child in (task / "children").read_text().split()]
-    together = rss_mb(pid)
-    for child in children:
-        with contextlib.suppress(OSError):  # it ended meanwhile
-            together += rss_mb(child)
-    return together
-
-
 def _watch_memory(pid: int, stop: threading.Event, most: list[float]) -> None:
     """Every half second: the most the bot and its child processes (the register's first
     reading) held together."""
     while not stop.wait(0.5):
         try:
-            together = _memory_of(pid)
+            together = with_children_mb(pid)
         except OSError:
             return
         if together == together:  # not NaN
