@@ -20,11 +20,8 @@ storage, no Slack.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import os
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,22 +29,17 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy.engine import Engine, make_url
 
-from bot.first_reading import OWN_PROCESS_FROM
-from bot.similar_proposals import REFRESH_OVERLAP, SimilarProposals, version_us
+from bot.kept_format import FORMAT, META, VERSION_IDS, VERSION_US, ArraysFile, meta, version_us
+from bot.similar_proposals import REFRESH_OVERLAP, SimilarProposals
 from bot.similarity import analysis_fingerprint
 from storage import repositories as repo
 from storage.db import normalise_url, session_scope
-from storage.types import utcnow
 
 log = logging.getLogger(__name__)
 
-# Raised whenever what the file holds changes meaning; a file of another format is set aside,
-# and so is one whose text analysis differs from this version's (`analysis_fingerprint`).
-FORMAT = 1
 # More proposals than this to read again (an import while the bot was stopped, another
-# database): the register is read instead, by a process of its own when it is large.
-MOST_CHANGED = OWN_PROCESS_FROM
-_META, _IDS, _US = "kept_meta", "kept_version_ids", "kept_version_us"
+# database): the register is read instead (by a process of its own: it is large).
+MOST_CHANGED = 20_000
 
 
 @dataclass(frozen=True)
@@ -103,33 +95,26 @@ def keep(similar: SimilarProposals, engine: Engine, path: Path, database: str) -
     )
     ids, first = np.unique(ids[::-1], return_index=True)  # one version each: the window's
     stamps = stamps[::-1][first]
-    meta = {
-        "format": FORMAT,
-        "analysis": analysis_fingerprint(),
-        "database": database,
-        "kept_at": utcnow().isoformat(),
-    }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as out:
-            np.savez(
-                out,
-                **snapshot.arrays,
-                **{_IDS: ids, _US: stamps, _META: np.array(json.dumps(meta))},
-            )
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
+    with ArraysFile(path) as out:
+        for name, array in snapshot.arrays.items():
+            out.write(name, array)
+        out.write(VERSION_IDS, ids)
+        out.write(VERSION_US, stamps)
+        out.write(META, meta(database))
     return Kept(len(ids), path.stat().st_size / 1e6, snapshot.changes)
 
 
-def take(similar: SimilarProposals, engine: Engine, path: Path, database: str) -> Taken | None:
+def take(
+    similar: SimilarProposals,
+    engine: Engine,
+    path: Path,
+    database: str,
+    *,
+    most_changed: int | None = MOST_CHANGED,
+) -> Taken | None:
     """Take the index kept in `path` and bring it up to date with the database; None when
-    there is none to take (no file, another database or format, a damaged file, too much
-    changed, the semantic method): the register is then read."""
+    there is none to take (no file, another database or format, a damaged file, more than
+    `most_changed` proposals changed, the semantic method): the register is then read."""
     if similar.index.semantic is not None or not path.exists():
         return None
     try:
@@ -137,30 +122,30 @@ def take(similar: SimilarProposals, engine: Engine, path: Path, database: str) -
             raise ValueError("not a file of arrays")
         with np.load(path, allow_pickle=False) as stored:
             arrays = {name: stored[name] for name in stored.files}
-        meta = json.loads(str(arrays.pop(_META)))
-        ids, stamps = arrays.pop(_IDS), arrays.pop(_US)
+        note = json.loads(str(arrays.pop(META)))
+        ids, stamps = arrays.pop(VERSION_IDS), arrays.pop(VERSION_US)
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
         log.warning("the similar-proposal index kept in %s could not be read (%s); reading "
                     "the register instead", path, _why(exc))  # fmt: skip
         return None
-    if meta.get("format") != FORMAT or meta.get("analysis") != analysis_fingerprint():
+    if note.get("format") != FORMAT or note.get("analysis") != analysis_fingerprint():
         log.info("the similar-proposal index kept in %s is of another version of the bot; "
                  "reading the register instead", path)  # fmt: skip
         return None
-    if meta.get("database") != database:
+    if note.get("database") != database:
         log.warning("the similar-proposal index kept in %s belongs to another database (%s); "
-                    "reading the register instead", path, meta.get("database"))  # fmt: skip
+                    "reading the register instead", path, note.get("database"))  # fmt: skip
         return None
     try:
         with session_scope(engine) as session:
-            changed = similar.take(arrays, ids, stamps, session=session, most_changed=MOST_CHANGED)
+            changed = similar.take(arrays, ids, stamps, session=session, most_changed=most_changed)
     except (ValueError, KeyError, IndexError, RuntimeError) as exc:
         log.warning("the similar-proposal index kept in %s could not be taken (%s); reading "
                     "the register instead", path, _why(exc))  # fmt: skip
         return None
     if changed is None:
         log.info("over %d proposals changed since the similar-proposal index was kept in %s; "
-                 "reading the register instead", MOST_CHANGED, path)  # fmt: skip
+                 "reading the register instead", most_changed, path)  # fmt: skip
         return None
     return Taken(len(similar.index), changed)
 

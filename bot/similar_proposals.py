@@ -7,7 +7,7 @@ import logging
 import threading
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from itertools import chain
 from pathlib import Path
 from typing import Any
@@ -17,9 +17,10 @@ from sqlalchemy import event, inspect
 from sqlmodel import Session
 
 from bot import proposals
+from bot.kept_format import version_us
 from bot.lifecycle import Status
 from bot.proposals import ProposalSummary
-from bot.similarity import SimilarityIndex, threshold_for
+from bot.similarity import SimilarityIndex, document_text, threshold_for
 from bot.similarity.warning import POOL, Candidate, Proposed, WarningModel, decide, shipped_model
 from storage import repositories as repo
 from storage.models import Proposal
@@ -73,28 +74,9 @@ class Snapshot:
     changes: int
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
-
-
-def version_us(stamp: datetime) -> int:
-    """A proposal's version (its `updated_at`) as microseconds since 1970, UTC: how versions
-    are handed to another process and kept in a file."""
-    aware = stamp if stamp.tzinfo is not None else stamp.replace(tzinfo=UTC)
-    return (aware - _EPOCH) // _MICROSECOND
-
-
-def versions_from_us(ids: np.ndarray, stamps: np.ndarray) -> dict[int, datetime]:
-    """The versions `version_us` gave, as a refresh compares them."""
-    return {
-        pid: _EPOCH + timedelta(microseconds=us)
-        for pid, us in zip(ids.tolist(), stamps.tolist(), strict=True)
-    }
-
-
 def indexed_text(proposal: Proposal) -> tuple[str, str]:
     """What the index compares: the title, and the current state plus the desired outcome."""
-    return proposal.title, f"{proposal.description}\n{proposal.outcome}".strip()
+    return proposal.title, document_text(proposal.description, proposal.outcome)
 
 
 class SimilarProposals:
@@ -129,7 +111,7 @@ class SimilarProposals:
         # Versions this replica indexed as it wrote them (`note`), for the next refresh to skip.
         self._noted: dict[int, datetime] = {}
         self._noted_lock = threading.Lock()
-        # Raised when an index read elsewhere replaces this one (`adopt`): a write indexed into
+        # Raised when a kept index replaces this one (`take`): a write indexed into
         # the replaced one is then not noted as known, and the next refresh reads it again.
         self._generation = 0
         # Proposals indexed or dropped so far, by refreshes and by this replica's writes: the
@@ -213,7 +195,7 @@ class SimilarProposals:
         """Index (or drop) the given rows; remember the versions newer than `horizon`."""
         gone = [row[0] for row in rows if row[4] in NOT_OFFERED]
         offered = [
-            (pid, title, f"{description}\n{outcome}".strip())
+            (pid, title, document_text(description, outcome))
             for pid, title, description, outcome, status, _ in rows
             if status not in NOT_OFFERED
         ]
@@ -232,34 +214,6 @@ class SimilarProposals:
         with self._noted_lock:
             if generation == self._generation:
                 self._noted.update((row[0], row[5]) for row in rows)
-
-    @property
-    def read_once(self) -> tuple[datetime, dict[int, datetime]] | None:
-        """When the register's first complete reading started, and the versions of the rows it
-        read that a later refresh must still compare (None before that reading)."""
-        with self._lock:
-            if self._refreshed_at is None:
-                return None
-            return self._refreshed_at, dict(self._versions)
-
-    def adopt(
-        self,
-        arrays: Mapping[str, Any],
-        *,
-        refreshed_at: datetime,
-        versions: dict[int, datetime],
-    ) -> None:
-        """Take an index of the register read by another process (its `index.lexical_arrays`
-        and `read_once`) in place of this one's. The next `refresh` reads what changed since
-        that reading started, this replica's own writes meanwhile included; the index is ready
-        once it has."""
-        with self._lock:
-            self.index.adopt_lexical(arrays)
-            with self._noted_lock:
-                self._noted = {}
-                self._generation += 1
-            self._versions = dict(versions)
-            self._refreshed_at = refreshed_at
 
     def snapshot(self) -> Snapshot | None:
         """The index as arrays with what a later run needs to bring it up to date (None before
@@ -287,7 +241,7 @@ class SimilarProposals:
         kept_us: np.ndarray,
         *,
         session: Session,
-        most_changed: int,
+        most_changed: int | None,
     ) -> int | None:
         """Take an index kept from an earlier run (`snapshot`) and bring it up to date.
 
@@ -296,7 +250,8 @@ class SimilarProposals:
         it lacks, is read again, and those no longer in the database are dropped: whatever
         happened to the database meanwhile, the index answers as a reading now would. Returns
         how many proposals were read again or dropped; None, and nothing taken, when more than
-        `most_changed` would be (reading the register is then the cheaper way)."""
+        `most_changed` would be (reading the register is then the cheaper way; None: any
+        number)."""
         with self._lock:
             started = utcnow()
             horizon = started - REFRESH_OVERLAP
@@ -311,7 +266,7 @@ class SimilarProposals:
             )
             fresh = ids[~same].tolist()
             gone = np.setdiff1d(kept_ids, ids, assume_unique=True).tolist()
-            if len(fresh) + len(gone) > most_changed:
+            if most_changed is not None and len(fresh) + len(gone) > most_changed:
                 return None
             self.index.adopt_lexical(arrays)
             with self._noted_lock:

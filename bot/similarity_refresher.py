@@ -70,7 +70,6 @@ class SimilarityRefresher:
         self._next_keep = 0.0
         # Its own engine, with the bulk timeouts: reading the register may take seconds.
         self._engine = make_engine(database_url)
-        self._database_url = database_url
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._next_save = 0.0
@@ -129,10 +128,24 @@ class SimilarityRefresher:
         if self.kept_file is None:
             return None
         taken = kept_index.take(self.similar, self._engine, self.kept_file, self._database)
-        if taken is not None:  # the file is as good as new: written again in due time
-            self._kept_changes = None if taken.changed else self.similar.changes
-            self._next_keep = time.monotonic() + KEEP_EVERY_S
+        if taken is not None:
+            self._taken(taken)
         return taken
+
+    def _read_elsewhere(self) -> ReadElsewhere | None:
+        """A large register read by a process of its own, into the kept file (if any) and
+        taken from it; None: read the register here."""
+        elsewhere = read_in_own_process(
+            self.similar, self._engine, self._stop, into=self.kept_file, database=self._database
+        )
+        if elsewhere is not None and self.kept_file is not None:
+            self._taken(elsewhere.taken)
+        return elsewhere
+
+    def _taken(self, taken: Taken) -> None:
+        # The file is as good as new: written again in due time, if anything changed.
+        self._kept_changes = None if taken.changed else self.similar.changes
+        self._next_keep = time.monotonic() + KEEP_EVERY_S
 
     def refresh_now(self) -> int:
         """One refresh and the index maintenance it calls for; how many proposals changed."""
@@ -173,9 +186,7 @@ class SimilarityRefresher:
                     # by a process of its own.
                     taken = self._take_kept()
                     if taken is None:
-                        elsewhere = read_in_own_process(
-                            self.similar, self._database_url, self._engine, self._stop
-                        )
+                        elsewhere = self._read_elsewhere()
                 changed = self.refresh_now()
             except Exception:
                 log.exception("refreshing the similar-proposal index failed; retrying")
@@ -195,12 +206,14 @@ class SimilarityRefresher:
             elif first and elsewhere is not None:
                 log.info(
                     "similar-proposal index (%s): %d proposals in %.2f s, read by a process of "
-                    "its own (its peak memory %d MB), then %d changed meanwhile",
+                    "its own (its peak memory %d MB)%s; proposals changed meanwhile, read "
+                    "again: %d",
                     self.similar.index.method,
-                    elsewhere.proposals,
+                    elsewhere.taken.proposals,
                     time.perf_counter() - started,
                     elsewhere.peak_mb,
-                    changed,
+                    f" and kept in {self.kept_file}" if self.kept_file is not None else "",
+                    elsewhere.taken.changed + changed,
                 )
                 first = False
             elif first or changed >= LOG_FROM:

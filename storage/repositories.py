@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, literal_column, or_, update
+from sqlalchemy import Select, bindparam, delete, func, literal_column, or_, update
 from sqlalchemy import select as sa_select
+from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -401,12 +403,8 @@ def proposal_heads(*, session: Session, ids: Sequence[int]) -> dict[int, Proposa
 ProposalText = tuple[int, str, str, str, str, datetime]
 
 
-def proposal_texts(
-    *, session: Session, after_id: int = 0, limit: int = 2000, ids: Sequence[int] | None = None
-) -> list[ProposalText]:
-    """The indexed columns of the given proposals (at most ID_BATCH ids), or of the next
-    `limit` proposals by id after `after_id`."""
-    statement = sa_select(
+def _proposal_texts() -> Select[Any]:
+    return sa_select(
         col(Proposal.id),
         col(Proposal.title),
         col(Proposal.description),
@@ -414,6 +412,14 @@ def proposal_texts(
         col(Proposal.status),
         col(Proposal.updated_at),
     ).order_by(col(Proposal.id))
+
+
+def proposal_texts(
+    *, session: Session, after_id: int = 0, limit: int = 2000, ids: Sequence[int] | None = None
+) -> list[ProposalText]:
+    """The indexed columns of the given proposals (at most ID_BATCH ids), or of the next
+    `limit` proposals by id after `after_id`."""
+    statement = _proposal_texts()
     if ids is not None:
         statement = statement.where(col(Proposal.id).in_(list(ids)))
     else:
@@ -422,6 +428,29 @@ def proposal_texts(
         (int(pid), title, description or "", outcome or "", status, updated)
         for pid, title, description, outcome, status, updated in session.execute(statement)
     ]
+
+
+@dataclass(frozen=True)
+class DriverQuery:
+    """A query as SQL for one database driver, to be run without SQLAlchemy (by a process
+    that imports the driver alone): the text, and its parameters' values by name, with the
+    order in which a positional driver takes them (None: the driver takes them by name)."""
+
+    sql: str
+    params: dict[str, Any]
+    order: list[str] | None
+
+
+def proposal_texts_query(dialect: Dialect) -> DriverQuery:
+    """What `proposal_texts` runs to read the next `limit` proposals by id after `after_id`
+    (both parameters to set), as SQL for `dialect`."""
+    statement = _proposal_texts().where(col(Proposal.id) > bindparam("after_id"))
+    compiled = statement.limit(bindparam("limit")).compile(dialect=dialect)
+    return DriverQuery(
+        sql=str(compiled),
+        params=dict(compiled.params),
+        order=list(compiled.positiontup or ()) if compiled.positional else None,
+    )
 
 
 def proposal_with_standing(

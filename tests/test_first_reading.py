@@ -1,6 +1,7 @@
 """A large register's first reading into the similar-proposal index is done by a process of its
-own: the bot takes that index and then reads what changed meanwhile, its own writes included;
-when the process cannot do it, the bot reads the register itself. On SQLite and PostgreSQL."""
+own, a part of the index at a time, into the file the index is kept in: the bot takes that file
+as at a restart, reading again what changed meanwhile, its own writes included; when the
+process cannot do it, the bot reads the register itself. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -9,12 +10,13 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 from sqlalchemy.engine import Engine
 
-from bot import first_reading, proposals
+from bot import first_reading, kept_index, proposals
 from bot.drafts import ProposalDraft
 from bot.similar_proposals import SimilarProposals
 from bot.similarity._lexical import LexicalIndex
@@ -54,6 +56,22 @@ def _capture(engine: Engine, title: str, objective: int, similar: SimilarProposa
             draft=ProposalDraft(title=title, objective_id=objective),
         )
         return proposal.id or 0
+
+
+def _read(
+    similar: SimilarProposals,
+    engine: Engine,
+    database_url: str,
+    stop: threading.Event | None = None,
+    into: Path | None = None,
+) -> first_reading.ReadElsewhere | None:
+    return first_reading.read_in_own_process(
+        similar,
+        engine,
+        stop or threading.Event(),
+        into=into,
+        database=kept_index.database_identity(database_url),
+    )
 
 
 def _found(similar: SimilarProposals, engine: Engine, title: str) -> list[int]:
@@ -103,6 +121,41 @@ def test_an_index_made_again_from_its_arrays_answers_the_same() -> None:
     assert 5000 in hits and 2000 not in hits
 
 
+def test_an_index_written_a_part_at_a_time_answers_as_one_built_whole() -> None:
+    docs = [
+        (n, f"{SUBJECTS[n % 8]} {TROUBLES[n % 7]} {n}", f"floor {n % 5} {SUBJECTS[n % 3]}")
+        for n in range(1, 2600)
+    ]
+    whole = LexicalIndex()
+    whole.add_many(docs)
+    written: dict[str, np.ndarray] = {}
+    # Parts of 1,000 documents in batches of 300: three segments, each merged from pieces.
+    batches = [docs[i : i + 300] for i in range(0, len(docs), 300)]
+    parts = [batches[0:4], batches[4:8], batches[8:]]
+    assert LexicalIndex.write_in_parts(parts, written.__setitem__) == len(docs)
+    assert written["n"].tolist()[:2] == [len(docs), 3]
+    again = LexicalIndex.restore(written)
+    for query in ("vpn drops", "printer jams floor 2", "badge expires 17", "nothing alike"):
+        assert again.search(query, "", 8, set()) == whole.search(query, "", 8, set())
+    again.remove_many(np.array([5]))  # it goes on like any index
+    again.add(9000, "wiki search returns stale pages", "")
+    hits = [doc for doc, _ in again.search("wiki search returns stale pages", "", 5, set())]
+    assert hits[:1] == [9000] and 5 not in again
+
+
+def test_the_reading_process_imports_neither_sqlalchemy_nor_the_bot() -> None:
+    # Its memory is held next to the bot's while it reads: only numpy, a driver and the index.
+    code = (
+        "import sys, bot.reading_process;"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'sqlalchemy', 'sqlmodel', "
+        "'pydantic', 'slack_bolt', 'slack_sdk', 'storage'}))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert loaded == "[]"
+
+
 def test_the_register_read_by_its_own_process_is_taken_and_caught_up(
     database_url: str, engine: Engine, anything_is_large: None
 ) -> None:
@@ -111,11 +164,14 @@ def test_the_register_read_by_its_own_process_is_taken_and_caught_up(
     # Written by the bot itself before the reading is taken: found until then, and after.
     early = _capture(engine, "Badge readers reject new hires", objective, similar)
     assert _found(similar, engine, "badge readers reject new hires")[:1] == [early]
+    with session_scope(engine) as session:  # merged away: in the register, not offered
+        proposals.merge(session=session, duplicate_id=ids[7], into_id=ids[8], actor="U1")
 
-    read = first_reading.read_in_own_process(similar, database_url, engine, threading.Event())
+    read = _read(similar, engine, database_url)
 
-    assert read is not None and read.proposals == 301
-    assert not similar.ready  # until what changed meanwhile has been read
+    assert read is not None and read.proposals == 301 and read.taken.changed == 0
+    assert similar.ready and len(similar.index) == 300
+    assert ids[7] not in similar.index
     # Changed after the child's reading: a new one, and an old one retitled.
     late = _capture(engine, "Wiki search returns stale pages", objective, similar)
     with session_scope(engine) as session:
@@ -128,15 +184,39 @@ def test_the_register_read_by_its_own_process_is_taken_and_caught_up(
     with session_scope(engine) as session:
         caught_up = similar.refresh(session=session)
     # Only the retitled one is read again: the new one was indexed as the bot wrote it, and the
-    # versions the child saw came with its index (all 301 were written within the look-back
-    # window, so without them every one would be read again).
+    # versions in the child's file were compared as the bot took it (all 301 were written
+    # within the look-back window, so without them every one would be read again).
     assert caught_up == 1
-    assert similar.ready
     assert _found(similar, engine, "badge readers reject new hires")[:1] == [early]
     assert _found(similar, engine, "wiki search returns stale pages")[:1] == [late]
     assert _found(similar, engine, "coffee machine descales daily")[:1] == [ids[5]]
     assert _found(similar, engine, _title(130))[:1] == [ids[130]]
-    assert len(similar.index) == 302
+    assert len(similar.index) == 301
+
+
+def test_the_file_the_process_writes_is_the_kept_index_a_restart_takes(
+    database_url: str, engine: Engine, anything_is_large: None, tmp_path: Path
+) -> None:
+    objective, ids = _fill(engine, 200)
+    kept = tmp_path / "kept" / "index.npz"
+    read = _read(SimilarProposals(), engine, database_url, into=kept)
+    assert read is not None and read.taken.proposals == 200
+    assert [p.name for p in kept.parent.iterdir()] == ["index.npz"]  # no temporary file left
+    # Changed while the bot was stopped: read again at the restart, the rest taken as it was.
+    with session_scope(engine) as session:
+        proposals.update_details(
+            session=session,
+            proposal_id=ids[9],
+            actor="U1",
+            draft=ProposalDraft(
+                title="Mailbox quota raised for shared desks", objective_id=objective
+            ),
+        )
+    restarted = SimilarProposals()
+    taken = kept_index.take(restarted, engine, kept, kept_index.database_identity(database_url))
+    assert taken is not None and taken.proposals == 200 and taken.changed == 1
+    assert _found(restarted, engine, "mailbox quota raised for shared desks")[:1] == [ids[9]]
+    assert _found(restarted, engine, _title(150))[:1] == [ids[150]]
 
 
 def test_the_refresher_has_a_large_register_read_elsewhere_and_keeps_it_current(
@@ -175,9 +255,7 @@ def test_the_refresher_has_a_large_register_read_elsewhere_and_keeps_it_current(
 def test_a_small_register_is_read_by_the_bot_itself(database_url: str, engine: Engine) -> None:
     _fill(engine, 20)
     similar = SimilarProposals()
-    assert (
-        first_reading.read_in_own_process(similar, database_url, engine, threading.Event()) is None
-    )
+    assert _read(similar, engine, database_url) is None
     assert len(similar.index) == 0  # nothing was taken: the caller reads the register
 
 
@@ -206,5 +284,5 @@ def test_a_stopping_bot_does_not_wait_for_the_process(
     stop = threading.Event()
     threading.Timer(0.5, stop.set).start()
     started = time.monotonic()
-    assert first_reading.read_in_own_process(SimilarProposals(), database_url, engine, stop) is None
+    assert _read(SimilarProposals(), engine, database_url, stop) is None
     assert time.monotonic() - started < first_reading.STOP_WAIT_S

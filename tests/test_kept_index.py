@@ -163,10 +163,9 @@ def test_a_file_it_cannot_use_is_set_aside(
     # Too much changed since: reading the register is the cheaper way.
     for n in range(3):
         _retitle(engine, ids[n], objective, f"Renamed proposal number {n}")
-    monkeypatch.setattr(kept_index, "MOST_CHANGED", 2)
     similar = SimilarProposals()
-    assert kept_index.take(similar, engine, path, database) is None
-    assert "reading the register instead" in caplog.text
+    assert kept_index.take(similar, engine, path, database, most_changed=2) is None
+    assert "over 2 proposals changed" in caplog.text
     assert len(similar.index) == 0 and not similar.ready  # nothing taken
     # Damaged.
     path.write_bytes(path.read_bytes()[:1000])

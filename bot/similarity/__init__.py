@@ -39,6 +39,7 @@ __all__ = [
     "Match",
     "SimilarityIndex",
     "analysis_fingerprint",
+    "document_text",
     "threshold_for",
 ]
 
@@ -76,6 +77,12 @@ def analysis_fingerprint() -> str:
     otherwise has other terms, and must not be taken (``bot/kept_index.py``)."""
     words, chars = analyse(*_PROBE)
     return f"{term_hash(repr((sorted(words.items()), sorted(chars.items())))):016x}"
+
+
+def document_text(description: str | None, outcome: str | None) -> str:
+    """What the index compares of a proposal besides its title: the current state it
+    describes, then the desired outcome."""
+    return f"{description or ''}\n{outcome or ''}".strip()
 
 
 def threshold_for(method: str) -> float:

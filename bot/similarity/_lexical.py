@@ -31,7 +31,7 @@ exactly. Not thread-safe on its own: ``SimilarityIndex`` serialises calls with a
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 import numpy as np
 
@@ -49,6 +49,7 @@ from bot.similarity._segments import (
     concat,
     exact_counts,
     lower_bound,
+    merge_segments,
     postings,
     ranges,
 )
@@ -179,6 +180,54 @@ class LexicalIndex:
         for name in ("doc_ids", "text_keys", "ptr", "terms", "tf", "dl"):
             out[f"buffer_{name}"] = getattr(buffered, name)
         return out
+
+    @staticmethod
+    def part_size(documents: int) -> int:
+        """How many documents ``write_in_parts`` should make one segment of, for an index of
+        about ``documents``: segments that maintenance will not merge again (each a quarter of
+        the index), within the rows two bytes name."""
+        return min(max(math.ceil(MERGED_SHARE * documents), MERGED_MIN), ROWS_IN_TWO_BYTES)
+
+    @classmethod
+    def write_in_parts(
+        cls,
+        parts: Iterable[Iterable[list[tuple[int, str, str]]]],
+        write: Callable[[str, np.ndarray], None],
+    ) -> int:
+        """Index documents without holding more of them than one part: each part (batches of
+        ``(id, title, description)``, every id at most once in all, none removed) becomes one
+        segment, handed to ``write(name, array)`` and dropped; then what the segments share
+        (vocabulary, document frequencies, lengths). What is written is what ``arrays`` of the
+        whole index would give, and ``restore`` takes it. Returns how many documents were
+        indexed."""
+        index = cls()
+        written = 0
+        for part in parts:
+            # A small segment for each batch (little work memory), merged into one a block of
+            # postings at a time: the most held at once is about twice the part's segment.
+            pieces: list[Segment] = []
+            for batch in part:
+                if batch:
+                    docs = index.encode(analyse_docs(batch))
+                    index.insert(docs, build_segment(docs))
+                    pieces.append(index._segments.pop())  # only its counts stay
+            if not pieces:
+                continue
+            segment = pieces[0]
+            if len(pieces) > 1:
+                segment, _ = merge_segments(
+                    [(piece, piece.alive) for piece in pieces], len(index.vocabulary)
+                )
+            del pieces
+            for name, array in segment.arrays().items():
+                write(f"segment_{written}_{name}", array)
+            written += 1
+            del segment
+        shared = index.arrays()
+        shared["n"][1] = written
+        for name, array in shared.items():
+            write(name, array)
+        return len(index)
 
     @classmethod
     def restore(cls, arrays: Mapping[str, np.ndarray]) -> LexicalIndex:

@@ -48,7 +48,7 @@ from bot.ids import ActionId, BlockId, CallbackId  # noqa: E402
 from tests.benchmarks.bench_import import OBJECTIVES, make_rows, run_cli, write_file  # noqa: E402
 from tests.benchmarks.bench_modal_open import percentiles  # noqa: E402
 from tests.benchmarks.bench_reactions import database  # noqa: E402
-from tests.benchmarks.bench_scale import rss_mb, texts, with_children_mb  # noqa: E402
+from tests.benchmarks.bench_scale import KEPT_LINE, rss_mb, texts, with_children_mb  # noqa: E402
 from tests.botproc import (  # noqa: E402
     PROPOSALS_CHANNEL,
     SIGNING_SECRET,
@@ -304,7 +304,7 @@ def first_run(env: dict[str, str], workdir: Path, timeout: float) -> None:
     folder.mkdir()
     started = time.perf_counter()
     with BotProcess(env, folder) as bot:
-        while "similar-proposal index kept in" not in bot.log():
+        while not KEPT_LINE.search(bot.log()):
             if time.perf_counter() - started > timeout:
                 raise SystemExit("the first run did not keep its index in time")
             time.sleep(0.5)

@@ -64,6 +64,8 @@ INSERT_CHUNK = 5000
 SETTLE_S = 15.0
 # The import run measures the memory again this long after the index took the import in.
 LATE_S = 60.0
+# The index kept in its file: by the bot, or by the process that read the register for it.
+KEPT_LINE = re.compile(r"similar-proposal index kept in|\) and kept in")
 READY_LINE = re.compile(r"similar-proposal index \((\w+)\): (\d+) proposals in ([0-9.]+) s")
 
 
@@ -276,7 +278,7 @@ def run_start(
             ready = time.perf_counter() - bot.launched
             rss = bot.settled_rss(settle=args.settle)
             peak = rss_mb(bot.proc.pid, "VmHWM")
-            while "similar-proposal index kept in" not in bot.log_path.read_text(errors="replace"):
+            while not KEPT_LINE.search(bot.log_path.read_text(errors="replace")):
                 if run == "restart":
                     break  # taken as it was: nothing to keep again
                 time.sleep(0.1)
