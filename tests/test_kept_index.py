@@ -10,11 +10,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 from sqlalchemy.engine import Engine
 
 from bot import kept_index, proposals
 from bot.drafts import ProposalDraft
+from bot.kept_format import ArraysFile
 from bot.similar_proposals import SimilarProposals
 from bot.similarity_refresher import SimilarityRefresher
 from storage.db import make_engine, session_scope, upgrade
@@ -289,3 +291,15 @@ def test_csi_bot_similar_takes_the_kept_index(
     assert again.returncode == 0 and again.stdout == found.stdout
     assert "could not be read (ValueError: not a file of arrays)" in again.stderr
     assert "Traceback" not in again.stderr
+
+
+def test_a_file_interrupted_while_written_leaves_the_previous_one(tmp_path: Path) -> None:
+    path = tmp_path / "kept.npz"
+    with ArraysFile(path) as out:
+        out.write("numbers", np.arange(3))
+    with pytest.raises(KeyboardInterrupt), ArraysFile(path) as out:
+        out.write("numbers", np.arange(5))
+        raise KeyboardInterrupt  # a stop half-way through (the reading process, at SIGTERM)
+    assert [p.name for p in tmp_path.iterdir()] == ["kept.npz"]  # no temporary file left
+    with np.load(path) as stored:
+        assert stored["numbers"].tolist() == [0, 1, 2]

@@ -60,7 +60,9 @@ from tests.fakeslack import FakeSlack, SlackDriver  # noqa: E402
 
 GOAL_P99_MS = 1000.0
 SLACK_WINDOW_MS = 3000.0
-READ_ELSEWHERE = re.compile(r"read by a process of its own \(its peak memory (\d+) MB\)")
+READ_ELSEWHERE = re.compile(
+    r"read by a process of its own \(its peak memory (\d+) MB\).*?(?:read again: (\d+))?$", re.M
+)
 TAKEN = re.compile(r"proposals in ([\d.]+) s, taken from .*, read again: (\d+)")
 KEPT_INDEX = "similar-index.npz"
 SEEDED_CARDS = 200  # imported proposals given a card, so that votes start at once
@@ -535,6 +537,8 @@ def main(argv: list[str] | None = None) -> int:
         "reading_process_peak_mb": int(found.group(1))
         if (found := READ_ELSEWHERE.search(log))
         else None,
+        # ... and how many proposals, changed meanwhile, the bot read again as it took it.
+        "reading_read_again": int(found.group(2)) if found and found.group(2) else None,
         # With --restart: the kept index taken (seconds, and proposals read again).
         "kept_index_taken": {"seconds": float(taken.group(1)), "read_again": int(taken.group(2))}
         if (taken := TAKEN.search(log))
@@ -610,6 +614,11 @@ def main(argv: list[str] | None = None) -> int:
                 "the register's first reading was done by a process of its own: its peak "
                 f"memory {s['reading_process_peak_mb']} MB; the bot and it together held at "
                 f"most {s['with_children_most_mb']} MB (sampled every 0.5 s)"
+                + (
+                    f"; proposals changed meanwhile, read again: {s['reading_read_again']}"
+                    if s["reading_read_again"] is not None
+                    else ""
+                )
             )
         print(
             f"cards posted during the run and the 2 s after it: {s['cards_posted']} for "
