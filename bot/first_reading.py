@@ -36,7 +36,7 @@ from bot.kept_index import Taken
 from bot.reading_process import DRIVERS
 from bot.similar_proposals import NOT_OFFERED, SimilarProposals
 from storage import repositories as repo
-from storage.db import session_scope
+from storage.db import driver_connect_args, session_scope
 
 log = logging.getLogger(__name__)
 
@@ -123,22 +123,16 @@ def read_in_own_process(
 
 def _job(engine: Engine, proposals: int, path: Path, database: str) -> dict[str, Any]:
     """What the child is to do: the driver, how to connect, what to read, where to write."""
-    args, kwargs = engine.dialect.create_connect_args(engine.url)
     query = repo.proposal_texts_query(engine.dialect)
     return {
         "driver": _DRIVER_MODULES[engine.dialect.driver],
-        # Only plain values (psycopg's are given an adapters map the child makes itself).
-        "connect": [list(args), {k: v for k, v in kwargs.items() if _plain(v)}],
+        "connect": driver_connect_args(engine),
         "query": {"sql": query.sql, "params": query.params, "order": query.order},
         "not_offered": sorted(NOT_OFFERED),
         "proposals": proposals,
         "database": database,
         "path": str(path),
     }
-
-
-def _plain(value: object) -> bool:
-    return value is None or isinstance(value, str | int | float | bool)
 
 
 def _stop(child: subprocess.Popen[bytes]) -> None:

@@ -115,6 +115,16 @@ def make_engine(url: str, *, for_requests: bool = False) -> Engine:
         ) from exc
 
 
+def driver_connect_args(engine: Engine) -> tuple[list[Any], dict[str, Any]]:
+    """How the driver of an engine made by `make_engine` (bulk timeouts) connects, as plain
+    values, for a process that connects with the driver alone (bot/reading_process.py)."""
+    args, kwargs = engine.dialect.create_connect_args(engine.url)
+    if engine.url.get_backend_name() == "postgresql":
+        kwargs = {**kwargs, **_postgres_connect_args(engine.url.query, for_requests=False)}
+    plain = (str, int, float, bool, type(None))
+    return list(args), {k: v for k, v in kwargs.items() if isinstance(v, plain)}
+
+
 def _pool_args(for_requests: bool) -> dict[str, Any]:
     if not for_requests:
         return {"pool_timeout": 30}
