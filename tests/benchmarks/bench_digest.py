@@ -39,7 +39,8 @@ sys.path.insert(0, str(REPO))  # run as a script: make `bot`, `storage` and `tes
 
 from bot.sla.evaluation import evaluate  # noqa: E402
 from storage import sla_repository as sla_repo  # noqa: E402
-from storage.db import make_engine, session_scope, upgrade  # noqa: E402
+from storage.db import make_engine, session_scope  # noqa: E402
+from tests.benchmarks.scratch import emptied  # noqa: E402
 from tests.botproc import BotProcess, bot_env, csi_bot_command, free_port  # noqa: E402
 from tests.fakeslack import FakeSlack  # noqa: E402
 
@@ -77,13 +78,7 @@ def value(rng: random.Random) -> float:
 
 def seed_database(url: str, total: int) -> tuple[float, int]:
     """Targets and `total` measurements over the 28 days before AS_OF; (seconds, rows)."""
-    engine = make_engine(url)
-    if engine.dialect.name == "postgresql":
-        # Every table, whichever module defines it: the scratch database starts empty.
-        with engine.begin() as connection:
-            connection.exec_driver_sql("DROP SCHEMA public CASCADE")
-            connection.exec_driver_sql("CREATE SCHEMA public")
-    upgrade(engine)
+    engine = emptied(url)
     rng = random.Random(9)
     per_target = total // (SERVICES * len(METRICS))
     step = timedelta(days=DAYS) / per_target

@@ -31,7 +31,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert, text
+from sqlalchemy import insert
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))  # run as a script: make `bot`, `storage` and `tests` importable
@@ -39,8 +39,9 @@ sys.path.insert(0, str(REPO))  # run as a script: make `bot`, `storage` and `tes
 from bot import home, objective_progress  # noqa: E402
 from storage import repositories as repo  # noqa: E402
 from storage import sla_repository as sla_repo  # noqa: E402
-from storage.db import make_engine, session_scope, upgrade  # noqa: E402
+from storage.db import session_scope  # noqa: E402
 from storage.models import Objective, Proposal  # noqa: E402
+from tests.benchmarks.scratch import emptied  # noqa: E402
 
 AS_OF = datetime(2026, 11, 23, 9, tzinfo=UTC)
 OBJECTIVES = 100
@@ -149,14 +150,7 @@ def main() -> int:
     args = parser.parse_args()
     folder = tempfile.mkdtemp(prefix="bench-progress-")
     url = args.database_url or f"sqlite:///{os.path.join(folder, 'bench.db')}"
-    engine = make_engine(url)
-    if args.database_url:
-        from sqlmodel import SQLModel
-
-        with engine.begin() as connection:
-            connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
-        SQLModel.metadata.drop_all(engine)
-    upgrade(engine)
+    engine = emptied(url)
     started = time.perf_counter()
     seed(engine)
     print(f"seeded in {time.perf_counter() - started:.1f} s ({engine.dialect.name})")

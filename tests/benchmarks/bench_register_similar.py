@@ -18,19 +18,23 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import tempfile
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import insert
-from sqlmodel import SQLModel
 
-from bot import proposals
-from bot.similar_proposals import SimilarProposals
-from storage.db import make_engine, session_scope, upgrade
-from storage.models import Proposal
-from storage.types import utcnow
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))  # run as a script: make `bot`, `storage` and `tests` importable
+
+from bot import proposals  # noqa: E402
+from bot.similar_proposals import SimilarProposals  # noqa: E402
+from storage.db import session_scope  # noqa: E402
+from storage.models import Proposal  # noqa: E402
+from storage.types import utcnow  # noqa: E402
+from tests.benchmarks.scratch import emptied  # noqa: E402
 
 BULK = 1000
 
@@ -64,12 +68,7 @@ def main() -> None:
 
     stored, queries = load_texts(args.data_dir, args.size)
     url = args.database_url or f"sqlite:///{Path(tempfile.mkdtemp()) / 'register.db'}"
-    engine = make_engine(url)
-    if args.database_url:
-        SQLModel.metadata.drop_all(engine)
-        with engine.begin() as connection:
-            connection.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
-    upgrade(engine)
+    engine = emptied(url)
     with session_scope(engine) as session:
         objective = proposals.add_objective(session=session, title="Benchmark")
     # A register that grew over time: its rows were last changed before the look-back window.

@@ -49,12 +49,12 @@ sys.path.insert(0, str(REPO))
 
 from sqlalchemy import insert  # noqa: E402
 from sqlalchemy.engine import Engine  # noqa: E402
-from sqlmodel import SQLModel  # noqa: E402
 
 from bot import proposals  # noqa: E402
-from storage.db import make_engine, session_scope, upgrade  # noqa: E402
-from storage.models import Proposal  # noqa: E402
+from storage.db import session_scope  # noqa: E402
+from storage.models import TITLE_MAX, Proposal  # noqa: E402
 from storage.types import utcnow  # noqa: E402
+from tests.benchmarks.scratch import emptied  # noqa: E402
 from tests.botproc import csi_bot_command, free_port  # noqa: E402
 from tests.fakeslack import FakeSlack, SlackDriver  # noqa: E402
 
@@ -69,6 +69,20 @@ KEPT_LINE = re.compile(r"similar-proposal index kept in|\) and kept in")
 READY_LINE = re.compile(r"similar-proposal index \((\w+)\): (\d+) proposals in ([0-9.]+) s")
 
 
+def cycle(base: list[tuple[str, str]], size: int) -> list[tuple[str, str]]:
+    """`base` repeated up to `size` items."""
+    return [base[i % len(base)] for i in range(size)]
+
+
+def numbered(title: str, round_: int) -> str:
+    """The title of the `round_`th repeat of a report: a number after it (none the first time),
+    within the length a title may have (PostgreSQL refuses a longer one)."""
+    if not round_:
+        return title
+    suffix = f" ({round_})"
+    return title[: TITLE_MAX - len(suffix)] + suffix
+
+
 def texts(size: int, data_dir: Path | None, seed: int) -> list[tuple[str, str]]:
     """`size` (title, description) pairs: real reports when a data folder is given."""
     if data_dir is not None:
@@ -77,13 +91,10 @@ def texts(size: int, data_dir: Path | None, seed: int) -> list[tuple[str, str]]:
             with (data_dir / name).open(encoding="utf-8") as lines:
                 for line in lines:
                     doc = json.loads(line)
-                    base.append((doc["title"][:150], doc.get("description") or ""))
+                    base.append((doc["title"][:TITLE_MAX], doc.get("description") or ""))
         rng = random.Random(seed)
         rng.shuffle(base)
-        return [
-            (t if i < len(base) else f"{t} ({i // len(base)})", d)
-            for i, (t, d) in ((i, base[i % len(base)]) for i in range(size))
-        ]
+        return [(numbered(t, i // len(base)), d) for i, (t, d) in enumerate(cycle(base, size))]
     rng = random.Random(seed)
     syllables = [a + b for a in "bcdfgklmnprstvz" for b in ("a", "e", "i", "o", "u", "ai", "ou")]
     words = ["".join(rng.choices(syllables, k=rng.randint(1, 4))) for _ in range(30_000)]
@@ -100,13 +111,7 @@ def texts(size: int, data_dir: Path | None, seed: int) -> list[tuple[str, str]]:
 def fresh_database(url: str | None, workdir: Path, name: str) -> tuple[str, Engine]:
     """A migrated, empty database (a scratch one's tables are dropped first)."""
     url = url or f"sqlite:///{workdir / (name + '.db')}"
-    engine = make_engine(url)
-    if not url.startswith("sqlite"):
-        SQLModel.metadata.drop_all(engine)
-        with engine.begin() as connection:
-            connection.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
-    upgrade(engine)
-    return url, engine
+    return url, emptied(url)
 
 
 def store(engine: Engine, objective_id: int, pairs: list[tuple[str, str]], age: timedelta) -> float:
