@@ -21,6 +21,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryIntervalCalculator
 from slack_sdk.http_retry.jitter import RandomJitter
 
+from bot.allocator import set_start_up_aside
 from bot.deps import Deps, index_file
 from bot.metrics import CountingWebClient, ErrorCounter
 from bot.middleware import GuardedApp, answer_errors
@@ -179,6 +180,9 @@ def _serve(settings: Settings, listener: socket.socket | None) -> None:
             raise SettingsError(f"CSI_SIMILARITY={settings.similarity_method}: {exc}") from exc
     finally:
         bulk.dispose()
+    app = build_app(deps, client)
+    set_aside = set_start_up_aside()
+    log.info("%d objects made at start-up set aside from the garbage collector", set_aside)
     # The register is read into the index in the background: the bot serves at once, and a
     # question asked meanwhile uses what has been read so far.
     # A restart takes the index kept by the last run instead (bot/kept_index.py).
@@ -186,7 +190,6 @@ def _serve(settings: Settings, listener: socket.socket | None) -> None:
         similar, settings.database_url, kept_file=index_file(settings)
     ).start()
     checkpoints = WalCheckpoints(engine).start()
-    app = build_app(deps, client)
     # One replica runs the scheduled jobs: the leader (PostgreSQL advisory lock); SQLite: this.
     work = ScheduledWork(
         deps=deps, client=client, leadership=leader.for_database(settings.database_url, engine)

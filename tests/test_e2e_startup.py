@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 from pathlib import Path
@@ -178,3 +179,19 @@ def test_bolt_does_not_warn_that_the_token_is_unused_at_start(tmp_path: Path) ->
             log = bot.log()
     assert "csi-bot listening on port" in log
     assert "will be unused" not in log
+
+
+def test_what_start_up_made_is_kept_out_of_the_garbage_collectors_passes(tmp_path: Path) -> None:
+    # A full pass of the collector holds every request while it walks what it tracks; the
+    # modules, the app and its listeners live as long as the process, so they are set aside.
+    with FakeSlack() as slack:
+        env = bot_env(
+            api_url=slack.api_url,
+            database_url=f"sqlite:///{tmp_path / 'csi.db'}",
+            port=free_port(),
+        )
+        with BotProcess(env, tmp_path) as bot:
+            log = bot.log()
+    found = re.search(r"(\d+) objects made at start-up set aside from the garbage collector", log)
+    assert found, log
+    assert int(found.group(1)) > 50_000
